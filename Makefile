@@ -1,0 +1,45 @@
+# make run  : start the service (a worker) on a Redis it finds or starts
+# make test : lint, type-check and run every test, on a Redis it finds or starts
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+WITH_REDIS := $(BIN)/python -m conveyor.devserver --
+
+.PHONY: help install run worker test lint typecheck pytest clean
+
+help:
+	@echo "make run    start a worker (creates .venv and finds or starts a Redis)"
+	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
+	@echo "make worker | lint | typecheck | pytest | clean"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: worker
+
+worker: $(STAMP)
+	$(WITH_REDIS) $(BIN)/celery -A app worker --loglevel=INFO -Q high_priority,default,low_priority,mailers
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

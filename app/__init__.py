@@ -1,0 +1,5 @@
+"""The reference service: a Celery app built with conveyor (``celery -A app worker``)."""
+
+from app.celery import app
+
+__all__ = ["app"]

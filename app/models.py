@@ -1,0 +1,53 @@
+"""The service's models (SQLAlchemy 2), on ``DATABASE_URL`` (a SQLite file by default).
+
+Example::
+
+    with Session.begin() as session:
+        session.add(Report(title="Monthly"))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import DateTime, String, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from config.settings import settings
+from conveyor import RecordNotFound
+
+__all__ = ["Base", "RecordNotFound", "Report", "Session", "create_all", "engine"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+engine = create_engine(settings.database_url)
+Session = sessionmaker(engine, expire_on_commit=False)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Report(Base):
+    """A report that ``ReportGenerationJob`` completes."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+def create_all() -> None:
+    """Create the tables (and the SQLite file's folder) if missing."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    Base.metadata.create_all(engine)

@@ -1,0 +1,1 @@
+"""The reference service's configuration: settings from the environment (and .env)."""

@@ -1,0 +1,46 @@
+"""Service settings, from environment variables or a ``.env`` file (pydantic-settings).
+
+=================  ==================================  ======================================
+variable           default                             used for
+=================  ==================================  ======================================
+``APP_ENV``        development                         development, test or production
+``REDIS_URL``      redis://127.0.0.1:6379/0            broker and result backend by default
+``BROKER_URL``     ``REDIS_URL``                       Celery broker
+``RESULT_BACKEND`` ``REDIS_URL``                       Celery result backend
+``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
+``LOG_LEVEL``      INFO                                worker log level
+=================  ==================================  ======================================
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "settings"]
+
+
+class Settings(BaseSettings):
+    """The service's settings; read once at import as ``settings``."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["development", "test", "production"] = "development"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str | None = Field(default=None, description="defaults to REDIS_URL")
+    result_backend: str | None = Field(default=None, description="defaults to REDIS_URL")
+    database_url: str = "sqlite:///var/app.db"
+    log_level: str = "INFO"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def backend(self) -> str:
+        return self.result_backend or self.redis_url
+
+
+settings = Settings()

@@ -1,0 +1,80 @@
+"""Conveyor's settings, read from a Celery app's ``conf`` under the ``conveyor_`` prefix.
+
+Settings (all optional):
+
+=========================  =======  ===========================================
+``conveyor_log_arguments``  True     log job arguments at enqueue and perform
+``conveyor_retry_jitter``   0.15     default ``jitter`` of ``retry_on``
+=========================  =======  ===========================================
+
+Queue and priority defaults are Celery's own ``task_default_queue`` and
+``task_default_priority``, so there is one place to set each.
+
+Example::
+
+    app = Celery("app")
+    conveyor.configure(app, broker_url="redis://localhost:6379/0",
+                       conveyor_log_arguments=False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from conveyor.defaults import CELERY_SETTINGS, DEFAULT_JITTER
+
+__all__ = ["Settings", "configure", "settings_for"]
+
+_CACHE_ATTR = "_conveyor_settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The values conveyor reads from one app, resolved once."""
+
+    default_queue: str
+    default_priority: int | None
+    log_arguments: bool
+    retry_jitter: float
+
+    @classmethod
+    def from_app(cls, app: Celery) -> Settings:
+        conf = app.conf
+        return cls(
+            default_queue=conf.task_default_queue,
+            default_priority=conf.task_default_priority,
+            log_arguments=bool(conf.get("conveyor_log_arguments", True)),
+            retry_jitter=float(conf.get("conveyor_retry_jitter", DEFAULT_JITTER)),
+        )
+
+
+def settings_for(app: Celery) -> Settings:
+    """Return the app's conveyor settings, cached on the app.
+
+    They are read on first use (the first enqueue or perform), after the app
+    is configured; ``configure`` clears the cache.
+    """
+    cached: Settings | None = getattr(app, _CACHE_ATTR, None)
+    if cached is None:
+        cached = Settings.from_app(app)
+        setattr(app, _CACHE_ATTR, cached)
+    return cached
+
+
+def configure(app: Celery, **overrides: Any) -> Celery:
+    """Apply conveyor's recommended Celery settings, then ``overrides``.
+
+    See ``conveyor.defaults.CELERY_SETTINGS`` for each setting and its reason.
+
+    Example::
+
+        app = conveyor.configure(Celery("app"), broker_url=settings.broker_url)
+    """
+    transport = {**CELERY_SETTINGS["broker_transport_options"], **overrides.pop("broker_transport_options", {})}
+    app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
+    if hasattr(app, _CACHE_ATTR):
+        delattr(app, _CACHE_ATTR)
+    return app

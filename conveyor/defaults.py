@@ -1,0 +1,68 @@
+"""Default values, with their units, in one place.
+
+Two groups: the defaults of conveyor's own declarations (``retry_on`` and
+friends), and the Celery settings that ``conveyor.configure(app)`` applies
+because jobs behave as users of ActiveJob and Sidekiq expect only with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = [
+    "CELERY_SETTINGS",
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_JITTER",
+    "DEFAULT_QUEUE",
+    "DEFAULT_WAIT_S",
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
+]
+
+#: ``retry_on(wait=...)`` when not given, in seconds (ActiveJob: 3.seconds).
+DEFAULT_WAIT_S: Final = 3
+#: ``retry_on(attempts=...)``: executions including the first (ActiveJob: 5).
+DEFAULT_ATTEMPTS: Final = 5
+#: Fraction of the wait added at random so retries of many jobs spread out.
+DEFAULT_JITTER: Final = 0.15
+#: Message priorities: 0 is the most urgent, as on kombu's Redis transport.
+MIN_PRIORITY: Final = 0
+MAX_PRIORITY: Final = 9
+#: Queue of a job that declares none and runs on an app that names none.
+DEFAULT_QUEUE: Final = "default"
+
+#: Celery settings applied by ``conveyor.configure(app)``. Each has a reason:
+CELERY_SETTINGS: Final[dict[str, Any]] = {
+    # Arguments travel as JSON; pickle would run code chosen by whoever can
+    # write to the broker.
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "result_accept_content": ["json"],
+    # Jobs go to "default" unless they say otherwise (Celery's is "celery").
+    "task_default_queue": DEFAULT_QUEUE,
+    # A message is acknowledged after the job ran, so a worker that dies
+    # mid-job does not lose it (it is delivered again).
+    "task_acks_late": True,
+    # A worker holds one message per process beyond the ones it runs; with a
+    # larger prefetch an urgent job waits behind jobs already fetched.
+    "worker_prefetch_multiplier": 1,
+    # Redis down at enqueue must surface as an error in seconds, not a hang:
+    # bounded connect and socket timeouts, and a short publish retry.
+    "broker_connection_timeout": 2.0,
+    "broker_transport_options": {"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
+    "redis_socket_connect_timeout": 2.0,
+    "redis_socket_timeout": 5.0,
+    "task_publish_retry_policy": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
+    # Results keep name, args and queue so Flower and `celery result` can show them.
+    "result_extended": True,
+    # Task events let Flower follow jobs without extra flags.
+    "worker_send_task_events": True,
+    "task_send_sent_event": False,
+    "broker_connection_retry_on_startup": True,
+}

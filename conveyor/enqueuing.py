@@ -1,0 +1,224 @@
+"""Putting jobs on a queue: ``perform_later``, ``set(...)``, ``perform_all_later``.
+
+Enqueue options resolve in one order: ``set(...)`` > class declaration > app
+default. Arguments are serialized before anything is sent, so an unserializable
+argument raises ``SerializationError`` and reaches no broker. Broker failures
+raise ``EnqueueError``.
+
+Example::
+
+    ReportGenerationJob.perform_later(report.id)
+    ReportGenerationJob.set(wait=3600).perform_later(report.id)
+    ReportGenerationJob.set(queue="high_priority", priority=0).perform_later(report.id)
+    perform_all_later([ReportGenerationJob(r.id) for r in reports])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from celery import Celery
+
+from conveyor import logs
+from conveyor.callbacks import run_chain
+from conveyor.config import Settings, settings_for
+from conveyor.core import EnqueueOptions, check_enqueue_options
+from conveyor.errors import Abort, EnqueueError
+from conveyor.serialization import serialize_arguments
+from conveyor.task import current_app, task_name
+
+if TYPE_CHECKING:
+    from conveyor.job import Job
+
+__all__ = ["ConfiguredJob", "Enqueuing", "perform_all_later"]
+
+J = TypeVar("J", bound="Job")
+HEADER = "conveyor"  # the message header carrying the job's metadata
+_FILTERED = "[FILTERED]"
+UTC = dt.timezone.utc
+
+
+class ConfiguredJob(Generic[J]):
+    """A job class with enqueue options, as returned by ``Job.set(...)``.
+
+    Example::
+
+        ReportGenerationJob.set(wait=timedelta(hours=1), queue="reports").perform_later(42)
+    """
+
+    def __init__(self, job_class: type[J], options: EnqueueOptions) -> None:
+        self.job_class = job_class
+        self.options = options
+
+    def set(self, **options: Any) -> ConfiguredJob[J]:
+        return ConfiguredJob(self.job_class, {**self.options, **check_enqueue_options(**options)})
+
+    def perform_later(self, *args: Any, **kwargs: Any) -> J:
+        """Enqueue the job with these options; returns the job (see ``Job.perform_later``)."""
+        return self.job_class(*args, **kwargs).enqueue(**self.options)
+
+    def perform_now(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the job in-process; the options apply to retries it enqueues."""
+        job = self.job_class(*args, **kwargs)
+        job._options.update(self.options)
+        return job.perform_now()
+
+    def __repr__(self) -> str:
+        return f"<ConfiguredJob {self.job_class.__qualname__} {self.options!r}>"
+
+
+class Enqueuing:
+    """Mixin: ``perform_later`` and ``enqueue``."""
+
+    @classmethod
+    def perform_later(cls: type[J], *args: Any, **kwargs: Any) -> J:  # type: ignore[misc]
+        """Enqueue the job; returns the job instance (``job.job_id``, ``job.successfully_enqueued``).
+
+        Raises TypeError if the arguments do not fit ``perform``, SerializationError
+        for an argument that cannot be sent, EnqueueError if the broker fails.
+        """
+        return cls(*args, **kwargs).enqueue()
+
+    def enqueue(self: J, **options: Any) -> J:  # type: ignore[misc]
+        """Enqueue this job instance with its ``set`` options and ``options``; returns it."""
+        app = current_app()
+        self._resolve_options({**self._options, **options} if options else self._options, settings_for(app))
+        chain = type(self)._chains["enqueue"]
+        if chain.empty:
+            self._publish(app)
+            return self
+        published = False
+
+        def publish() -> None:
+            nonlocal published
+            self._publish(app)
+            published = True
+
+        try:
+            run_chain(self, chain, publish)
+        except Abort:
+            if not published:  # an Abort from after_enqueue cannot unsend the message
+                self.successfully_enqueued = False
+                logs.enqueue_halted(self)
+        return self
+
+    def _resolve_destination(self: Job, options: EnqueueOptions, settings: Settings) -> None:
+        self.queue_name = self._resolve_queue(options.get("queue"), settings.default_queue)
+        priority = options.get("priority")
+        if priority is None:
+            priority = type(self).priority
+        self.priority = settings.default_priority if priority is None else priority
+
+    def _resolve_options(self: Job, options: EnqueueOptions, settings: Settings) -> None:
+        self._resolve_destination(options, settings)
+        now = dt.datetime.now(UTC)
+        self.enqueued_at = now
+        if options.get("wait"):
+            self.scheduled_at = now + dt.timedelta(seconds=options["wait"])
+        else:
+            self.scheduled_at = options.get("wait_until")
+
+    def _message(self: Job, app: Celery, retries: int = 0) -> tuple[str, Any, dict[str, Any]]:
+        """Build the Celery message for this job; serializes the arguments."""
+        cls = type(self)
+        name = task_name(cls)
+        args, kwargs = serialize_arguments(
+            f"{cls.__qualname__} (Job ID: {self.job_id})", cls._positional_names, self.arguments,
+            self.keyword_arguments,
+        )
+        meta = {
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "queue": self.queue_name,
+            "priority": self.priority,
+            "exception_executions": self.exception_executions,
+        }
+        root_id = parent_id = None
+        parent = app.current_worker_task
+        if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
+            root_id = parent.request.root_id or parent.request.id
+            parent_id = parent.request.id
+        shown = self._logs_arguments()
+        message = app.amqp.create_task_message(
+            self.job_id, name, args, kwargs,
+            eta=self.scheduled_at,
+            retries=retries,
+            reply_to=app.thread_oid,
+            create_sent_event=app.conf.task_send_sent_event,
+            root_id=root_id,
+            parent_id=parent_id,
+            argsrepr=repr(self.arguments) if shown else _FILTERED,
+            kwargsrepr=repr(self.keyword_arguments) if shown else _FILTERED,
+        )
+        options: dict[str, Any] = {"queue": self.queue_name, "headers": {HEADER: meta}}
+        if self.priority is not None:
+            options["priority"] = self.priority
+        return name, message, options
+
+    def _publish(self: Job, app: Celery) -> None:
+        self.successfully_enqueued = False
+        # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
+        name, message, options = self._message(app, retries=self.executions)
+        # Sent through Celery's amqp layer rather than Task.apply_async: jobs
+        # return themselves, not an AsyncResult, so the result backend's
+        # per-call subscription (two Redis round trips) is skipped;
+        # job.async_result still works.
+        try:
+            with app.producer_or_acquire(None) as producer:
+                app.amqp.send_task_message(producer, name, message, **options)
+        except Exception as exc:
+            raise EnqueueError(
+                f"Could not enqueue {type(self).__qualname__} (Job ID: {self.job_id}) to {self.queue_name}: "
+                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+            ) from exc
+        self.successfully_enqueued = True
+        logs.enqueued(self)
+
+
+def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
+    """Enqueue many jobs with one Redis round trip per ``batch_size`` jobs; returns the count enqueued.
+
+    Each job's ``set`` options apply. As in ActiveJob, enqueue callbacks do not
+    run for bulk enqueues. Every argument is serialized before the first
+    message is sent, so a SerializationError leaves the broker untouched.
+    On a broker failure, EnqueueError is raised; ``job.successfully_enqueued``
+    tells which jobs were sent (the failed batch's delivery is uncertain and
+    its jobs are marked False).
+
+    Example::
+
+        perform_all_later([ReportGenerationJob(r.id) for r in reports])
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"perform_all_later(batch_size=...) expects an int >= 1, got {batch_size!r}")
+    pending = list(jobs)
+    if not pending:
+        return 0
+    app = current_app()
+    settings = settings_for(app)
+    for job in pending:
+        job.successfully_enqueued = False
+    prepared = []
+    for job in pending:
+        job._resolve_options(job._options, settings)
+        prepared.append((job, *job._message(app)))
+    send = app.amqp.send_task_message
+    for start in range(0, len(prepared), batch_size):
+        chunk = prepared[start : start + batch_size]
+        try:
+            with app.producer_or_acquire(None) as producer:
+                # max_size above the chunk's command count: the chunk flushes once, at exit.
+                with producer.batch(max_size=4 * len(chunk) + 16):
+                    for _job, name, message, options in chunk:
+                        send(producer, name, message, retry=False, **options)
+        except Exception as exc:
+            raise EnqueueError(
+                f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "
+                f"{type(exc).__name__}: {exc}. {start} job(s) before them were enqueued."
+            ) from exc
+        for job, *_ in chunk:
+            job.successfully_enqueued = True
+            logs.enqueued(job)
+    return len(prepared)

@@ -1,0 +1,91 @@
+"""Every error conveyor raises, under one base class.
+
+Hierarchy::
+
+    ConveyorError                      base of everything below
+    ├── DeclarationError               a job class declares something invalid (raised at class definition)
+    ├── EnqueueError                   the broker refused or could not be reached at enqueue
+    ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
+    └── DeserializationError           a received argument cannot be turned back into an object
+        └── RecordNotFound             a referenced record no longer exists
+
+``Abort`` is not an error: a callback raises it to halt enqueuing or performing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Abort",
+    "ConveyorError",
+    "DeclarationError",
+    "DeserializationError",
+    "EnqueueError",
+    "RecordNotFound",
+    "SerializationError",
+]
+
+
+class ConveyorError(Exception):
+    """Base class of every error raised by conveyor."""
+
+
+class DeclarationError(ConveyorError, TypeError):
+    """Raised when a job class declares an invalid option.
+
+    Raised while the ``class`` statement runs (or the decorator is applied), so a
+    mistake fails at import, not when the first job runs.
+
+    Example::
+
+        @retry_on(ConnectionError, attempts=0)   # DeclarationError: attempts must be ...
+        class SyncJob(Job): ...
+    """
+
+
+class EnqueueError(ConveyorError):
+    """Raised when a job could not be handed to the broker.
+
+    The broker's own exception is kept as ``__cause__``. Nothing was enqueued
+    for the job named in the message (for a batch: see ``enqueued`` and ``failed``).
+    """
+
+
+class SerializationError(ConveyorError, TypeError):
+    """Raised at enqueue when an argument has no JSON representation.
+
+    The message names the argument (position or keyword, and the path inside
+    containers) and its type, and says how to register a serializer.
+    """
+
+
+class DeserializationError(ConveyorError):
+    """Raised in the worker when a received argument cannot be rebuilt.
+
+    Raised inside the job's execution, so ``discard_on(DeserializationError)``
+    and ``retry_on`` can handle it like any other error of ``perform``.
+    """
+
+
+class RecordNotFound(DeserializationError):
+    """Raised when an argument refers to a record that no longer exists.
+
+    Example::
+
+        @discard_on(RecordNotFound)
+        class ReportGenerationJob(Job): ...
+    """
+
+
+class Abort(Exception):  # noqa: N818 - named after ActiveJob's `throw :abort`
+    """Raised by a ``before_*`` or ``around_*`` callback to halt the chain.
+
+    Halting an enqueue means nothing is sent and ``job.successfully_enqueued``
+    is False; halting a perform means ``perform`` does not run.
+
+    Example::
+
+        @before_enqueue
+        def only_on_weekdays(self):
+            if date.today().weekday() >= 5:
+                raise Abort("no reports at weekends")
+    """

@@ -1,0 +1,64 @@
+"""Each Job class is a Celery task named ``"<module>.<ClassName>"``.
+
+Registration works like ``@shared_task``: the task is added to every Celery app
+that exists or is created later, so ``celery -A app worker``, Flower and
+``celery inspect registered`` show job class names. The task's ``run`` hands
+the message to the job class (``Job._perform_from_worker``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from celery import Celery, Task, _state
+
+if TYPE_CHECKING:
+    from conveyor.job import Job
+
+__all__ = ["JobTask", "current_app", "register", "task_name"]
+
+
+def current_app() -> Celery:
+    """The app jobs are enqueued through: Celery's current app (as for ``@shared_task``)."""
+    return _state.get_current_app()
+
+
+def task_name(job_cls: type) -> str:
+    return f"{job_cls.__module__}.{job_cls.__name__}"
+
+
+class JobTask(Task):  # type: ignore[misc]
+    """Base of the Celery task made for each Job class."""
+
+    job_class: ClassVar[type[Job]]
+    #: conveyor counts attempts per retry_on declaration; Celery's own limit
+    #: (default 3) would otherwise stop every job after 4 runs.
+    max_retries = None
+    #: Arguments arrive serialized; the job class checks them against perform()
+    #: at enqueue, before anything is sent.
+    typing = False
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self.job_class._perform_from_worker(self, args, kwargs)
+
+
+def register(job_cls: type[Job]) -> None:
+    """Register ``job_cls`` as a task with every current and future Celery app."""
+    name = task_name(job_cls)
+
+    def attach(app: Celery) -> None:
+        existing = app._tasks.get(name)
+        if existing is not None and getattr(existing, "job_class", None) is job_cls:
+            return
+        task_cls = type(
+            f"{job_cls.__name__}Task",
+            (JobTask,),
+            {"name": name, "job_class": job_cls, "__module__": job_cls.__module__, "__doc__": job_cls.__doc__},
+        )
+        app.register_task(task_cls())
+
+    _state.connect_on_app_finalize(attach)
+    for app in _state._get_active_apps():
+        if app.finalized:
+            with app._finalize_mutex:
+                attach(app)

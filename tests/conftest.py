@@ -1,0 +1,86 @@
+"""Shared fixtures: the test Redis, the service app pointed at it, a real worker thread.
+
+Tests that need Redis skip when none answers, except under CI=true, where they
+fail: a CI run that skipped them would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from conveyor.devserver import answers
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The tests get a database of their own on whatever Redis `make test` selected,
+# and flush it freely.
+_BASE_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_DB = int(os.environ.get("CONVEYOR_TEST_REDIS_DB", "15"))
+TEST_REDIS_URL = urlunsplit(urlsplit(_BASE_URL)._replace(path=f"/{TEST_DB}"))
+os.environ["REDIS_URL"] = TEST_REDIS_URL
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='conveyor-tests-')}/app.db")
+os.environ["APP_ENV"] = "test"
+
+from app import app as service_app  # noqa: E402 - after the environment is set
+
+REDIS_AVAILABLE = answers(TEST_REDIS_URL)
+
+
+def require_redis() -> None:
+    """Skip without Redis locally; fail under CI=true."""
+    if not REDIS_AVAILABLE:
+        message = f"no Redis answers at {TEST_REDIS_URL} (run the tests with `make test`, which starts one)"
+        if IN_CI:
+            pytest.fail(message + " - failing because CI=true", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def celery_app() -> Any:
+    """The reference service's app, configured for the test Redis database."""
+    service_app.set_current()
+    return service_app
+
+
+@pytest.fixture
+def redis_client(celery_app: Any) -> Iterator[redis.Redis]:
+    """A client on the test database, flushed before the test."""
+    require_redis()
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def worker(celery_app: Any) -> Iterator[Any]:
+    """A real Celery worker (solo pool, in a thread) consuming the queues the tests use."""
+    require_redis()
+    from celery.contrib.testing.worker import start_worker
+
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=["default", "low_priority", "high_priority", "retries"],
+        loglevel="WARNING",
+        shutdown_timeout=10.0,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def recorder() -> Iterator[Any]:
+    from tests.jobs import RECORDER
+
+    RECORDER.clear()
+    yield RECORDER
+    RECORDER.clear()

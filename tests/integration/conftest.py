@@ -1,0 +1,28 @@
+"""Helpers for reading what conveyor put into Redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import redis
+
+# kombu's Redis transport keeps one list per priority step: "<queue>" for 0, "<queue>\x06\x16<n>" for others.
+PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def queue_keys(queue: str) -> list[str]:
+    return [queue if step == 0 else f"{queue}\x06\x16{step}" for step in PRIORITY_STEPS]
+
+
+def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
+    """The messages waiting in ``queue`` (all priority steps), oldest first, with decoded bodies."""
+    messages = []
+    for key in queue_keys(queue):
+        for raw in reversed(client.lrange(key, 0, -1)):
+            message = json.loads(raw)
+            message["decoded_body"] = json.loads(base64.b64decode(message["body"]))
+            message["redis_key"] = key
+            messages.append(message)
+    return messages
