@@ -27,7 +27,7 @@ conveyor.configure(
 )
 
 
-@worker_init.connect
+@worker_init.connect  # type: ignore[untyped-decorator]
 def _create_tables(**_: Any) -> None:
     # Tables are created when a worker starts, so `make run` needs no migration step.
     from app.models import create_all

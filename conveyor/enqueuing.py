@@ -17,27 +17,63 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from celery import Celery
 
 from conveyor import logs
 from conveyor.callbacks import run_chain
 from conveyor.config import Settings, settings_for
-from conveyor.core import EnqueueOptions, check_enqueue_options
+from conveyor.core import Core, EnqueueOptions, _ClassOrInstanceMethod
 from conveyor.errors import Abort, EnqueueError
+from conveyor.priority import validate_priority
+from conveyor.queue_name import validate_queue_name
 from conveyor.serialization import serialize_arguments
 from conveyor.task import current_app, task_name
 
 if TYPE_CHECKING:
     from conveyor.job import Job
 
-__all__ = ["ConfiguredJob", "Enqueuing", "perform_all_later"]
+__all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 
 J = TypeVar("J", bound="Job")
 HEADER = "conveyor"  # the message header carrying the job's metadata
 _FILTERED = "[FILTERED]"
-UTC = dt.timezone.utc
+UTC = dt.UTC
+
+
+def check_enqueue_options(
+    wait: float | dt.timedelta | None = None,
+    wait_until: dt.datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> EnqueueOptions:
+    """Validate ``set(...)`` options; return only the ones given.
+
+    ``wait``: seconds (int/float >= 0) or a timedelta; ``wait_until``: an aware
+    datetime; not both. ``queue``: a queue name; ``priority``: 0-9.
+    """
+    options: EnqueueOptions = {}
+    if wait is not None and wait_until is not None:
+        raise ValueError("set() takes wait= or wait_until=, not both")
+    if wait is not None:
+        if isinstance(wait, dt.timedelta):
+            wait = wait.total_seconds()
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ValueError(f"set(wait=...) expects seconds (int or float >= 0) or a timedelta, got {wait!r}")
+        options["wait"] = float(wait)
+    if wait_until is not None:
+        if not isinstance(wait_until, dt.datetime) or wait_until.utcoffset() is None:
+            raise ValueError(
+                "set(wait_until=...) expects an aware datetime, e.g. datetime.now(timezone.utc) + timedelta(hours=1), "
+                f"got {wait_until!r}"
+            )
+        options["wait_until"] = wait_until
+    if queue is not None:
+        options["queue"] = validate_queue_name(queue, "set(queue=...)", ValueError)
+    if priority is not None:
+        options["priority"] = validate_priority(priority, "set(priority=...)", ValueError)
+    return options
 
 
 class ConfiguredJob(Generic[J]):
@@ -69,11 +105,29 @@ class ConfiguredJob(Generic[J]):
         return f"<ConfiguredJob {self.job_class.__qualname__} {self.options!r}>"
 
 
-class Enqueuing:
-    """Mixin: ``perform_later`` and ``enqueue``."""
+class Enqueuing(Core):
+    """Mixin: ``perform_later``, ``set`` and ``enqueue``."""
+
+    def _set_on_instance(self, **options: Any) -> Self:
+        self._options.update(check_enqueue_options(**options))
+        return self
+
+    def _set_on_class(cls: Any, **options: Any) -> Any:  # noqa: N805 - bound to the class by the descriptor
+        return ConfiguredJob(cls, check_enqueue_options(**options))
+
+    set: _ClassOrInstanceMethod[Any] = _ClassOrInstanceMethod(_set_on_class, _set_on_instance)
+    set.__doc__ = """Enqueue options, kept apart from the job's arguments.
+
+    On the class, returns a configured job: ``Job.set(wait=60).perform_later(42)``.
+    On an instance, sets the options and returns the instance:
+    ``perform_all_later([Job(1).set(queue="bulk")])``.
+
+    Options: ``wait`` (seconds or timedelta), ``wait_until`` (aware datetime),
+    ``queue`` (name), ``priority`` (0-9). Unknown names raise TypeError.
+    """
 
     @classmethod
-    def perform_later(cls: type[J], *args: Any, **kwargs: Any) -> J:  # type: ignore[misc]
+    def perform_later(cls, *args: Any, **kwargs: Any) -> Self:
         """Enqueue the job; returns the job instance (``job.job_id``, ``job.successfully_enqueued``).
 
         Raises TypeError if the arguments do not fit ``perform``, SerializationError
@@ -81,7 +135,7 @@ class Enqueuing:
         """
         return cls(*args, **kwargs).enqueue()
 
-    def enqueue(self: J, **options: Any) -> J:  # type: ignore[misc]
+    def enqueue(self, **options: Any) -> Self:
         """Enqueue this job instance with its ``set`` options and ``options``; returns it."""
         app = current_app()
         self._resolve_options({**self._options, **options} if options else self._options, settings_for(app))
@@ -104,14 +158,14 @@ class Enqueuing:
                 logs.enqueue_halted(self)
         return self
 
-    def _resolve_destination(self: Job, options: EnqueueOptions, settings: Settings) -> None:
+    def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None:
         self.queue_name = self._resolve_queue(options.get("queue"), settings.default_queue)
         priority = options.get("priority")
         if priority is None:
             priority = type(self).priority
         self.priority = settings.default_priority if priority is None else priority
 
-    def _resolve_options(self: Job, options: EnqueueOptions, settings: Settings) -> None:
+    def _resolve_options(self, options: EnqueueOptions, settings: Settings) -> None:
         self._resolve_destination(options, settings)
         now = dt.datetime.now(UTC)
         self.enqueued_at = now
@@ -120,12 +174,14 @@ class Enqueuing:
         else:
             self.scheduled_at = options.get("wait_until")
 
-    def _message(self: Job, app: Celery, retries: int = 0) -> tuple[str, Any, dict[str, Any]]:
+    def _message(self, app: Celery, retries: int = 0) -> tuple[str, Any, dict[str, Any]]:
         """Build the Celery message for this job; serializes the arguments."""
         cls = type(self)
         name = task_name(cls)
         args, kwargs = serialize_arguments(
-            f"{cls.__qualname__} (Job ID: {self.job_id})", cls._positional_names, self.arguments,
+            f"{cls.__qualname__} (Job ID: {self.job_id})",
+            cls._positional_names,
+            self.arguments,
             self.keyword_arguments,
         )
         meta = {
@@ -142,7 +198,10 @@ class Enqueuing:
             parent_id = parent.request.id
         shown = self._logs_arguments()
         message = app.amqp.create_task_message(
-            self.job_id, name, args, kwargs,
+            self.job_id,
+            name,
+            args,
+            kwargs,
             eta=self.scheduled_at,
             retries=retries,
             reply_to=app.thread_oid,
@@ -157,7 +216,7 @@ class Enqueuing:
             options["priority"] = self.priority
         return name, message, options
 
-    def _publish(self: Job, app: Celery) -> None:
+    def _publish(self, app: Celery) -> None:
         self.successfully_enqueued = False
         # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
         name, message, options = self._message(app, retries=self.executions)
@@ -208,11 +267,10 @@ def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
         try:
-            with app.producer_or_acquire(None) as producer:
-                # max_size above the chunk's command count: the chunk flushes once, at exit.
-                with producer.batch(max_size=4 * len(chunk) + 16):
-                    for _job, name, message, options in chunk:
-                        send(producer, name, message, retry=False, **options)
+            # max_size above the chunk's command count: the chunk flushes once, at exit.
+            with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
+                for _job, name, message, options in chunk:
+                    send(producer, name, message, retry=False, **options)
         except Exception as exc:
             raise EnqueueError(
                 f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "

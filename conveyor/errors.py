@@ -76,7 +76,7 @@ class RecordNotFound(DeserializationError):
     """
 
 
-class Abort(Exception):  # noqa: N818 - named after ActiveJob's `throw :abort`
+class Abort(Exception):
     """Raised by a ``before_*`` or ``around_*`` callback to halt the chain.
 
     Halting an enqueue means nothing is sent and ``job.successfully_enqueued``

@@ -15,26 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from celery.exceptions import Ignore, Reject, Retry
 
 from conveyor import logs
-from conveyor.callbacks import Chain, run_chain
+from conveyor.callbacks import run_chain
 from conveyor.config import settings_for
-from conveyor.core import _ClassOrInstanceMethod
+from conveyor.core import Core, _ClassOrInstanceMethod
 from conveyor.enqueuing import HEADER
 from conveyor.errors import Abort
 from conveyor.exceptions import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.serialization import deserialize_arguments
 from conveyor.task import JobTask, current_app
 
-if TYPE_CHECKING:
-    from conveyor.job import Job
-
 __all__ = ["Execution"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # Celery's control-flow exceptions pass through untouched.
 _CELERY_CONTROL = (Retry, Ignore, Reject)
 
@@ -43,20 +40,17 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-class Execution:
+class Execution(Core):
     """Mixin: ``perform_now``, the worker entry point, and error handling."""
-
-    _chains: ClassVar[dict[str, Chain]]
-    _task: JobTask | None = None
 
     def _perform_now_on_class(cls: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - bound by the descriptor
         return cls(*args, **kwargs).perform_now()
 
-    def _perform_now_on_instance(self: Job) -> Any:
+    def _perform_now_on_instance(self) -> Any:
         self._resolve_destination(self._options, settings_for(current_app()))
         return self._execute()
 
-    perform_now = _ClassOrInstanceMethod(_perform_now_on_class, _perform_now_on_instance)
+    perform_now: _ClassOrInstanceMethod[Any] = _ClassOrInstanceMethod(_perform_now_on_class, _perform_now_on_instance)
     perform_now.__doc__ = """Run the job in this process and return ``perform()``'s value.
 
     Callbacks and ``retry_on``/``discard_on`` apply as in the worker; a retry is
@@ -84,7 +78,7 @@ class Execution:
         job._task = task
         return job._execute()
 
-    def _execute(self: Job) -> Any:
+    def _execute(self) -> Any:
         self.executions += 1
         started = time.perf_counter()
         try:
@@ -116,7 +110,7 @@ class Execution:
         logs.performed(self, (time.perf_counter() - started) * 1000)
         return result
 
-    def _rescue(self: Job, error: Exception, started: float) -> Any:
+    def _rescue(self, error: Exception, started: float) -> Any:
         declaration = find_declaration(type(self), error)
         if declaration is None:
             logs.perform_error(self, error, (time.perf_counter() - started) * 1000)
@@ -130,7 +124,7 @@ class Execution:
             return None
         return self._retry_or_stop(declaration, error)
 
-    def _retry_or_stop(self: Job, declaration: RetryDeclaration, error: Exception) -> Any:
+    def _retry_or_stop(self, declaration: RetryDeclaration, error: Exception) -> Any:
         count = self.exception_executions.get(declaration.key, 0) + 1
         self.exception_executions[declaration.key] = count
         if declaration.attempts is None or count < declaration.attempts:
@@ -148,7 +142,7 @@ class Execution:
         self._run_after_discard(error)
         raise error
 
-    def _retry(self: Job, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
+    def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
         queue = queue or self.queue_name
         if priority is None:
             priority = self.priority
@@ -160,10 +154,11 @@ class Execution:
             self.enqueue(**options)
             return
         now = dt.datetime.now(UTC)
-        self.enqueued_at, self.scheduled_at = now, now + dt.timedelta(seconds=wait_s)
+        scheduled_at = now + dt.timedelta(seconds=wait_s)
+        self.enqueued_at, self.scheduled_at = now, scheduled_at
         meta = {
             "enqueued_at": now.isoformat(),
-            "scheduled_at": self.scheduled_at.isoformat(),
+            "scheduled_at": scheduled_at.isoformat(),
             "queue": queue,
             "priority": priority,
             "exception_executions": self.exception_executions,
@@ -178,7 +173,7 @@ class Execution:
         # Celery's retry: same task id, RETRY state, the message re-sent with retries + 1.
         raise task.retry(exc=error, **retry_options)
 
-    def _run_after_discard(self: Job, error: BaseException) -> None:
+    def _run_after_discard(self, error: BaseException) -> None:
         for name in type(self)._chains["discard"].after:
             try:
                 getattr(self, name)(error)

@@ -34,7 +34,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from conveyor.callbacks import collect_chains
-from conveyor.core import Core
 from conveyor.enqueuing import Enqueuing
 from conveyor.errors import DeclarationError
 from conveyor.execution import Execution
@@ -55,7 +54,7 @@ _MISTAKES = {
 }
 
 
-class Job(Core, QueueName, QueuePriority, Enqueuing, Execution):
+class Job(QueueName, QueuePriority, Enqueuing, Execution):
     """Base class of background jobs; see the module docstring for a tour."""
 
     abstract: ClassVar[bool] = True

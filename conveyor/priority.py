@@ -12,8 +12,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
+from conveyor.core import Core
 from conveyor.defaults import MAX_PRIORITY, MIN_PRIORITY
 from conveyor.errors import DeclarationError
 
@@ -30,10 +31,8 @@ def validate_priority(value: Any, where: str, error: type[Exception] = Declarati
     return value
 
 
-class QueuePriority:
-    """Mixin: the ``priority`` declaration."""
-
-    priority: ClassVar[int | None] = None
+class QueuePriority(Core):
+    """Mixin: the ``priority`` declaration (``self.priority`` is the job's resolved priority)."""
 
     @classmethod
     def _check_priority(cls) -> None:

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from conveyor.core import Core
 from conveyor.errors import DeclarationError
-
-if TYPE_CHECKING:
-    from conveyor.job import Job
 
 __all__ = ["QueueName", "validate_queue_name"]
 
@@ -32,13 +30,11 @@ _VALID = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 def validate_queue_name(name: Any, where: str, error: type[Exception] = DeclarationError) -> str:
     """Return ``name`` if it is a valid queue name, else raise ``error`` saying what is accepted."""
     if not isinstance(name, str) or not _VALID.fullmatch(name):
-        raise error(
-            f"{where} must be a queue name of 1-200 letters, digits, '_', '-', '.' or ':', but got {name!r}"
-        )
+        raise error(f"{where} must be a queue name of 1-200 letters, digits, '_', '-', '.' or ':', but got {name!r}")
     return name
 
 
-class QueueName:
+class QueueName(Core):
     """Mixin: the ``queue_as`` declaration and its resolution."""
 
     queue_as: ClassVar[str | Callable[[Any], str] | None] = None
@@ -52,7 +48,7 @@ class QueueName:
             return
         validate_queue_name(declared, f"{cls.__qualname__}.queue_as (a name or a callable (job) -> name)")
 
-    def _resolve_queue(self: Job, explicit: str | None, default: str) -> str:
+    def _resolve_queue(self, explicit: str | None, default: str) -> str:
         if explicit is not None:
             return explicit
         declared = type(self).queue_as

@@ -181,7 +181,7 @@ def _with_zone(value: Any, zone: str | None) -> Any:
 
 def _decode_tagged(value: dict[str, Any]) -> Any:
     tag = value[TAG]
-    raw = value.get("v")
+    raw: Any = value.get("v")
     if tag == "tuple":
         return tuple(deserialize(item) for item in raw)
     if tag == "datetime":

@@ -22,5 +22,5 @@ class ReportGenerationJob(Job):
             if report is None:
                 raise RecordNotFound(f"Report {report_id} does not exist")
             report.status = "completed"
-            report.completed_at = dt.datetime.now(dt.timezone.utc)
+            report.completed_at = dt.datetime.now(dt.UTC)
         self.logger.info("Report %s completed", report_id)

@@ -53,7 +53,9 @@ class Recorder:
     def of(self, event: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("event") == event]
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 15.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 15.0
+    ) -> list[dict[str, Any]]:
         with self._changed:
             if not self._changed.wait_for(lambda: predicate(self._records), timeout=timeout_s):
                 raise AssertionError(f"timed out after {timeout_s} s; records: {self._records[-10:]!r}")
@@ -135,9 +137,16 @@ class EchoJob(Job):
             priority=self.priority,
             enqueued_at=self.enqueued_at,
             scheduled_at=self.scheduled_at,
-            ran_at=dt.datetime.now(dt.timezone.utc),
+            ran_at=dt.datetime.now(dt.UTC),
         )
         return "echoed"
+
+
+class SecretJob(Job):
+    log_arguments = False
+
+    def perform(self, password: str) -> None:
+        RECORDER.add(event="secret", length=len(password))
 
 
 class CountJob(Job):
@@ -151,8 +160,11 @@ class RetryingJob(Job):
 
     def perform(self, failures: int) -> str:
         RECORDER.add(
-            event="attempt", job_id=self.job_id, executions=self.executions,
-            counters=dict(self.exception_executions), at_wall=time.time(),
+            event="attempt",
+            job_id=self.job_id,
+            executions=self.executions,
+            counters=dict(self.exception_executions),
+            at_wall=time.time(),
         )
         if self.executions <= failures:
             raise Flaky(f"failure {self.executions}")

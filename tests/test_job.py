@@ -112,7 +112,9 @@ def test_a_job_defined_after_the_app_is_finalized_is_registered_too(celery_app: 
 
 
 def test_a_wrong_argument_count_raises_type_error_naming_the_job() -> None:
-    with pytest.raises(TypeError, match=r"DataImportJob: missing a required argument: 'file_path' \(perform\(file_path\)\)"):
+    with pytest.raises(
+        TypeError, match=r"DataImportJob: missing a required argument: 'file_path' \(perform\(file_path\)\)"
+    ):
         DataImportJob()
     with pytest.raises(TypeError, match="DataImportJob: too many positional arguments"):
         DataImportJob.perform_later("a.csv", "b.csv")
@@ -135,7 +137,7 @@ def test_keywords_matching_perform_are_accepted() -> None:
     ("options", "error", "message"),
     [
         ({"wait": -5}, ValueError, "expects seconds"),
-        ({"wait": 1, "wait_until": dt.datetime.now(dt.timezone.utc)}, ValueError, "not both"),
+        ({"wait": 1, "wait_until": dt.datetime.now(dt.UTC)}, ValueError, "not both"),
         ({"wait_until": dt.datetime(2030, 1, 1)}, ValueError, "aware datetime"),
         ({"priority": 11}, ValueError, "from 0"),
         ({"queue": "a b"}, ValueError, "queue name"),
@@ -206,7 +208,9 @@ def test_an_abort_in_before_enqueue_sends_nothing(recorder: Recorder) -> None:
 def test_perform_now_discards_and_runs_after_discard(recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
     assert DiscardingJob.perform_now(7) is None
     assert [r["error"] for r in recorder.of("after_discard")] == ["RecordNotFound"]
-    assert any("Discarded DiscardingJob" in r.getMessage() and "record 7 is gone" in r.getMessage() for r in caplog.records)
+    assert any(
+        "Discarded DiscardingJob" in r.getMessage() and "record 7 is gone" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_perform_now_reraises_unhandled_errors_after_the_after_discard_hooks(recorder: Recorder) -> None:

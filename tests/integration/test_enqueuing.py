@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Any
 
@@ -15,10 +16,10 @@ from conveyor import EnqueueError, SerializationError, perform_all_later
 from conveyor.devserver import free_port
 from tasks.report_generation_job import ReportGenerationJob
 from tests.integration.conftest import queue_keys, queued_messages
-from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder
+from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, SecretJob
 
 pytestmark = pytest.mark.integration
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Report:
@@ -152,3 +153,19 @@ def test_a_broker_that_is_down_raises_enqueue_error_quickly(celery_app: Celery) 
         celery_app.set_current()
     assert caught.value.__cause__ is not None
     assert elapsed < 10
+
+
+def test_log_arguments_false_hides_arguments_from_logs_and_flower(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="conveyor")
+    job = SecretJob.perform_later("hunter2")
+    EchoJob.perform_later("visible")
+
+    [message] = [m for m in queued_messages(redis_client, "default") if m["headers"]["id"] == job.job_id]
+    assert message["headers"]["argsrepr"] == "[FILTERED]"
+    assert message["decoded_body"][0] == ["hunter2"]  # the job still gets its argument
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"[SecretJob] [{job.job_id}] Enqueued SecretJob (Job ID: {job.job_id}) to default" in lines
+    assert not any("hunter2" in line for line in lines)
+    assert any(line.endswith("with arguments: 'visible'") for line in lines)

