@@ -14,6 +14,7 @@ Example::
 
     python -m conveyor.devserver -- celery -A app worker -l info
     python -m conveyor.devserver --print-url      # just tell which Redis would be used
+    python -m conveyor.devserver --private -- python benchmarks/run.py   # always a Redis of its own
 """
 
 from __future__ import annotations
@@ -201,27 +202,34 @@ def redis_for_session(**kwargs: Any) -> Iterator[RedisChoice]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conveyor.devserver", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="keep a started server's data here (AOF on) between runs")
+    parser.add_argument(
+        "--private", action="store_true", help="start a Redis of its own even if one answers (e.g. for benchmarks)"
+    )
     parser.add_argument("--print-url", action="store_true", help="print the selected URL and exit")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="command to run, after --")
     options = parser.parse_args(argv)
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
     if options.data_dir:
         os.makedirs(options.data_dir, exist_ok=True)
-    with redis_for_session(data_dir=options.data_dir) as choice:
+    candidates: list[str] | None = [] if options.private else None
+    with redis_for_session(candidates=candidates, data_dir=options.data_dir) as choice:
         print(f"conveyor: using Redis at {choice.url} ({choice.source})", file=sys.stderr, flush=True)
         if options.print_url or not command:
             print(choice.url)
             return 0
         env = {**os.environ, "REDIS_URL": choice.url}
-        child = subprocess.Popen(command, env=env)
-        # Ctrl-C reaches the child through the terminal; SIGTERM is forwarded. Either
-        # way, wait for the child so the Redis started here outlives it.
-        signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                continue
+        # The child gets a session of its own, so a terminal's Ctrl-C reaches only this
+        # process, which forwards it once: Celery takes one SIGINT as a warm shutdown and
+        # a second as a cold one. Waiting for the child keeps its Redis up until it exits.
+        child = subprocess.Popen(command, env=env, start_new_session=True)
+
+        def forward(signum: int, _frame: Any) -> None:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+        signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGTERM, forward)
+        return child.wait()
 
 
 if __name__ == "__main__":

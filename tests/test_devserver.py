@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -76,3 +77,33 @@ def test_the_command_runs_with_redis_url_set_and_its_exit_code_is_returned() -> 
     url = result.stdout.strip()
     assert url != NOBODY
     assert url.startswith("redis://127.0.0.1:")
+
+
+def test_ctrl_c_is_forwarded_once_to_the_command_which_ends_before_its_redis() -> None:
+    child = (
+        "import signal, sys, threading\n"
+        "done = threading.Event()\n"
+        "signal.signal(signal.SIGINT, lambda *a: done.set())\n"
+        "print('ready', flush=True)\n"
+        "done.wait(30)\n"
+        "print('got SIGINT' if done.is_set() else 'timeout', flush=True)\n"
+    )
+    env = {**os.environ, "REDIS_URL": NOBODY}
+    with subprocess.Popen(
+        [sys.executable, "-m", "conveyor.devserver", "--private", "--", sys.executable, "-c", child],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().strip() == "ready"
+        started_url = process.stderr.readline().split("using Redis at ")[1].split()[0]
+        assert answers(started_url)
+
+        process.send_signal(signal.SIGINT)
+
+        assert process.stdout.readline().strip() == "got SIGINT"
+        assert process.wait(timeout=30) == 0
+    assert not answers(started_url)  # the Redis it started is gone, after the command ended
