@@ -184,13 +184,6 @@ class Enqueuing(Core):
             self.arguments,
             self.keyword_arguments,
         )
-        meta = {
-            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
-            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
-            "queue": self.queue_name,
-            "priority": self.priority,
-            "exception_executions": self.exception_executions,
-        }
         root_id = parent_id = None
         parent = app.current_worker_task
         if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
@@ -211,10 +204,20 @@ class Enqueuing(Core):
             argsrepr=repr(self.arguments) if shown else _FILTERED,
             kwargsrepr=repr(self.keyword_arguments) if shown else _FILTERED,
         )
-        options: dict[str, Any] = {"queue": self.queue_name, "headers": {HEADER: meta}}
+        options: dict[str, Any] = {"queue": self.queue_name, "headers": {HEADER: self._header()}}
         if self.priority is not None:
             options["priority"] = self.priority
         return name, message, options
+
+    def _header(self) -> dict[str, Any]:
+        """The job's metadata for the message header (read back by ``Execution._perform_from_worker``)."""
+        return {
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "queue": self.queue_name,
+            "priority": self.priority,
+            "exception_executions": self.exception_executions,
+        }
 
     def _publish(self, app: Celery) -> None:
         self.successfully_enqueued = False

@@ -154,19 +154,12 @@ class Execution(Core):
             self.enqueue(**options)
             return
         now = dt.datetime.now(UTC)
-        scheduled_at = now + dt.timedelta(seconds=wait_s)
-        self.enqueued_at, self.scheduled_at = now, scheduled_at
-        meta = {
-            "enqueued_at": now.isoformat(),
-            "scheduled_at": scheduled_at.isoformat(),
-            "queue": queue,
-            "priority": priority,
-            "exception_executions": self.exception_executions,
-        }
+        self.enqueued_at, self.scheduled_at = now, now + dt.timedelta(seconds=wait_s)
+        self.queue_name, self.priority = queue, priority
         retry_options: dict[str, Any] = {
             "countdown": wait_s,
             "queue": queue,
-            "headers": {**(task.request.headers or {}), HEADER: meta},
+            "headers": {**(task.request.headers or {}), HEADER: self._header()},
         }
         if priority is not None:
             retry_options["priority"] = priority

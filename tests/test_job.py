@@ -10,6 +10,7 @@ import pytest
 
 from conveyor import DeclarationError, Job, RecordNotFound
 from tests.jobs import (
+    RECORDER,
     DataImportJob,
     DataProcessingJob,
     DiscardingJob,
@@ -228,3 +229,13 @@ def test_record_not_found_is_a_deserialization_error() -> None:
     from conveyor import DeserializationError
 
     assert issubclass(RecordNotFound, DeserializationError)
+
+
+def test_enqueue_options_never_mix_with_job_arguments(recorder: Recorder) -> None:
+    class ArgumentsNamedLikeOptionsJob(Job):
+        def perform(self, wait: int, queue: str) -> None:
+            RECORDER.add(event="got", wait=wait, queue=queue)
+
+    ArgumentsNamedLikeOptionsJob.perform_now(wait=5, queue="not a queue name")
+    assert recorder.of("got")[0]["wait"] == 5
+    assert recorder.of("got")[0]["queue"] == "not a queue name"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -58,6 +59,11 @@ def worker_process(service_env: dict[str, str]) -> Iterator[subprocess.Popen[byt
     assert process.wait(timeout=20) == 0  # a warm shutdown
 
 
+def result_of(job_id: str) -> Any:
+    """The job's result, read from the service's result backend."""
+    return Celery("observer", backend=SERVICE_REDIS_URL, set_as_current=False).AsyncResult(job_id)
+
+
 def run_in_other_process(env: dict[str, str], code: str) -> str:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return result.stdout.strip()
@@ -83,8 +89,7 @@ def test_a_job_enqueued_from_another_process_is_performed_by_the_worker_process(
         ),
     )
 
-    results = Celery("observer", backend=SERVICE_REDIS_URL, broker=SERVICE_REDIS_URL, set_as_current=False)
-    result = results.AsyncResult(job_id)
+    result = result_of(job_id)
     assert result.get(timeout=30) is None
     assert result.state == "SUCCESS"
     status = run_in_other_process(
@@ -103,6 +108,6 @@ def test_a_missing_report_is_discarded_not_failed(
             "print(ReportGenerationJob.perform_later(999).job_id)\n"
         ),
     )
-    result = Celery("observer", backend=SERVICE_REDIS_URL, set_as_current=False).AsyncResult(job_id)
+    result = result_of(job_id)
     assert result.get(timeout=30) is None
     assert result.state == "SUCCESS"

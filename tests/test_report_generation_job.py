@@ -1,0 +1,26 @@
+"""The service's ReportGenerationJob, run in-process with perform_now (design.md §2)."""
+
+from __future__ import annotations
+
+from app.models import Report, Session, create_all
+from tasks.report_generation_job import ReportGenerationJob
+
+
+def test_perform_now_completes_the_report() -> None:
+    create_all()
+    with Session.begin() as session:
+        report = Report(title="Quarterly")
+        session.add(report)
+
+    ReportGenerationJob.perform_now(report.id)  # runs in-process, returns perform()'s value
+
+    with Session() as session:
+        stored = session.get(Report, report.id)
+        assert stored is not None
+        assert stored.status == "completed"
+        assert stored.completed_at is not None
+
+
+def test_a_missing_report_is_discarded_not_raised() -> None:
+    create_all()
+    assert ReportGenerationJob.perform_now(987654) is None
