@@ -58,9 +58,13 @@ def redis_client(celery_app: Any) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def worker(celery_app: Any) -> Iterator[Any]:
-    """A real Celery worker (solo pool, in a thread) consuming the queues the tests use."""
+    """A real Celery worker (solo pool, in a thread) consuming the queues the tests use.
+
+    Module-scoped: it stops after the module, so it cannot take messages that other
+    modules' tests inspect in Redis.
+    """
     require_redis()
     from celery.contrib.testing.worker import start_worker
 
