@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -32,13 +32,16 @@ from app import app as service_app  # noqa: E402 - after the environment is set
 REDIS_AVAILABLE = answers(TEST_REDIS_URL)
 
 
+def missing_service(message: str) -> NoReturn:
+    """A service a test needs is missing: fail under CI=true, skip locally."""
+    if IN_CI:
+        pytest.fail(f"{message} - failing because CI=true", pytrace=False)
+    pytest.skip(message)  # locally only: under CI=true the line above fails instead
+
+
 def require_redis() -> None:
-    """Skip without Redis locally; fail under CI=true."""
     if not REDIS_AVAILABLE:
-        message = f"no Redis answers at {TEST_REDIS_URL} (run the tests with `make test`, which starts one)"
-        if IN_CI:
-            pytest.fail(message + " - failing because CI=true", pytrace=False)
-        pytest.skip(message)
+        missing_service(f"no Redis answers at {TEST_REDIS_URL} (run the tests with `make test`, which starts one)")
 
 
 @pytest.fixture(scope="session")

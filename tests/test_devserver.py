@@ -11,16 +11,14 @@ import sys
 import pytest
 
 from conveyor.devserver import answers, free_port, select_redis
-from tests.conftest import IN_CI, REDIS_AVAILABLE, TEST_REDIS_URL
+from tests.conftest import REDIS_AVAILABLE, TEST_REDIS_URL, missing_service
 
 NOBODY = f"redis://127.0.0.1:{free_port()}/0"  # a port nothing listens on
 
 
 def test_a_redis_that_answers_is_used_as_it_is() -> None:
     if not REDIS_AVAILABLE:
-        if IN_CI:
-            pytest.fail("CI=true but no Redis answers")
-        pytest.skip("no Redis answers")
+        missing_service("no Redis answers")
     choice = select_redis(candidates=[NOBODY, TEST_REDIS_URL])
     assert (choice.url, choice.source) == (TEST_REDIS_URL, "given")
     choice.stop()
@@ -29,9 +27,7 @@ def test_a_redis_that_answers_is_used_as_it_is() -> None:
 
 def test_without_an_answering_redis_a_redis_server_from_path_is_started_and_stopped() -> None:
     if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("CI=true but redis-server is not on PATH")
-        pytest.skip("no redis-server on PATH")
+        missing_service("no redis-server on PATH")
     choice = select_redis(candidates=[NOBODY])
     try:
         assert choice.source == "redis-server"
