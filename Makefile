@@ -27,7 +27,7 @@ install: $(STAMP)
 run: worker
 
 worker: $(STAMP)
-	$(WITH_REDIS) $(BIN)/celery -A app worker --loglevel=INFO -Q high_priority,default,low_priority,mailers
+	$(WITH_REDIS) $(BIN)/celery -A app worker --loglevel=INFO
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The service's Celery app: conveyor's defaults, settings from ``config``, jobs from ``tasks/``.
+"""The service's Celery app: conveyor's defaults, settings from ``config``, queues from
+``config/worker.yaml``, jobs from ``tasks/``.
 
 ``celery -A app worker`` imports every module in ``tasks/``, so each job class
 is registered under ``tasks.<module>.<ClassName>``.
@@ -7,6 +8,7 @@ is registered under ``tasks.<module>.<ClassName>``.
 from __future__ import annotations
 
 import pkgutil
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -15,6 +17,7 @@ from celery.signals import worker_init
 import conveyor
 import tasks
 from config.settings import settings
+from conveyor.worker_config import apply, load_worker_config
 
 __all__ = ["app"]
 
@@ -25,6 +28,8 @@ conveyor.configure(
     result_backend=settings.backend,
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],
 )
+# Queues, their fetch order and the concurrency, so `celery -A app worker` needs no flags.
+apply(app, load_worker_config(settings.worker_config or Path(__file__).resolve().parents[1] / "config" / "worker.yaml"))
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]

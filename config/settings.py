@@ -9,6 +9,7 @@ variable           default                             used for
 ``RESULT_BACKEND`` ``REDIS_URL``                       Celery result backend
 ``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
 ``LOG_LEVEL``      INFO                                worker log level
+``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
 =================  ==================================  ======================================
 """
 
@@ -33,6 +34,7 @@ class Settings(BaseSettings):
     result_backend: str | None = Field(default=None, description="defaults to REDIS_URL")
     database_url: str = "sqlite:///var/app.db"
     log_level: str = "INFO"
+    worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
 
     @property
     def broker(self) -> str:

@@ -26,7 +26,7 @@ from celery import Celery
 
 from conveyor.defaults import CELERY_SETTINGS, DEFAULT_JITTER
 
-__all__ = ["Settings", "configure", "settings_for"]
+__all__ = ["Settings", "configure", "forget", "settings_for"]
 
 _CACHE_ATTR = "_conveyor_settings"
 
@@ -39,6 +39,8 @@ class Settings:
     default_priority: int | None
     log_arguments: bool
     retry_jitter: float
+    #: Names of the queues in ``task_queues`` (what workers consume without -Q), or None if unset.
+    known_queues: frozenset[str] | None
 
     @classmethod
     def from_app(cls, app: Celery) -> Settings:
@@ -48,6 +50,7 @@ class Settings:
             default_priority=conf.task_default_priority,
             log_arguments=bool(conf.get("conveyor_log_arguments", True)),
             retry_jitter=float(conf.get("conveyor_retry_jitter", DEFAULT_JITTER)),
+            known_queues=frozenset(queue.name for queue in conf.task_queues) if conf.task_queues else None,
         )
 
 
@@ -75,6 +78,11 @@ def configure(app: Celery, **overrides: Any) -> Celery:
     """
     transport = {**CELERY_SETTINGS["broker_transport_options"], **overrides.pop("broker_transport_options", {})}
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
+    forget(app)
+    return app
+
+
+def forget(app: Celery) -> None:
+    """Drop the cached settings, so the next use reads ``app.conf`` again."""
     if hasattr(app, _CACHE_ATTR):
         delattr(app, _CACHE_ATTR)
-    return app

@@ -12,11 +12,13 @@ from typing import Any, Final
 __all__ = [
     "CELERY_SETTINGS",
     "DEFAULT_ATTEMPTS",
+    "DEFAULT_PRIORITY",
     "DEFAULT_JITTER",
     "DEFAULT_QUEUE",
     "DEFAULT_WAIT_S",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "PRIORITY_STEPS",
 ]
 
 #: ``retry_on(wait=...)`` when not given, in seconds (ActiveJob: 3.seconds).
@@ -30,6 +32,13 @@ MIN_PRIORITY: Final = 0
 MAX_PRIORITY: Final = 9
 #: Queue of a job that declares none and runs on an app that names none.
 DEFAULT_QUEUE: Final = "default"
+#: Priority of a job that declares none: the middle, so 0-4 run before it and 6-9 after.
+#: (kombu on Redis treats a message without priority as 0, the most urgent.)
+DEFAULT_PRIORITY: Final = 5
+#: One Redis list per priority and queue, so all ten priorities are distinct
+#: (kombu's default steps [0, 3, 6, 9] would merge 1-3, 4-6 and 7-9). Producers
+#: and workers must agree on this, which is why it is a default and not a worker option.
+PRIORITY_STEPS: Final = list(range(MIN_PRIORITY, MAX_PRIORITY + 1))
 
 #: Celery settings applied by ``conveyor.configure(app)``. Each has a reason:
 CELERY_SETTINGS: Final[dict[str, Any]] = {
@@ -41,6 +50,7 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     "result_accept_content": ["json"],
     # Jobs go to "default" unless they say otherwise (Celery's is "celery").
     "task_default_queue": DEFAULT_QUEUE,
+    "task_default_priority": DEFAULT_PRIORITY,
     # A message is acknowledged after the job ran, so a worker that dies
     # mid-job does not lose it (it is delivered again).
     "task_acks_late": True,
@@ -50,7 +60,14 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     # Redis down at enqueue must surface as an error in seconds, not a hang:
     # bounded connect and socket timeouts, and a short publish retry.
     "broker_connection_timeout": 2.0,
-    "broker_transport_options": {"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
+    # Queues are fetched in the order listed (strict) unless config/worker.yaml gives
+    # weights (conveyor.fetch); priority_steps: see PRIORITY_STEPS.
+    "broker_transport_options": {
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 5.0,
+        "queue_order_strategy": "priority",
+        "priority_steps": PRIORITY_STEPS,
+    },
     "redis_socket_connect_timeout": 2.0,
     "redis_socket_timeout": 5.0,
     "task_publish_retry_policy": {

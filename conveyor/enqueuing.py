@@ -221,6 +221,7 @@ class Enqueuing(Core):
 
     def _publish(self, app: Celery) -> None:
         self.successfully_enqueued = False
+        _warn_if_unconsumed(app, self.queue_name)
         # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
         name, message, options = self._message(app, retries=self.executions)
         # Sent through Celery's amqp layer rather than Task.apply_async: jobs
@@ -237,6 +238,28 @@ class Enqueuing(Core):
             ) from exc
         self.successfully_enqueued = True
         logs.enqueued(self)
+
+
+_warned: set[tuple[int, str | None]] = set()
+
+
+def _warn_if_unconsumed(app: Celery, queue: str | None) -> None:
+    """Log once per queue when a job goes to a queue the app's workers do not consume.
+
+    The job is still sent (a worker started with ``-Q`` may consume it); the
+    warning catches a typo in ``queue_as`` before the jobs pile up unseen.
+    """
+    known = settings_for(app).known_queues
+    if known is None or queue in known or (id(app), queue) in _warned:
+        return
+    _warned.add((id(app), queue))
+    logs.logger.warning(
+        "Queue %r is not in the worker configuration (%s), so `celery worker` without -Q will not run its jobs: "
+        "add it to config/worker.yaml or start a worker with -Q %s",
+        queue,
+        ", ".join(sorted(known)),
+        queue,
+    )
 
 
 def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
@@ -266,6 +289,8 @@ def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
     for job in pending:
         job._resolve_options(job._options, settings)
         prepared.append((job, *job._message(app)))
+    for queue in {job.queue_name for job in pending}:
+        _warn_if_unconsumed(app, queue)
     send = app.amqp.send_task_message
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]

@@ -4,6 +4,7 @@ Hierarchy::
 
     ConveyorError                      base of everything below
     ├── DeclarationError               a job class declares something invalid (raised at class definition)
+    ├── WorkerConfigError              config/worker.yaml is invalid (names the file and the field)
     ├── EnqueueError                   the broker refused or could not be reached at enqueue
     ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
     └── DeserializationError           a received argument cannot be turned back into an object
@@ -22,6 +23,7 @@ __all__ = [
     "EnqueueError",
     "RecordNotFound",
     "SerializationError",
+    "WorkerConfigError",
 ]
 
 
@@ -39,6 +41,13 @@ class DeclarationError(ConveyorError, TypeError):
 
         @retry_on(ConnectionError, attempts=0)   # DeclarationError: attempts must be ...
         class SyncJob(Job): ...
+    """
+
+
+class WorkerConfigError(ConveyorError, ValueError):
+    """Raised when a worker configuration file (``config/worker.yaml``) is invalid.
+
+    The message names the file and the field, and says what is accepted.
     """
 
 

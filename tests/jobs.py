@@ -296,3 +296,10 @@ class HaltingPerformJob(Job):
 
     def perform(self) -> None:
         RECORDER.add(event="should-not-run")
+
+
+class QueueProbeJob(Job):
+    """Records which queue it ran from, in execution order."""
+
+    def perform(self, label: str) -> None:
+        RECORDER.add(event="probe", queue=self.queue_name, priority=self.priority, label=label)

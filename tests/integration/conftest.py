@@ -8,8 +8,9 @@ from typing import Any
 
 import redis
 
+from conveyor.defaults import PRIORITY_STEPS
+
 # kombu's Redis transport keeps one list per priority step: "<queue>" for 0, "<queue>\x06\x16<n>" for others.
-PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 def queue_keys(queue: str) -> list[str]:

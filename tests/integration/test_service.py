@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,31 +33,26 @@ def service_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def worker_process(service_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "app",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            "low_priority,default",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=service_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield process
-    process.terminate()
-    assert process.wait(timeout=20) == 0  # a warm shutdown
+def worker_process(service_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    """`celery -A app worker` with no flags at all: queues and concurrency come from config/worker.yaml."""
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app", "worker"],
+            cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        yield WorkerProcess(process, log_path)
+        process.terminate()
+        assert process.wait(timeout=30) == 0  # a warm shutdown
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process, self.log_path = process, log_path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def result_of(job_id: str) -> Any:
@@ -70,7 +66,7 @@ def run_in_other_process(env: dict[str, str], code: str) -> str:
 
 
 def test_a_job_enqueued_from_another_process_is_performed_by_the_worker_process(
-    service_env: dict[str, str], worker_process: subprocess.Popen[bytes]
+    service_env: dict[str, str], worker_process: WorkerProcess
 ) -> None:
     report_id = run_in_other_process(
         service_env,
@@ -96,11 +92,13 @@ def test_a_job_enqueued_from_another_process_is_performed_by_the_worker_process(
         service_env, (f"from app.models import Report, Session\nprint(Session().get(Report, {report_id}).status)\n")
     )
     assert status == "completed"
+    banner = worker_process.log
+    assert "concurrency: 5 (prefork)" in banner
+    for queue in ("high_priority", "default", "low_priority", "mailers"):
+        assert re.search(rf"\.> {queue} +exchange={queue}\(direct\) key={queue}\n", banner), banner
 
 
-def test_a_missing_report_is_discarded_not_failed(
-    service_env: dict[str, str], worker_process: subprocess.Popen[bytes]
-) -> None:
+def test_a_missing_report_is_discarded_not_failed(service_env: dict[str, str], worker_process: WorkerProcess) -> None:
     job_id = run_in_other_process(
         service_env,
         (

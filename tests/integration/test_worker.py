@@ -160,7 +160,7 @@ def test_retry_on_queue_and_priority_send_the_retry_there(running: Recorder) -> 
     RequeueJob.perform_later()
 
     first, second = running.wait_count("requeue", 2)
-    assert (first["queue"], first["priority"]) == ("default", None)
+    assert (first["queue"], first["priority"]) == ("default", 5)  # the app default
     assert (second["queue"], second["priority"]) == ("retries", 1)
 
 

@@ -1,0 +1,94 @@
+"""config/worker.yaml: validation with file and field in the message, and what it does to the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+import conveyor
+from conveyor.errors import WorkerConfigError
+from conveyor.fetch import WeightedCycle
+from conveyor.worker_config import apply, load_worker_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "worker.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_services_worker_yaml_is_the_seeds_sidekiq_yml(celery_app: Any) -> None:
+    config = load_worker_config(ROOT / "config" / "worker.yaml")
+    assert config.concurrency == 5
+    assert config.queues == [("high_priority", 2), ("default", 1), ("low_priority", 1), ("mailers", 1)]
+    assert config.mode == "weighted"
+
+
+def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(celery_app: Any) -> None:
+    assert [queue.name for queue in celery_app.conf.task_queues] == [
+        "high_priority", "default", "low_priority", "mailers",
+    ]  # fmt: skip
+    assert celery_app.conf.worker_concurrency == 5
+    assert celery_app.conf.broker_transport_options["queue_order_strategy"] == "conveyor.fetch:WeightedCycle"
+    assert celery_app.conf.broker_transport_options["priority_steps"] == list(range(10))
+
+
+def test_plain_names_mean_strict_order(tmp_path: Path) -> None:
+    config = load_worker_config(write(tmp_path, "queues: [critical, default, low]\n"))
+    app = conveyor.configure(Celery("strict", set_as_current=False))
+    apply(app, config)
+    assert config.mode == "strict"
+    assert config.concurrency == 5
+    assert app.conf.broker_transport_options["queue_order_strategy"] == "priority"
+    # Applying keeps the transport options conveyor set (timeouts, priority steps).
+    assert app.conf.broker_transport_options["socket_connect_timeout"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("queues: [a]\nthreads: 4\n", "threads: unknown key; accepted keys are 'concurrency' and 'queues'"),
+        ("queues: [[a, 0], [b, 1]]\n", r"queues: entry 1 \(a\): the weight must be an int >= 1, got 0"),
+        ("queues: [[a, 2], [b, x]]\n", "entry 2 \\(b\\): the weight must be an int >= 1"),
+        ("queues: [a, b, a]\n", "queues: a listed more than once"),
+        ("queues: [[a, 2], b]\n", r"queues: b have no weight while others do; give every queue a weight"),
+        ("queues: []\n", "queues: List should have at least 1 item"),
+        ("concurrency: 0\nqueues: [a]\n", "concurrency: Input should be greater than or equal to 1"),
+        ("queues: ['has space']\n", "queues: entry 1 must be a queue name"),
+        ("queues: [[a, 1, 2]]\n", "queues: entry 1 must be a queue name or a \\[name, weight\\] pair"),
+        ("concurrency: 2\n", "queues: Field required"),
+        ("- a\n- b\n", "expected a mapping with 'concurrency' and 'queues'"),
+        ("queues: [a\n", "cannot read the worker configuration"),
+    ],
+)
+def test_invalid_files_name_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(WorkerConfigError, match=message) as caught:
+        load_worker_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_missing_file_is_a_worker_config_error(tmp_path: Path) -> None:
+    with pytest.raises(WorkerConfigError, match="cannot read"):
+        load_worker_config(tmp_path / "nope.yaml")
+
+
+def test_weighted_cycle_draws_each_queue_first_in_proportion_to_its_weight() -> None:
+    WeightedCycle.configure({"a": 3, "b": 1}, seed=7)
+    cycle = WeightedCycle(["a", "b"])
+    firsts = [cycle.consume(2)[0] for _ in range(4000)]
+    assert 0.72 <= firsts.count("a") / len(firsts) <= 0.78
+    assert all(sorted(cycle.consume(2)) == ["a", "b"] for _ in range(100))  # every queue, every fetch
+
+
+def test_weighted_cycle_follows_the_consumed_queues() -> None:
+    WeightedCycle.configure({"a": 3}, seed=1)
+    cycle = WeightedCycle()
+    assert cycle.consume(5) == []
+    cycle.update(["a", "c"])  # c has no weight: it counts as 1
+    assert sorted(cycle.consume(5)) == ["a", "c"]
