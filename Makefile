@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker test lint typecheck pytest clean
+.PHONY: help install run worker test lint typecheck pytest bench bench-priority clean
 
 help:
 	@echo "make run    start a worker (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
-	@echo "make worker | lint | typecheck | pytest | clean"
+	@echo "make worker | lint | typecheck | pytest | bench | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ pytest: $(STAMP)
 	$(WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+bench: bench-priority
+
+bench-priority: $(STAMP)
+	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.priority_latency
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

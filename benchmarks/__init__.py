@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; see docs in each script and `make bench`."""
