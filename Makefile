@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker test lint typecheck pytest bench bench-priority clean
+.PHONY: help install run worker beat test lint typecheck pytest bench bench-priority clean
 
 help:
 	@echo "make run    start a worker (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
-	@echo "make worker | lint | typecheck | pytest | bench | clean"
+	@echo "make worker | beat | lint | typecheck | pytest | bench | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: worker
 
 worker: $(STAMP)
 	$(WITH_REDIS) $(BIN)/celery -A app worker --loglevel=INFO
+
+beat: $(STAMP)
+	$(WITH_REDIS) $(BIN)/celery -A app beat --loglevel=INFO
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,8 @@ conveyor.configure(
     app,
     broker_url=settings.broker,
     result_backend=settings.backend,
+    redbeat_redis_url=settings.redis_url,
+    conveyor_schedule_file=settings.schedule_file or str(Path(__file__).resolve().parents[1] / "schedule.yaml"),
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],
 )
 # Queues, their fetch order and the concurrency, so `celery -A app worker` needs no flags.

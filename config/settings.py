@@ -10,6 +10,7 @@ variable           default                             used for
 ``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
 ``LOG_LEVEL``      INFO                                worker log level
 ``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
+``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
 =================  ==================================  ======================================
 """
 
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/app.db"
     log_level: str = "INFO"
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
+    schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
 
     @property
     def broker(self) -> str:

@@ -77,6 +77,10 @@ def configure(app: Celery, **overrides: Any) -> Celery:
         app = conveyor.configure(Celery("app"), broker_url=settings.broker_url)
     """
     transport = {**CELERY_SETTINGS["broker_transport_options"], **overrides.pop("broker_transport_options", {})}
+    broker = overrides.get("broker_url") or ""
+    if "redbeat_redis_url" not in overrides and broker.startswith(("redis://", "rediss://", "unix://")):
+        # redbeat stores the schedule on the broker's Redis unless told otherwise.
+        overrides["redbeat_redis_url"] = broker
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
     forget(app)
     return app

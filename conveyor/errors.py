@@ -5,6 +5,7 @@ Hierarchy::
     ConveyorError                      base of everything below
     ├── DeclarationError               a job class declares something invalid (raised at class definition)
     ├── WorkerConfigError              config/worker.yaml is invalid (names the file and the field)
+    ├── ScheduleError                  schedule.yaml is invalid (names the file, the entry and the field)
     ├── EnqueueError                   the broker refused or could not be reached at enqueue
     ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
     └── DeserializationError           a received argument cannot be turned back into an object
@@ -22,6 +23,7 @@ __all__ = [
     "DeserializationError",
     "EnqueueError",
     "RecordNotFound",
+    "ScheduleError",
     "SerializationError",
     "WorkerConfigError",
 ]
@@ -49,6 +51,19 @@ class WorkerConfigError(ConveyorError, ValueError):
 
     The message names the file and the field, and says what is accepted.
     """
+
+
+class ScheduleError(ConveyorError, ValueError):
+    """Raised when a schedule file is invalid; nothing is written to Redis then.
+
+    ``problems`` lists each one as ``<entry>.<field>: <message>``; the message
+    starts with the file.
+    """
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + f"\n{path}: ".join(problems))
 
 
 class EnqueueError(ConveyorError):

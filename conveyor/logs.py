@@ -63,7 +63,7 @@ def _tagged(job: Core) -> JobLogger:
 
 
 def _with_arguments(job: Core) -> bool:
-    return job._logs_arguments()
+    return bool(job.arguments or job.keyword_arguments) and job._logs_arguments()
 
 
 def enqueued(job: Core) -> None:

@@ -303,3 +303,10 @@ class QueueProbeJob(Job):
 
     def perform(self, label: str) -> None:
         RECORDER.add(event="probe", queue=self.queue_name, priority=self.priority, label=label)
+
+
+class TickJob(Job):
+    """Run by beat in the schedule tests."""
+
+    def perform(self, label: str = "tick") -> None:
+        RECORDER.add(event=label, queue=self.queue_name, priority=self.priority, job_id=self.job_id)

@@ -1,0 +1,250 @@
+"""The schedule end to end: real `celery -A app beat` processes, a real worker, the real Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from redbeat.schedulers import RedBeatSchedulerEntry
+
+import conveyor
+from conveyor.worker_config import WorkerConfig, apply
+from tests.conftest import TEST_REDIS_URL, require_redis
+from tests.jobs import Recorder
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+BEAT_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/12"))
+
+TICK = """
+tick:
+  every: "1 second"
+  job: tests.jobs.TickJob
+  priority: 2
+"""
+CANARY = """
+canary:
+  every: "1 second"
+  job: tests.jobs.TickJob
+  kwargs: {label: canary}
+"""
+
+
+class Beat:
+    """A `celery -A app beat` process whose output lines can be awaited."""
+
+    def __init__(self, schedule_file: Path) -> None:
+        env = {**os.environ, "REDIS_URL": BEAT_REDIS_URL, "SCHEDULE_FILE": str(schedule_file)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app", "beat", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout_s: float = 20) -> None:
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(text in line for line in self.lines) or self.process.poll() is not None, timeout_s
+            )
+            if not found or not any(text in line for line in self.lines):
+                raise AssertionError(f"beat never printed {text!r}; output:\n{''.join(self.lines)}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def beat_redis(celery_app: Celery) -> Iterator[redis.Redis]:
+    require_redis()
+    client = redis.Redis.from_url(BEAT_REDIS_URL, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def beat_app(beat_redis: redis.Redis, celery_app: Celery) -> Iterator[Celery]:
+    """An app on the beat database, as the CLI and the test worker see it."""
+    app = conveyor.configure(
+        Celery("beat-tests", set_as_current=False), broker_url=BEAT_REDIS_URL, result_backend=BEAT_REDIS_URL
+    )
+    apply(app, WorkerConfig(queues=["default"]))
+    yield app
+    celery_app.set_current()
+
+
+@pytest.fixture
+def worker(beat_app: Celery, recorder: Recorder) -> Iterator[Recorder]:
+    with start_worker(beat_app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING"):
+        yield recorder
+
+
+@pytest.fixture
+def beats() -> Iterator[list[Beat]]:
+    started: list[Beat] = []
+    yield started
+    for beat in started:
+        beat.stop()
+
+
+def sync(schedule_file: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": BEAT_REDIS_URL, "SCHEDULE_FILE": str(schedule_file)}
+    return subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "app", "schedule", "sync"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def redbeat_state(client: redis.Redis) -> dict[str, Any]:
+    """Everything redbeat keeps, to compare before and after."""
+    return {key: client.dump(key) for key in sorted(client.keys("redbeat*"))}
+
+
+def test_an_every_1_second_entry_runs_the_job_3_times_within_6_seconds(
+    tmp_path: Path, worker: Recorder, beats: list[Beat]
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK)
+    beats.append(Beat(schedule))
+    beats[0].wait_for("synced")
+
+    records = worker.wait_count("tick", 3, timeout_s=6)
+
+    assert len({r["job_id"] for r in records}) == 3  # three jobs, enqueued through the Job API
+    assert {(r["queue"], r["priority"]) for r in records} == {("default", 2)}
+
+
+def test_removing_an_entry_and_syncing_stops_it_and_deletes_its_keys(
+    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK + CANARY)
+    beats.append(Beat(schedule))
+    worker.wait_count("tick", 1)
+    assert beat_redis.exists("redbeat:tick")
+
+    schedule.write_text(CANARY)
+    result = sync(schedule)
+
+    assert result.returncode == 0, result.stderr
+    assert "1 unchanged, 1 deleted" in result.stdout
+    assert not beat_redis.exists("redbeat:tick")
+    assert beat_redis.zscore("redbeat::schedule", "redbeat:tick") is None
+    ticks_at_sync = len(worker.of("tick"))
+    canaries_at_sync = len(worker.of("canary"))
+    worker.wait_count("canary", canaries_at_sync + 3)  # beat has ticked several times since
+    assert len(worker.of("tick")) <= ticks_at_sync + 1  # at most one already enqueued before the sync
+
+
+def test_entries_created_through_the_redbeat_api_survive_a_sync(
+    tmp_path: Path, beat_app: Celery, beat_redis: redis.Redis
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK)
+    assert sync(schedule).returncode == 0
+    from celery.schedules import schedule as every
+
+    RedBeatSchedulerEntry("made_at_runtime", "tests.jobs.TickJob", every(3600), app=beat_app).save()
+
+    schedule.write_text(CANARY)
+    assert sync(schedule).returncode == 0
+
+    assert beat_redis.exists("redbeat:made_at_runtime")
+    assert beat_redis.zscore("redbeat::schedule", "redbeat:made_at_runtime") is not None
+    assert not beat_redis.exists("redbeat:tick")
+    assert beat_redis.exists("redbeat:canary")
+
+
+def test_an_unchanged_entry_keeps_its_last_run_across_a_sync(
+    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK)
+    beats.append(Beat(schedule))
+    worker.wait_count("tick", 2)
+    beats[0].stop()
+    meta = beat_redis.hget("redbeat:tick", "meta")
+
+    result = sync(schedule)
+
+    assert "1 unchanged" in result.stdout
+    assert beat_redis.hget("redbeat:tick", "meta") == meta
+
+
+def test_an_invalid_file_changes_nothing_and_beat_refuses_to_start(
+    tmp_path: Path, beat_redis: redis.Redis, beats: list[Beat]
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK + CANARY)
+    assert sync(schedule).returncode == 0
+    before = redbeat_state(beat_redis)
+
+    schedule.write_text(CANARY + "broken:\n  cron: '0 2 * *'\n  job: tests.jobs.TickJob\n")
+    result = sync(schedule)
+
+    assert result.returncode == 1
+    assert f"{schedule}: broken.cron: expected 5 fields" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert redbeat_state(beat_redis) == before
+
+    beat = Beat(schedule)
+    beats.append(beat)
+    assert beat.process.wait(timeout=30) != 0
+    beat.wait_for("broken.cron: expected 5 fields")
+    assert redbeat_state(beat_redis) == before
+
+
+def test_a_standby_beat_with_another_file_changes_nothing_until_it_takes_over(
+    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+) -> None:
+    first_file, second_file = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first_file.write_text(CANARY)
+    second_file.write_text(TICK)
+    first = Beat(first_file)
+    beats.append(first)
+    first.wait_for("synced")
+
+    standby = Beat(second_file)
+    beats.append(standby)
+    standby.wait_for("syncing once the lock is held")  # it validated its file and now waits for the lock
+    canaries = len(worker.of("canary"))
+    worker.wait_count("canary", canaries + 3)
+
+    assert standby.process.poll() is None
+    assert not beat_redis.exists("redbeat:tick")
+    assert not any("synced" in line for line in standby.lines)
+
+    first.stop()  # releases the lock: the standby takes over and syncs its own file
+    standby.wait_for("synced", timeout_s=40)
+    assert beat_redis.exists("redbeat:tick")
+    assert not beat_redis.exists("redbeat:canary")
+    worker.wait_count("tick", 1)
