@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from celery import Celery
 
 from conveyor import logs
+from conveyor.adapters import current_adapter
 from conveyor.callbacks import run_chain
 from conveyor.config import Settings, settings_for
 from conveyor.core import Core, EnqueueOptions, _ClassOrInstanceMethod
-from conveyor.errors import Abort, EnqueueError
+from conveyor.errors import Abort
 from conveyor.priority import validate_priority
 from conveyor.queue_name import validate_queue_name
-from conveyor.serialization import serialize_arguments
-from conveyor.task import current_app, task_name
+from conveyor.task import current_app
 
 if TYPE_CHECKING:
     from conveyor.job import Job
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 
 J = TypeVar("J", bound="Job")
-HEADER = "conveyor"  # the message header carrying the job's metadata
-_FILTERED = "[FILTERED]"
 UTC = dt.UTC
 
 
@@ -174,43 +172,8 @@ class Enqueuing(Core):
         else:
             self.scheduled_at = options.get("wait_until")
 
-    def _message(self, app: Celery, retries: int = 0) -> tuple[str, Any, dict[str, Any]]:
-        """Build the Celery message for this job; serializes the arguments."""
-        cls = type(self)
-        name = task_name(cls)
-        args, kwargs = serialize_arguments(
-            f"{cls.__qualname__} (Job ID: {self.job_id})",
-            cls._positional_names,
-            self.arguments,
-            self.keyword_arguments,
-        )
-        root_id = parent_id = None
-        parent = app.current_worker_task
-        if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
-            root_id = parent.request.root_id or parent.request.id
-            parent_id = parent.request.id
-        shown = self._logs_arguments()
-        message = app.amqp.create_task_message(
-            self.job_id,
-            name,
-            args,
-            kwargs,
-            eta=self.scheduled_at,
-            retries=retries,
-            reply_to=app.thread_oid,
-            create_sent_event=app.conf.task_send_sent_event,
-            root_id=root_id,
-            parent_id=parent_id,
-            argsrepr=repr(self.arguments) if shown else _FILTERED,
-            kwargsrepr=repr(self.keyword_arguments) if shown else _FILTERED,
-        )
-        options: dict[str, Any] = {"queue": self.queue_name, "headers": {HEADER: self._header()}}
-        if self.priority is not None:
-            options["priority"] = self.priority
-        return name, message, options
-
     def _header(self) -> dict[str, Any]:
-        """The job's metadata for the message header (read back by ``Execution._perform_from_worker``)."""
+        """The job's metadata for the message header (read back by ``Execution._from_message``)."""
         return {
             "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
             "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
@@ -222,20 +185,7 @@ class Enqueuing(Core):
     def _publish(self, app: Celery) -> None:
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
-        # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
-        name, message, options = self._message(app, retries=self.executions)
-        # Sent through Celery's amqp layer rather than Task.apply_async: jobs
-        # return themselves, not an AsyncResult, so the result backend's
-        # per-call subscription (two Redis round trips) is skipped;
-        # job.async_result still works.
-        try:
-            with app.producer_or_acquire(None) as producer:
-                app.amqp.send_task_message(producer, name, message, **options)
-        except Exception as exc:
-            raise EnqueueError(
-                f"Could not enqueue {type(self).__qualname__} (Job ID: {self.job_id}) to {self.queue_name}: "
-                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
-            ) from exc
+        current_adapter().enqueue(app, self)  # type: ignore[arg-type]
         self.successfully_enqueued = True
         logs.enqueued(self)
 
@@ -285,26 +235,9 @@ def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
     settings = settings_for(app)
     for job in pending:
         job.successfully_enqueued = False
-    prepared = []
     for job in pending:
         job._resolve_options(job._options, settings)
-        prepared.append((job, *job._message(app)))
     for queue in {job.queue_name for job in pending}:
         _warn_if_unconsumed(app, queue)
-    send = app.amqp.send_task_message
-    for start in range(0, len(prepared), batch_size):
-        chunk = prepared[start : start + batch_size]
-        try:
-            # max_size above the chunk's command count: the chunk flushes once, at exit.
-            with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
-                for _job, name, message, options in chunk:
-                    send(producer, name, message, retry=False, **options)
-        except Exception as exc:
-            raise EnqueueError(
-                f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "
-                f"{type(exc).__name__}: {exc}. {start} job(s) before them were enqueued."
-            ) from exc
-        for job, *_ in chunk:
-            job.successfully_enqueued = True
-            logs.enqueued(job)
-    return len(prepared)
+    current_adapter().enqueue_all(app, pending, batch_size)
+    return len(pending)

@@ -20,10 +20,10 @@ from typing import Any
 from celery.exceptions import Ignore, Reject, Retry
 
 from conveyor import logs
+from conveyor.adapters import HEADER
 from conveyor.callbacks import run_chain
 from conveyor.config import settings_for
 from conveyor.core import Core, _ClassOrInstanceMethod
-from conveyor.enqueuing import HEADER
 from conveyor.errors import Abort
 from conveyor.exceptions import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.serialization import deserialize_arguments
