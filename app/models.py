@@ -17,8 +17,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from config.settings import settings
 from conveyor import RecordNotFound
+from conveyor.global_id import register_models
 
-__all__ = ["Base", "RecordNotFound", "Report", "Session", "create_all", "engine"]
+__all__ = ["Base", "RecordNotFound", "Report", "Session", "User", "create_all", "engine"]
 
 
 def _utcnow() -> dt.datetime:
@@ -33,6 +34,17 @@ class Base(DeclarativeBase):
     pass
 
 
+class User(Base):
+    """A user of the service; mailed by ``UserMailer``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
 class Report(Base):
     """A report that ``ReportGenerationJob`` completes."""
 
@@ -43,6 +55,10 @@ class Report(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+# Model instances passed to perform_later/deliver_later travel as references and are loaded again.
+register_models(Base, Session)
 
 
 def create_all() -> None:

@@ -11,6 +11,11 @@ variable           default                             used for
 ``LOG_LEVEL``      INFO                                worker log level
 ``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
 ``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
+``MAIL_BACKEND``   smtp                                smtp, file (var/mail), console or test
+``MAIL_FROM``      Conveyor <noreply@localhost>        default sender of the mailers
+``SMTP_HOST``      localhost                           SMTP server (also SMTP_PORT, SMTP_USER,
+                                                       SMTP_PASSWORD, SMTP_STARTTLS, SMTP_SSL,
+                                                       SMTP_TIMEOUT in seconds, default 10)
 =================  ==================================  ======================================
 """
 
@@ -37,6 +42,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
+    mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
+    mail_from: str = "Conveyor <noreply@localhost>"
+    mail_file_dir: str = "var/mail"
+    smtp_host: str = "localhost"
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 10.0
 
     @property
     def broker(self) -> str:

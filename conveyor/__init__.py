@@ -34,6 +34,7 @@ from conveyor.errors import (
 )
 from conveyor.exceptions import after_discard, discard_on, polynomially_longer, retry_on
 from conveyor.job import Job
+from conveyor.mailer import Mailer, MailerError, MessageDelivery
 from conveyor.serialization import register_serializer
 
 __version__ = "0.1.0"
@@ -55,6 +56,10 @@ __all__ = [
     "discard_on",
     "polynomially_longer",
     "retry_on",
+    # mail
+    "Mailer",
+    "MailerError",
+    "MessageDelivery",
     # arguments
     "register_serializer",
     # configuration

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, Self
 
 from celery.exceptions import Ignore, Reject, Retry
 
@@ -62,21 +62,32 @@ class Execution(Core):
     def _perform_from_worker(cls, task: JobTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Build the job from the Celery request and run it (called by ``JobTask.run``)."""
         request = task.request
-        meta = getattr(request, HEADER, None) or {}
+        job = cls._from_message(
+            request.id, list(args), kwargs, getattr(request, HEADER, None) or {}, request.retries,
+            queue=(request.delivery_info or {}).get("routing_key"),
+        )  # fmt: skip
+        job._task = task
+        return job._execute()
+
+    @classmethod
+    def _from_message(
+        cls, job_id: str, args: list[Any], kwargs: dict[str, Any], meta: dict[str, Any], retries: int,
+        queue: str | None = None,
+    ) -> Self:  # fmt: skip
+        """A job as received: serialized arguments (rebuilt when it runs) and its header metadata."""
         job = cls.__new__(cls)
-        job.job_id = request.id
+        job.job_id = job_id
         job.arguments, job.keyword_arguments = (), {}
-        job._serialized = (list(args), kwargs)
+        job._serialized = (args, kwargs)
         job._options = {}
-        job.executions = request.retries
+        job.executions = retries
         job.exception_executions = dict(meta.get("exception_executions") or {})
-        job.queue_name = meta.get("queue") or (request.delivery_info or {}).get("routing_key")
+        job.queue_name = meta.get("queue") or queue
         job.priority = meta.get("priority")
         job.enqueued_at = _parse_time(meta.get("enqueued_at"))
         job.scheduled_at = _parse_time(meta.get("scheduled_at"))
         job.successfully_enqueued = True
-        job._task = task
-        return job._execute()
+        return job
 
     def _execute(self) -> Any:
         self.executions += 1

@@ -150,7 +150,13 @@ def serialize(value: Any, path: str = "value") -> Any:
         return _tagged("uuid", str(value))
     registered = _registered_for(cls)
     if registered is not None:
-        return _tagged(registered.tag, serialize(registered.serialize(value), f"{path} (as {registered.tag})"))
+        try:
+            payload = registered.serialize(value)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(f"{path} ({cls.__qualname__}) cannot be sent: {exc}") from exc
+        return _tagged(registered.tag, serialize(payload, f"{path} (as {registered.tag})"))
     if isinstance(value, Enum):
         return {TAG: "enum", "cls": f"{cls.__module__}:{cls.__qualname__}", "v": value.name}
     raise SerializationError(

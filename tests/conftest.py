@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from conveyor.devserver import answers
+from conveyor.testing import worker_thread
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # The tests get a database of their own on whatever Redis `make test` selected,
@@ -28,6 +29,9 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='conv
 os.environ["APP_ENV"] = "test"
 
 from app import app as service_app  # noqa: E402 - after the environment is set
+from app.models import create_all  # noqa: E402
+
+create_all()  # the tests' SQLite file
 
 REDIS_AVAILABLE = answers(TEST_REDIS_URL)
 
@@ -69,18 +73,8 @@ def worker(celery_app: Any) -> Iterator[Any]:
     modules' tests inspect in Redis.
     """
     require_redis()
-    from celery.contrib.testing.worker import start_worker
-
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    with start_worker(
-        celery_app,
-        pool="solo",
-        concurrency=1,
-        perform_ping_check=False,
-        queues=["default", "low_priority", "high_priority", "retries"],
-        loglevel="WARNING",
-        shutdown_timeout=10.0,
-    ) as running:
+    with worker_thread(celery_app, queues=["default", "low_priority", "high_priority", "retries"]) as running:
         yield running
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import redis
 from sqlalchemy import select
 
 from app.models import Report, Session, create_all
+from conveyor.testing import EnqueuedJobs
 from tasks.daily_cleanup_job import DailyCleanupJob
+from tasks.report_generation_job import ReportGenerationJob
 from tasks.weekly_report_job import WeeklyReportJob
-from tests.integration.conftest import queued_messages
 
 
 def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff() -> None:
@@ -31,7 +31,7 @@ def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff() ->
     assert {"old pending", "new done"} <= titles
 
 
-def test_weekly_report_creates_the_report_and_enqueues_its_generation(redis_client: redis.Redis) -> None:
+def test_weekly_report_creates_the_report_and_enqueues_its_generation(enqueued_jobs: EnqueuedJobs) -> None:
     create_all()
     report_id = WeeklyReportJob.perform_now()
 
@@ -39,6 +39,10 @@ def test_weekly_report_creates_the_report_and_enqueues_its_generation(redis_clie
         report = session.get(Report, report_id)
         assert report is not None
         assert report.title.startswith(f"Weekly report {dt.date.today().isocalendar()[0]}-W")
-    [message] = queued_messages(redis_client, "low_priority")
-    assert message["headers"]["task"] == "tasks.report_generation_job.ReportGenerationJob"
-    assert message["decoded_body"][0] == [report_id]
+    enqueued_jobs.assert_enqueued_with(job=ReportGenerationJob, args=(report_id,), queue="low_priority")
+    enqueued_jobs.assert_enqueued_jobs(1)
+
+    enqueued_jobs.perform_all()
+
+    with Session() as session:
+        assert session.get(Report, report_id).status == "completed"  # type: ignore[union-attr]

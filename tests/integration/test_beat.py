@@ -15,10 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from redbeat.schedulers import RedBeatSchedulerEntry
 
 import conveyor
+from conveyor.testing import worker_thread
 from conveyor.worker_config import WorkerConfig, apply
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.jobs import Recorder
@@ -104,7 +104,7 @@ def beat_app(beat_redis: redis.Redis, celery_app: Celery) -> Iterator[Celery]:
 
 @pytest.fixture
 def worker(beat_app: Celery, recorder: Recorder) -> Iterator[Recorder]:
-    with start_worker(beat_app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING"):
+    with worker_thread(beat_app):
         yield recorder
 
 

@@ -12,11 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 
 import conveyor
 from conveyor import perform_all_later
 from conveyor.fetch import WeightedCycle
+from conveyor.testing import worker_thread
 from conveyor.worker_config import WorkerConfig, apply
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.conftest import queued_messages
@@ -53,7 +53,7 @@ def make_app(celery_app: Celery, recorder: Recorder) -> Iterator[Any]:
 @contextmanager
 def worker(app: Celery) -> Iterator[None]:
     """One real worker (solo pool, prefetch 1, acks late) consuming the app's configured queues."""
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING"):
+    with worker_thread(app):
         yield
 
 
