@@ -1,4 +1,4 @@
-# make run  : start the service (a worker) on a Redis it finds or starts
+# make run  : start the service (worker, beat, Flower) on a Redis it finds or starts
 # make test : lint, type-check and run every test, on a Redis it finds or starts
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker beat test lint typecheck pytest bench bench-priority clean
+.PHONY: help install run worker beat flower test lint typecheck pytest bench bench-priority clean
 
 help:
-	@echo "make run    start a worker (creates .venv and finds or starts a Redis)"
+	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
-	@echo "make worker | beat | lint | typecheck | pytest | bench | clean"
+	@echo "make worker | beat | flower | lint | typecheck | pytest | bench | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: worker
+run: $(STAMP)
+	$(BIN)/python -m conveyor.devserver --data-dir var/redis -- $(BIN)/python -m app.run
 
 worker: $(STAMP)
 	$(WITH_REDIS) $(BIN)/celery -A app worker --loglevel=INFO
 
 beat: $(STAMP)
 	$(WITH_REDIS) $(BIN)/celery -A app beat --loglevel=INFO
+
+flower: $(STAMP)
+	$(WITH_REDIS) $(BIN)/celery -A app flower
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,6 +13,11 @@ variable           default                             used for
 ``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
 ``MAIL_BACKEND``   smtp                                smtp, file (var/mail), console or test
 ``MAIL_FROM``      Conveyor <noreply@localhost>        default sender of the mailers
+``FLOWER_BASIC_AUTH``  (none: Flower refuses to start)  user:password[,user2:password2]
+``FLOWER_UNAUTHENTICATED`` false                       run Flower without login, on purpose
+``FLOWER_ADDRESS`` 127.0.0.1                           Flower's bind address
+``FLOWER_PORT``    5555                                Flower's port
+``FLOWER_COOKIE_SECRET`` derived from the login        keeps Flower sessions across restarts
 ``SMTP_HOST``      localhost                           SMTP server (also SMTP_PORT, SMTP_USER,
                                                        SMTP_PASSWORD, SMTP_STARTTLS, SMTP_SSL,
                                                        SMTP_TIMEOUT in seconds, default 10)
@@ -52,6 +57,15 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = 10.0
+    flower_basic_auth: str | None = None
+    flower_unauthenticated: bool = False
+    flower_address: str = "127.0.0.1"
+    flower_port: int = 5555
+    flower_cookie_secret: str | None = None
+
+    @property
+    def flower_logins(self) -> list[str]:
+        return [item.strip() for item in (self.flower_basic_auth or "").split(",") if item.strip()]
 
     @property
     def broker(self) -> str:

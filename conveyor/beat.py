@@ -44,7 +44,18 @@ from conveyor.schedule import ScheduledJob, load_schedule
 from conveyor.serialization import deserialize_arguments, serialize_arguments
 from conveyor.zoned_cron import ZonedCron
 
-__all__ = ["Entry", "Scheduler", "SyncReport", "owned_key", "schedule_path", "sync_schedule"]
+__all__ = [
+    "Entry",
+    "Scheduler",
+    "SyncReport",
+    "enqueue_entry",
+    "job_class_of",
+    "owned_key",
+    "read_entries",
+    "schedule_path",
+    "set_enabled",
+    "sync_schedule",
+]
 
 logger = logging.getLogger("conveyor.beat")
 _ZONED = "conveyor.zoned_cron"
@@ -204,12 +215,51 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
         return interval
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
-        task = self.app.tasks.get(entry.task)
-        job_class = getattr(task, "job_class", None)
-        if job_class is None or FROM_FILE not in (entry.options or {}):
+        if job_class_of(self.app, entry) is None:
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         entry = self.reserve(entry) if advance else entry
-        args, job_kwargs = deserialize_arguments(entry.args or [], entry.kwargs or {})
-        options = {key: value for key, value in entry.options.items() if key in ("queue", "priority")}
-        job = job_class.set(**options).perform_later(*args, **job_kwargs)
-        return SimpleNamespace(id=job.job_id)
+        return SimpleNamespace(id=enqueue_entry(self.app, entry))
+
+
+def job_class_of(app: Celery, entry: Any) -> Any:
+    """The Job class an entry from the schedule file runs, or None for other entries."""
+    if FROM_FILE not in (entry.options or {}):
+        return None
+    return getattr(app.tasks.get(entry.task), "job_class", None)
+
+
+def enqueue_entry(app: Celery, entry: Any) -> str:
+    """Enqueue the job of a schedule-file entry through the Job API now; returns the job id."""
+    job_class = job_class_of(app, entry)
+    if job_class is None:
+        task = app.tasks.get(entry.task)
+        result = task.apply_async(entry.args, entry.kwargs, **entry.options) if task else app.send_task(
+            entry.task, entry.args, entry.kwargs, **entry.options
+        )  # fmt: skip
+        return str(result.id)
+    args, kwargs = deserialize_arguments(entry.args or [], entry.kwargs or {})
+    options = {key: value for key, value in entry.options.items() if key in ("queue", "priority")}
+    job = job_class.set(**options).perform_later(*args, **kwargs)
+    return str(job.job_id)
+
+
+def read_entries(app: Celery) -> list[Entry]:
+    """Every entry redbeat holds (from the file and from its API), by name."""
+    conf = ensure_conf(app)
+    entries = []
+    for key in get_redis(app).zrange(conf.schedule_key, 0, -1):
+        try:
+            entries.append(Entry.from_key(key, app=app))
+        except KeyError:
+            continue  # deleted meanwhile
+    return sorted(entries, key=lambda entry: entry.name)
+
+
+def set_enabled(app: Celery, name: str, enabled: bool) -> Entry:
+    """Enable or disable an entry in redbeat (until the next sync from the file)."""
+    entry: Entry = Entry.from_key(Entry.generate_key(app, name), app=app)
+    entry.enabled = enabled
+    with get_redis(app).pipeline() as pipe:
+        pipe.hset(entry.key, "definition", entry.definition_json())
+        pipe.execute()
+    return entry

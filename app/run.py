@@ -1,0 +1,54 @@
+"""``make run``: worker, beat and Flower together (honcho and the Procfile), with a Flower login.
+
+Run by ``make run`` under ``conveyor.devserver`` (which chose the Redis). Without
+``FLOWER_BASIC_AUTH``, a login is generated once into ``var/flower-login`` and
+reused. Prints Flower's URL and login, then becomes honcho: Ctrl-C or SIGTERM
+stops every process (the worker with a warm shutdown).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+from config.settings import settings
+
+LOGIN_FILE = Path("var/flower-login")
+
+
+def flower_login() -> str | None:
+    """The login Flower will use: FLOWER_BASIC_AUTH, else the one kept in var/flower-login."""
+    if settings.flower_logins:
+        return settings.flower_logins[0]
+    if settings.flower_unauthenticated:
+        return None
+    if not LOGIN_FILE.exists():
+        LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        LOGIN_FILE.write_text(f"admin:{secrets.token_urlsafe(12)}\n")
+        LOGIN_FILE.chmod(0o600)
+    return LOGIN_FILE.read_text().strip()
+
+
+def main() -> None:
+    env = dict(os.environ)
+    login = flower_login()
+    if login and not settings.flower_logins:
+        env["FLOWER_BASIC_AUTH"] = login
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    user, _, password = (login or "").partition(":")
+    print(f"conveyor: Flower at http://{settings.flower_address}:{settings.flower_port}/", flush=True)
+    print(
+        f"conveyor: Flower login: {user} / {password}" if login else "conveyor: Flower runs WITHOUT login", flush=True
+    )
+    honcho = shutil.which("honcho", path=env["PATH"])
+    if honcho is None:
+        raise SystemExit("honcho is not installed: run `make install`")
+    os.execvpe(honcho, [honcho, "start", "-f", "Procfile"], env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The Schedule page in Flower (installed by ``conveyor.flower.install``).
+
+GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
+acts on one. Both use Flower's ``BaseHandler``: the same login as Flower's own pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.web
+from cron_descriptor import get_description
+from flower.views import BaseHandler
+from tornado.ioloop import IOLoop
+
+from conveyor.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
+from conveyor.flower import logger
+from conveyor.zoned_cron import ZonedCron
+
+__all__ = ["ScheduleActionView", "ScheduleView"]
+
+
+def describe_schedule(schedule: Any) -> tuple[str, str]:
+    """(the schedule in words, its time zone)."""
+    if isinstance(schedule, ZonedCron):
+        return f'{get_description(schedule.expression)} (cron "{schedule.expression}")', schedule.timezone
+    run_every = getattr(schedule, "run_every", None)
+    if isinstance(run_every, dt.timedelta):
+        return f"every {run_every.total_seconds():g} seconds", "UTC"
+    return repr(schedule), "UTC"
+
+
+def _when(moment: dt.datetime | None, zone: str) -> str:
+    if moment is None:
+        return "never"
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def schedule_rows(app: Any) -> list[dict[str, Any]]:
+    rows = []
+    for entry in read_entries(app):
+        words, zone = describe_schedule(entry.schedule)
+        from_file = (entry.options or {}).get(FROM_FILE) or {}
+        rows.append({
+            "name": entry.name,
+            "job": entry.task,
+            "description": from_file.get("description") or "",
+            "source": "schedule.yaml" if from_file else "redbeat API",
+            "schedule": words,
+            "timezone": zone,
+            "next_run": _when(entry.due_at, zone) if entry.enabled else "disabled",
+            "last_run": _when(entry.last_run_at, zone),
+            "enabled": entry.enabled,
+        })  # fmt: skip
+    return rows
+
+
+class ScheduleView(BaseHandler):  # type: ignore[misc]
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def get(self) -> None:
+        app = self.application.capp
+        rows = await IOLoop.current().run_in_executor(None, schedule_rows, app)
+        self.render("schedule.html", rows=rows, notice=self.get_argument("notice", None))
+
+
+class ScheduleActionView(BaseHandler):  # type: ignore[misc]
+    def check_xsrf_cookie(self) -> None:
+        super().check_xsrf_cookie()  # Flower's same-origin checks
+        tornado.web.RequestHandler.check_xsrf_cookie(self)  # and the form's token, always
+
+    def _user(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            return base64.b64decode(header[6:]).decode(errors="replace").partition(":")[0]
+        return str(self.current_user or "anonymous")
+
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def post(self, name: str, action: str) -> None:
+        app = self.application.capp
+        user = self._user()
+
+        def act() -> str:
+            try:
+                entry = Entry.from_key(Entry.generate_key(app, name), app=app)
+            except KeyError:
+                raise tornado.web.HTTPError(404, f"No schedule entry {name!r}") from None
+            if action == "enqueue":
+                job_id = enqueue_entry(app, entry)
+                logger.info("schedule: %s enqueued %s now (job %s)", user, name, job_id)
+                return f"Enqueued {name} (job {job_id})"
+            set_enabled(app, name, action == "enable")
+            logger.info("schedule: %s %sd %s", user, action, name)
+            return f"{action.capitalize()}d {name}"
+
+        notice = await IOLoop.current().run_in_executor(None, act)
+        self.redirect(self.reverse_url("schedule") + "?" + urlencode({"notice": notice}))
