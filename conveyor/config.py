@@ -67,10 +67,13 @@ def settings_for(app: Celery) -> Settings:
     return cached
 
 
-def configure(app: Celery, **overrides: Any) -> Celery:
+def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     """Apply conveyor's recommended Celery settings, then ``overrides``.
 
     See ``conveyor.defaults.CELERY_SETTINGS`` for each setting and its reason.
+    ``default`` makes ``app`` the process's default app, so jobs enqueued from any
+    thread use it (Celery's "current app" is otherwise per thread, and threads that
+    never set one get an unconfigured app pointing at amqp://localhost).
 
     Example::
 
@@ -83,6 +86,8 @@ def configure(app: Celery, **overrides: Any) -> Celery:
         overrides["redbeat_redis_url"] = broker
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
     forget(app)
+    if default:
+        app.set_default()
     return app
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.web
+from tornado.routing import URLSpec
 from tornado.template import BaseLoader, Template
 
 __all__ = ["QueueDepthCollector", "install", "require_login"]
@@ -95,7 +96,7 @@ def install() -> None:
         return
 
     def handler_class(handler: Any) -> Any:
-        return handler.handler_class if isinstance(handler, tornado.web.URLSpec) else handler[1]
+        return handler.handler_class if isinstance(handler, URLSpec) else handler[1]
 
     catch_all = next(i for i, handler in enumerate(urls.handlers) if handler_class(handler) is NotFoundErrorHandler)
     urls.handlers[catch_all:catch_all] = [

@@ -41,6 +41,15 @@ def _when(moment: dt.datetime | None, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def next_run(entry: Any) -> dt.datetime | None:
+    """When the entry runs next: now + the schedule's remaining time since its last run."""
+    if entry.last_run_at is None:
+        return None
+    remaining = entry.schedule.remaining_estimate(entry.last_run_at)
+    now = dt.datetime.now(dt.UTC)  # read after the schedule's own "now", so the sum never falls short
+    return now + max(remaining, dt.timedelta(0)) if remaining is not None else None
+
+
 def schedule_rows(app: Any) -> list[dict[str, Any]]:
     rows = []
     for entry in read_entries(app):
@@ -53,8 +62,9 @@ def schedule_rows(app: Any) -> list[dict[str, Any]]:
             "source": "schedule.yaml" if from_file else "redbeat API",
             "schedule": words,
             "timezone": zone,
-            "next_run": _when(entry.due_at, zone) if entry.enabled else "disabled",
-            "last_run": _when(entry.last_run_at, zone),
+            "next_run": _when(next_run(entry), zone) if entry.enabled else "disabled",
+            # A synced entry counts from the sync (its stored last_run_at); it has not run until it has a count.
+            "last_run": _when(entry.last_run_at, zone) if entry.total_run_count else "never",
             "enabled": entry.enabled,
         })  # fmt: skip
     return rows

@@ -19,7 +19,16 @@ __all__ = ["JobTask", "current_app", "register", "task_name"]
 
 
 def current_app() -> Celery:
-    """The app jobs are enqueued through: Celery's current app (as for ``@shared_task``)."""
+    """The app jobs are enqueued through.
+
+    Inside a running task, that task's app (a job enqueuing jobs); otherwise Celery's
+    current app, as for ``@shared_task``: the thread's, else the process default, which
+    ``conveyor.configure`` sets, so threads of a web server or of Flower use the
+    configured app and not an unconfigured default one.
+    """
+    task = _state.get_current_worker_task()
+    if task is not None:
+        return task._get_app()
     return _state.get_current_app()
 
 

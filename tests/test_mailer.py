@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from conveyor.testing import EnqueuedJobs
 def user() -> User:
     create_all()
     with Session.begin() as session:
-        user = User(email=f"ada{id(session)}@example.com", name="Ada")
+        user = User(email=f"ada-{uuid.uuid4().hex}@example.com", name="Ada")
         session.add(user)
     return user
 

@@ -42,7 +42,7 @@ def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(cel
 
 def test_plain_names_mean_strict_order(tmp_path: Path) -> None:
     config = load_worker_config(write(tmp_path, "queues: [critical, default, low]\n"))
-    app = conveyor.configure(Celery("strict", set_as_current=False))
+    app = conveyor.configure(Celery("strict", set_as_current=False), default=False)
     apply(app, config)
     assert config.mode == "strict"
     assert config.concurrency == 5

@@ -95,7 +95,10 @@ def beat_redis(celery_app: Celery) -> Iterator[redis.Redis]:
 def beat_app(beat_redis: redis.Redis, celery_app: Celery) -> Iterator[Celery]:
     """An app on the beat database, as the CLI and the test worker see it."""
     app = conveyor.configure(
-        Celery("beat-tests", set_as_current=False), broker_url=BEAT_REDIS_URL, result_backend=BEAT_REDIS_URL
+        Celery("beat-tests", set_as_current=False),
+        default=False,
+        broker_url=BEAT_REDIS_URL,
+        result_backend=BEAT_REDIS_URL,
     )
     apply(app, WorkerConfig(queues=["default"]))
     yield app

@@ -142,7 +142,9 @@ def test_perform_all_later_honours_each_jobs_set_options(redis_client: redis.Red
 
 
 def test_a_broker_that_is_down_raises_enqueue_error_quickly(celery_app: Celery) -> None:
-    dead = conveyor.configure(Celery("dead", set_as_current=False), broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    dead = conveyor.configure(
+        Celery("dead", set_as_current=False), default=False, broker_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
     dead.set_current()
     try:
         started = time.monotonic()

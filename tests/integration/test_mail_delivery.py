@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -71,7 +72,7 @@ def mail_worker(celery_app: Celery, redis_client: Any) -> Iterator[None]:
 
 def make_user_and_report() -> tuple[User, Report]:
     with Session.begin() as session:
-        user = User(email=f"grace{id(session)}@example.com", name="Grace")
+        user = User(email=f"grace-{uuid.uuid4().hex}@example.com", name="Grace")
         report = Report(title="Q4 numbers", status="completed")
         session.add_all([user, report])
     return user, report

@@ -37,7 +37,10 @@ def make_app(celery_app: Celery, recorder: Recorder) -> Iterator[Any]:
 
     def make(**worker_yaml: Any) -> Celery:
         app = conveyor.configure(
-            Celery("queues", set_as_current=False), broker_url=QUEUES_REDIS_URL, result_backend=QUEUES_REDIS_URL
+            Celery("queues", set_as_current=False),
+            default=False,
+            broker_url=QUEUES_REDIS_URL,
+            result_backend=QUEUES_REDIS_URL,
         )
         apply(app, WorkerConfig.model_validate(worker_yaml))
         app.set_current()

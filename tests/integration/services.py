@@ -1,0 +1,85 @@
+"""Real service processes for the integration tests, whose output lines can be awaited."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Service:
+    """A subprocess (own session) whose stdout+stderr lines are collected and can be waited on."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def celery(cls, *args: str, env: dict[str, str]) -> Service:
+        return cls([sys.executable, "-m", "celery", "-A", "app", *args], env={**os.environ, **env})
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout_s: float = 30) -> None:
+        def seen() -> bool:
+            return any(text in line for line in self.lines)
+
+        with self._changed:
+            self._changed.wait_for(lambda: seen() or self.process.poll() is not None, timeout_s)
+            if not seen():
+                raise AssertionError(f"never printed {text!r}; output:\n{''.join(self.lines)[-4000:]}")
+
+    def wait(self, timeout_s: float = 60) -> int:
+        """Wait for the process to end by itself; returns its exit code."""
+        code = self.process.wait(timeout=timeout_s)
+        self._reader.join(timeout=5)
+        return code
+
+    def send(self, signum: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        self.send(signum)
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            code = self.process.wait()
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+
+def descendants(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        return []

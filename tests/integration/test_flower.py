@@ -1,0 +1,96 @@
+"""Flower as the service runs it: bound to loopback, behind a login, with the Schedule page."""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from conveyor.devserver import free_port
+from tests.conftest import TEST_REDIS_URL, require_redis
+from tests.integration.services import Service
+
+pytestmark = pytest.mark.integration
+FLOWER_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/11"))
+LOGIN = "admin:s3cret-test"
+
+
+def request(url: str, login: str | None = None, data: bytes | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=data)
+    if login:
+        req.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def flower() -> Iterator[str]:
+    require_redis()
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    client.flushdb()
+    env = {"REDIS_URL": FLOWER_REDIS_URL, "FLOWER_BASIC_AUTH": LOGIN, "FLOWER_PORT": str(free_port())}
+    sync = Service.celery("schedule", "sync", env=env)
+    assert sync.wait() == 0, sync.output
+    service = Service.celery("flower", env=env)
+    service.wait_for("Visit me at")
+    yield f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    service.stop()
+    client.flushdb()
+
+
+def test_flower_refuses_to_start_without_credentials() -> None:
+    env = {"REDIS_URL": FLOWER_REDIS_URL, "FLOWER_BASIC_AUTH": "", "FLOWER_PORT": str(free_port())}
+    service = Service.celery("flower", env={**env, "FLOWER_UNAUTHENTICATED": "0"})
+    assert service.wait() != 0
+    assert "refusing to start without a login. Set FLOWER_BASIC_AUTH=user:password" in service.output
+
+
+def test_pages_and_the_api_need_the_login(flower: str) -> None:
+    for path in ("/", "/tasks", "/schedule", "/api/workers", "/api/tasks"):
+        assert request(flower + path)[0] == 401, path
+        assert request(flower + path, "admin:wrong")[0] == 401, path
+    assert request(flower + "/", LOGIN)[0] == 200
+
+
+def test_it_listens_on_loopback_only(flower: str) -> None:
+    import psutil
+
+    port = int(flower.rsplit(":", 1)[1])
+    listening = [c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == "LISTEN"]
+    assert listening
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1"}
+
+
+def test_metrics_answer_without_login_and_include_queue_depth(flower: str) -> None:
+    status, body = request(flower + "/metrics")
+    assert status == 200
+    assert 'conveyor_queue_depth{priority="5",queue="low_priority"}' in body
+
+
+def test_the_schedule_page_lists_the_entries_in_flowers_layout(flower: str) -> None:
+    status, page = request(flower + "/schedule", LOGIN)
+    assert status == 200
+    assert "Schedule · Flower" in page
+    assert 'href="/schedule"' in page  # the navbar link, on Flower's own navbar
+    assert "daily_cleanup" in page
+    assert "At 02:00 AM (cron &quot;0 2 * * *&quot;)" in page
+    assert "Europe/Berlin" in page
+    assert " 02:00:00 CE" in page  # next run: 02:00 Berlin time (CET or CEST)
+    assert "<td>never</td>" in page  # synced, not run yet
+    status, workers = request(flower + "/workers", LOGIN)
+    assert 'href="/schedule"' in workers  # Flower's own pages link to it too
+
+
+def test_schedule_actions_need_the_forms_xsrf_token(flower: str) -> None:
+    status, _ = request(flower + "/schedule/daily_cleanup/disable", LOGIN, data=b"")
+    assert status == 403
+    status, page = request(flower + "/schedule", LOGIN)
+    assert "<td>yes</td>" in page  # still enabled

@@ -1,0 +1,155 @@
+"""`make run` as a user runs it, and the dashboard in a real browser (Playwright driving Chromium).
+
+The module starts `make run` once; the browser test uses it; the last test presses Ctrl-C
+(SIGINT to the process group, as a terminal does) and checks that nothing is left running.
+Screenshots are kept in var/artifacts/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from conveyor.devserver import free_port
+from tests.conftest import TEST_REDIS_URL, missing_service, require_redis
+from tests.integration.services import ROOT, Service, descendants
+
+pytestmark = pytest.mark.integration
+RUN_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/10"))
+USER, PASSWORD = "admin", "browser-test"
+ARTIFACTS = ROOT / "var" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Stack:
+    def __init__(self, service: Service, env: dict[str, str], url: str) -> None:
+        self.service, self.env, self.url = service, env, url
+
+    def enqueue(self, job: str, *args: str) -> str:
+        cli = Service.celery("jobs", "enqueue", job, *args, env=self.env)
+        assert cli.wait() == 0, cli.output
+        match = re.search(r"Job ID: ([0-9a-f-]+)", cli.output)
+        assert match, cli.output
+        return match.group(1)
+
+    def wait_succeeded(self, job: str, job_id: str) -> None:
+        self.service.wait_for(f"Task {job}[{job_id}] succeeded", timeout_s=60)
+
+    def flower_task(self, job_id: str) -> dict[str, Any]:
+        request = urllib.request.Request(f"{self.url}/api/task/info/{job_id}")
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_redis()
+    client = redis.Redis.from_url(RUN_REDIS_URL)
+    client.flushdb()
+    port = free_port()
+    env = {
+        "REDIS_URL": RUN_REDIS_URL,
+        "FLOWER_PORT": str(port),
+        "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}",
+        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('run')}/app.db",
+    }
+    service = Service(["make", "--no-print-directory", "run"], env={**os.environ, **env})
+    service.wait_for("Visit me at", timeout_s=90)
+    service.wait_for("ready.", timeout_s=90)
+    service.wait_for("synced", timeout_s=90)
+    yield Stack(service, env, f"http://127.0.0.1:{port}")
+    if service.process.poll() is None:
+        os.killpg(service.process.pid, signal.SIGKILL)
+    client.flushdb()
+
+
+def test_make_run_prints_flowers_url_and_login(stack: Stack) -> None:
+    assert f"conveyor: Flower at http://127.0.0.1:{stack.url.rsplit(':', 1)[1]}/" in stack.service.output
+    assert f"conveyor: Flower login: {USER} / {PASSWORD}" in stack.service.output
+    for name in ("worker.1", "beat.1", "flower.1"):
+        assert f"{name} started" in stack.service.output
+
+
+def test_a_job_enqueued_from_the_cli_succeeds_and_flower_shows_it(stack: Stack) -> None:
+    job = "tasks.report_generation_job.ReportGenerationJob"
+    job_id = stack.enqueue(job, "42")
+    stack.wait_succeeded(job, job_id)
+
+    info = stack.flower_task(job_id)  # Flower follows the worker's task events
+    assert info["name"] == job
+    assert info["uuid"] == job_id
+    assert info["args"] == "(42,)"
+
+
+def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
+    if not Path(CHROMIUM).exists():
+        missing_service(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_context(http_credentials={"username": USER, "password": PASSWORD}).new_page()
+
+            page.goto(f"{stack.url}/workers")
+            expect(page.locator("#workers-table")).to_contain_text("celery@", timeout=20_000)
+            expect(page.locator("#workers-table")).to_contain_text("Online")
+            page.screenshot(path=ARTIFACTS / "workers.png", full_page=True)
+
+            job = "tasks.report_generation_job.ReportGenerationJob"
+            job_id = stack.enqueue(job, "7")
+            stack.wait_succeeded(job, job_id)
+            page.goto(f"{stack.url}/tasks")
+            expect(page.locator("#tasks-table")).to_contain_text(job_id, timeout=20_000)
+            expect(page.locator("#tasks-table")).to_contain_text(job)
+            page.screenshot(path=ARTIFACTS / "tasks.png", full_page=True)
+
+            page.get_by_role("link", name="Schedule").click()
+            expect(page).to_have_url(f"{stack.url}/schedule")
+            expect(page.locator("#entry-daily_cleanup")).to_contain_text("At 02:00 AM")
+            page.screenshot(path=ARTIFACTS / "schedule.png", full_page=True)
+            page.locator("#entry-daily_cleanup").get_by_role("button", name="Enqueue now").click()
+            notice = page.locator("#schedule-notice")
+            expect(notice).to_contain_text("Enqueued daily_cleanup (job ")
+            enqueued_id = re.search(r"job ([0-9a-f-]+)", notice.inner_text())
+            assert enqueued_id
+            page.screenshot(path=ARTIFACTS / "schedule-enqueued.png", full_page=True)
+        finally:
+            browser.close()
+
+    stack.wait_succeeded("tasks.daily_cleanup_job.DailyCleanupJob", enqueued_id.group(1))
+    assert re.search(r"schedule: admin enqueued daily_cleanup now \(job [0-9a-f-]+\)", stack.service.output)
+
+
+def test_ctrl_c_stops_every_process_it_started(stack: Stack) -> None:
+    import psutil
+
+    processes = [psutil.Process(stack.service.process.pid), *descendants(stack.service.process.pid)]
+    commands = " ".join(" ".join(p.cmdline()) for p in processes)
+    for program in ("honcho", "worker", "beat", "flower"):
+        assert program in commands
+
+    stack.service.send(signal.SIGINT)  # to make; the devserver forwards it once to honcho
+    os.killpg(stack.service.process.pid, signal.SIGINT)  # a terminal sends it to the whole group
+
+    assert stack.service.wait(timeout_s=60) in (0, 2, -2, 130)
+    _, alive = psutil.wait_procs(processes, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
+    assert "worker: Warm shutdown" in stack.service.output

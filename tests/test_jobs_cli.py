@@ -1,0 +1,79 @@
+"""`celery -A app jobs new|enqueue|queues|clear`, run as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from tests.integration.conftest import queued_messages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def celery(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "app", *args], cwd=cwd, env=dict(os.environ), input=stdin,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_new_writes_a_job_and_a_test_that_passes_as_generated(tmp_path: Path) -> None:
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "__init__.py").write_text("")
+
+    result = celery("jobs", "new", "ReportGeneration", "--queue", "low_priority", "--root", str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    job_file = tmp_path / "tasks" / "report_generation_job.py"
+    test_file = tmp_path / "tests" / "test_report_generation_job.py"
+    assert f"created {job_file}" in result.stdout
+    assert 'queue_as = "low_priority"' in job_file.read_text()
+    generated = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:celery", "-p", "no:cacheprovider", str(test_file)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "2 passed" in generated.stdout
+
+
+def test_new_refuses_to_overwrite_and_validates_the_name(tmp_path: Path) -> None:
+    assert celery("jobs", "new", "Cleanup", "--root", str(tmp_path)).returncode == 0
+    again = celery("jobs", "new", "Cleanup", "--root", str(tmp_path))
+    assert again.returncode != 0
+    assert "refusing to overwrite" in again.stderr
+    bad = celery("jobs", "new", "not-a-class", "--root", str(tmp_path))
+    assert bad.returncode != 0
+    assert "a CamelCase class name such as ReportGeneration" in bad.stderr
+    bad_queue = celery("jobs", "new", "Other", "--queue", "two words", "--root", str(tmp_path))
+    assert "queue name" in bad_queue.stderr
+
+
+def test_enqueue_takes_json_arguments_and_queues_and_clear_show_and_delete_them(redis_client: redis.Redis) -> None:
+    result = celery("jobs", "enqueue", "tests.jobs.EchoJob", "42", '{"a": [1, 2]}', "word", "--queue", "low_priority")
+    assert result.returncode == 0, result.stderr
+    assert "Enqueued EchoJob (Job ID: " in result.stdout
+    [message] = queued_messages(redis_client, "low_priority")
+    assert message["decoded_body"][0] == [42, {"a": [1, 2]}, "word"]
+
+    listing = celery("jobs", "queues")
+    assert listing.returncode == 0, listing.stderr
+    assert any(line.split()[:3] == ["low_priority", "1", "5:"] for line in listing.stdout.splitlines()), listing.stdout
+
+    refused = celery("jobs", "clear", "low_priority", stdin="n\n")
+    assert refused.returncode != 0
+    assert "Delete 1 job(s) waiting in 'low_priority'?" in refused.stdout
+    assert len(queued_messages(redis_client, "low_priority")) == 1
+
+    cleared = celery("jobs", "clear", "low_priority", "--yes")
+    assert "Deleted 1 job(s) from low_priority" in cleared.stdout
+    assert queued_messages(redis_client, "low_priority") == []
+
+
+def test_enqueue_refuses_what_is_not_a_job() -> None:
+    result = celery("jobs", "enqueue", "tests.jobs.Recorder")
+    assert result.returncode != 0
+    assert "is not a Job class" in result.stderr
