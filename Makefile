@@ -48,7 +48,8 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-bench: bench-priority
+bench: $(STAMP)
+	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.run
 
 bench-priority: $(STAMP)
 	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.priority_latency

@@ -1,7 +1,8 @@
-"""The Celery app and jobs the benchmarks run: conveyor's defaults, queues from ``BENCH_QUEUES``.
+"""The Celery app, jobs and plain tasks the benchmarks run.
 
-``BENCH_QUEUES`` is the ``queues`` list of a worker.yaml, as JSON (e.g.
-``["high", "default", "low"]`` or ``[["high", 2], ["low", 1]]``).
+Conveyor jobs and their plain-Celery twins do the same work with the same payload. The app
+has conveyor's defaults and no result backend (fire-and-forget, as most jobs are), so
+neither side pays for results. ``BENCH_QUEUES`` is a worker.yaml ``queues`` list as JSON.
 """
 
 from __future__ import annotations
@@ -20,10 +21,43 @@ from conveyor.worker_config import WorkerConfig, apply
 REDIS_URL = os.environ["REDIS_URL"]
 app = Celery("bench", set_as_current=True)
 conveyor.configure(
-    app, broker_url=REDIS_URL, result_backend=None, task_ignore_result=True, worker_send_task_events=False
-)
+    app, broker_url=REDIS_URL, result_backend=None, task_ignore_result=True, worker_send_task_events=False,
+    conveyor_log_arguments=False,
+)  # fmt: skip
 apply(app, WorkerConfig(concurrency=2, queues=json.loads(os.environ.get("BENCH_QUEUES", '["default"]'))))
 _redis = redis.Redis.from_url(REDIS_URL)
+
+
+class NoopJob(Job):
+    def perform(self, n: int) -> None:
+        pass
+
+
+@app.task(name="bench.plain_noop")  # type: ignore[untyped-decorator]
+def plain_noop(n: int) -> None:
+    pass
+
+
+class MarkJob(Job):
+    """Records the time it ran under ``key`` (start and end markers of a drain)."""
+
+    def perform(self, key: str) -> None:
+        _redis.set(key, time.time())
+
+
+@app.task(name="bench.plain_mark")  # type: ignore[untyped-decorator]
+def plain_mark(key: str) -> None:
+    _redis.set(key, time.time())
+
+
+class LatencyJob(Job):
+    def perform(self, sent_at: float) -> None:
+        _redis.lpush("bench:latency", time.time() - sent_at)
+
+
+@app.task(name="bench.plain_latency")  # type: ignore[untyped-decorator]
+def plain_latency(sent_at: float) -> None:
+    _redis.lpush("bench:latency", time.time() - sent_at)
 
 
 class BacklogJob(Job):

@@ -41,6 +41,8 @@ class Settings:
     retry_jitter: float
     #: Names of the queues in ``task_queues`` (what workers consume without -Q), or None if unset.
     known_queues: frozenset[str] | None
+    #: Celery's ``task_send_sent_event`` (read here once: a conf lookup costs more than it seems).
+    send_sent_event: bool
 
     @classmethod
     def from_app(cls, app: Celery) -> Settings:
@@ -51,6 +53,7 @@ class Settings:
             log_arguments=bool(conf.get("conveyor_log_arguments", True)),
             retry_jitter=float(conf.get("conveyor_retry_jitter", DEFAULT_JITTER)),
             known_queues=frozenset(queue.name for queue in conf.task_queues) if conf.task_queues else None,
+            send_sent_event=bool(conf.task_send_sent_event),
         )
 
 

@@ -171,3 +171,25 @@ def test_log_arguments_false_hides_arguments_from_logs_and_flower(
     assert f"[SecretJob] [{job.job_id}] Enqueued SecretJob (Job ID: {job.job_id}) to default" in lines
     assert not any("hunter2" in line for line in lines)
     assert any(line.endswith("with arguments: 'visible'") for line in lines)
+
+
+def test_the_bulk_path_sends_the_same_message_as_a_single_enqueue(redis_client: redis.Redis) -> None:
+    single = EchoJob.set(priority=3).perform_later({"a": (1, 2)})
+    [bulk] = [EchoJob({"a": (1, 2)}).set(priority=3)]
+    perform_all_later([bulk])
+
+    by_id = {m["headers"]["id"]: m for m in queued_messages(redis_client, "default")}
+    one, other = by_id[single.job_id], by_id[bulk.job_id]
+    assert one["redis_key"] == other["redis_key"] == "default\x06\x163"
+    assert one["decoded_body"] == other["decoded_body"]
+    assert {k: v for k, v in one.items() if k not in ("body", "headers", "properties")} == {
+        k: v for k, v in other.items() if k not in ("body", "headers", "properties")
+    }
+    ignore_headers = {"id", "root_id", "conveyor"}
+    assert {k: v for k, v in one["headers"].items() if k not in ignore_headers} == {
+        k: v for k, v in other["headers"].items() if k not in ignore_headers
+    }
+    ignore_properties = {"correlation_id", "delivery_tag"}
+    assert {k: v for k, v in one["properties"].items() if k not in ignore_properties} == {
+        k: v for k, v in other["properties"].items() if k not in ignore_properties
+    }

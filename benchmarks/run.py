@@ -1,0 +1,269 @@
+"""Conveyor against plain Celery, side by side, interleaved (A B A B …), on a Redis of its own.
+
+    make bench                                   # all scenarios, 5 rounds, table + results file
+    python -m conveyor.devserver --private -- python -m benchmarks.run --rounds 5
+
+Scenarios (each conveyor run next to the equivalent plain-Celery run, same app config, same payload):
+
+1. enqueue   N ``NoopJob.perform_later(i)`` vs N ``plain_noop.apply_async((i,))``, one producer.
+2. bulk      ``perform_all_later`` of N jobs vs the same N looped ``perform_later`` vs a pipelined
+             raw Redis LPUSH of N equally sized messages (the physical reference).
+3. drain     a start marker, D no-op jobs and an end marker queued; one ``celery worker -c 2``
+             (prefork, then threads) starts; time from the start marker to the end marker.
+4. latency   L jobs sent at a steady rate to an idle worker (-c 2 prefork); each records the time
+             from send to start; p50 and p99.
+5. priority  ``benchmarks.priority_latency`` (strict and weighted), run once at the end.
+
+Writes ``benchmarks/results/<date>.md`` and ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(pool: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "-P", pool,
+         "--loglevel=WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
+    worker.wait(timeout=60)
+
+
+class Bench:
+    def __init__(self, n_enqueue: int, n_drain: int, n_latency: int, rate_per_s: float) -> None:
+        from benchmarks import bench_app
+
+        self.app = bench_app
+        self.redis = bench_app._redis
+        self.n_enqueue, self.n_drain, self.n_latency, self.rate_per_s = n_enqueue, n_drain, n_latency, rate_per_s
+
+    def clean(self) -> None:
+        self.redis.flushdb()
+
+    # 1 --------------------------------------------------------------------------------------------
+    def enqueue_conveyor(self) -> float:
+        job, n = self.app.NoopJob, self.n_enqueue
+        started = time.perf_counter()
+        for i in range(n):
+            job.perform_later(i)
+        return time.perf_counter() - started
+
+    def enqueue_plain(self) -> float:
+        task, n = self.app.plain_noop, self.n_enqueue
+        started = time.perf_counter()
+        for i in range(n):
+            task.apply_async((i,))
+        return time.perf_counter() - started
+
+    # 2 --------------------------------------------------------------------------------------------
+    def bulk_conveyor(self) -> float:
+        from conveyor import perform_all_later
+
+        jobs = [self.app.NoopJob(i) for i in range(self.n_enqueue)]
+        started = time.perf_counter()
+        perform_all_later(jobs)
+        return time.perf_counter() - started
+
+    def bulk_raw_lpush(self) -> float:
+        self.app.NoopJob.perform_later(0)  # one real message, to copy its size
+        key = next(k for k in self.redis.keys("default*") if self.redis.type(k) == b"list")
+        payload = self.redis.lindex(key, 0)
+        assert payload is not None
+        self.clean()
+        started = time.perf_counter()
+        for start in range(0, self.n_enqueue, 1000):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for _ in range(min(1000, self.n_enqueue - start)):
+                    pipe.lpush("raw", payload)
+                pipe.execute()
+        return time.perf_counter() - started
+
+    # 3 --------------------------------------------------------------------------------------------
+    def drain(self, pool: str, conveyor: bool) -> float:
+        def fill() -> None:
+            from conveyor import perform_all_later
+
+            if conveyor:
+                perform_all_later(
+                    [self.app.MarkJob("bench:start")] + [self.app.NoopJob(i) for i in range(self.n_drain)]
+                )
+                perform_all_later([self.app.MarkJob("bench:end")])
+            else:
+                self.app.plain_mark.apply_async(("bench:start",))
+                with self.app.app.producer_or_acquire() as producer, producer.batch(max_size=5000):
+                    for i in range(self.n_drain):
+                        self.app.plain_noop.apply_async((i,), producer=producer)
+                self.app.plain_mark.apply_async(("bench:end",))
+
+        fill()
+        worker = _worker(pool)
+        try:
+            deadline = time.monotonic() + 600
+            # The end marker is the last message; wait on its key with a blocking keyspace-free loop.
+            while self.redis.get("bench:end") is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("drain did not finish in 600 s")
+                time.sleep(0.05)
+        finally:
+            _stop(worker)
+        return float(self.redis.get("bench:end")) - float(self.redis.get("bench:start"))  # type: ignore[arg-type]
+
+    # 4 --------------------------------------------------------------------------------------------
+    def latency(self, conveyor: bool) -> tuple[float, float]:
+        worker = _worker("prefork")
+        try:
+
+            def send(at: float) -> None:
+                if conveyor:
+                    self.app.LatencyJob.perform_later(at)
+                else:
+                    self.app.plain_latency.apply_async((at,))
+
+            send(time.time())  # warm up: the worker is up once this one ran
+            if self.redis.brpop("bench:latency", timeout=60) is None:
+                raise RuntimeError("the worker did not start")
+            interval = 1.0 / self.rate_per_s
+            next_at = time.perf_counter()
+            for _ in range(self.n_latency):
+                next_at += interval
+                send(time.time())
+                pause = next_at - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)  # a steady send rate, not a wait for the result
+            samples = []
+            for _ in range(self.n_latency):
+                reply = self.redis.brpop("bench:latency", timeout=60)
+                if reply is None:
+                    raise RuntimeError("a latency sample never arrived")
+                samples.append(float(reply[1]) * 1000)
+        finally:
+            _stop(worker)
+        samples.sort()
+        return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def summarize(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs per enqueue and bulk run")
+    parser.add_argument("--drain", type=int, default=5_000, help="jobs per drain run")
+    parser.add_argument("--latency", type=int, default=1_000, help="samples per latency run")
+    parser.add_argument("--rate", type=float, default=250.0, help="latency send rate, jobs/s")
+    options = parser.parse_args()
+    os.environ.setdefault("BENCH_QUEUES", '["default"]')
+    bench = Bench(options.jobs, options.drain, options.latency, options.rate)
+
+    results: dict[str, dict[str, list[float]]] = {}
+
+    def record(scenario: str, side: str, value: float) -> None:
+        results.setdefault(scenario, {}).setdefault(side, []).append(value)
+
+    print(f"conveyor vs plain Celery: {options.rounds} rounds, interleaved", flush=True)
+    for round_number in range(1, options.rounds + 1):
+        for scenario, side, run in (
+            ("enqueue", "conveyor", bench.enqueue_conveyor), ("enqueue", "plain", bench.enqueue_plain),
+            ("bulk", "perform_all_later", bench.bulk_conveyor),
+            ("bulk", "looped perform_later", bench.enqueue_conveyor),
+            ("bulk", "raw LPUSH pipeline", bench.bulk_raw_lpush),
+            ("drain prefork", "conveyor", lambda: bench.drain("prefork", True)),
+            ("drain prefork", "plain", lambda: bench.drain("prefork", False)),
+            ("drain threads", "conveyor", lambda: bench.drain("threads", True)),
+            ("drain threads", "plain", lambda: bench.drain("threads", False)),
+        ):  # fmt: skip
+            bench.clean()
+            record(scenario, side, run())
+        for side, conveyor in (("conveyor", True), ("plain", False)):
+            bench.clean()
+            p50, p99 = bench.latency(conveyor)
+            record("latency p50", side, p50)
+            record("latency p99", side, p99)
+        print(f"  round {round_number} done", flush=True)
+    bench.clean()
+
+    rows = []
+    for scenario, sides in results.items():
+        base_side = "plain" if "plain" in sides else "looped perform_later"
+        base = statistics.median(sides[base_side])
+        for side, values in sides.items():
+            median, low, high = summarize(values)
+            unit = "ms" if scenario.startswith("latency") else "s"
+            n = {"enqueue": options.jobs, "bulk": options.jobs}.get(scenario) or (
+                options.drain if scenario.startswith("drain") else None
+            )  # fmt: skip
+            rate = f"{n / median:,.0f}/s" if n and unit == "s" else ""
+            ratio = "" if side == base_side else f"{median / base:.3f}"
+            rows.append((scenario, side, f"{median:.3f} {unit}", f"{low:.3f}", f"{high:.3f}", rate, ratio, base_side))
+    priority = subprocess.run(
+        [sys.executable, "-m", "benchmarks.priority_latency"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+    table = ["| scenario | side | median | min | max | rate | ratio to |", "|---|---|---|---|---|---|---|"]
+    for scenario, side, median_text, low_text, high_text, rate, ratio, base_side in rows:
+        versus = f"{ratio} of {base_side}" if ratio else ""
+        table.append(f"| {scenario} | {side} | {median_text} | {low_text} | {high_text} | {rate} | {versus} |")
+    report = "\n".join([
+        f"# Benchmarks, {dt.date.today().isoformat()}",
+        "",
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, {_cpu()}, Python {platform.python_version()}, "
+        f"{_versions()}. Redis: a private server started by `conveyor.devserver --private` on loopback.",
+        "",
+        f"Command: `make bench` ({options.rounds} rounds interleaved; {options.jobs:,} jobs per enqueue/bulk run, "
+        f"{options.drain:,} per drain run, {options.latency:,} latency samples at {options.rate:g}/s). "
+        "Same app config on both sides (conveyor defaults, no result backend). Ratio = median / median.",
+        "",
+        *table,
+        "",
+        "Priority latency (`benchmarks/priority_latency.py`):",
+        "",
+        "```",
+        priority.strip(),
+        "```",
+        "",
+    ])  # fmt: skip
+    print(report)
+    results_dir = ROOT / "benchmarks" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{dt.date.today().isoformat()}.md").write_text(report)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "benchmarks.md").write_text(report)
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in ("celery", "kombu", "redis"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
