@@ -169,6 +169,7 @@ def main() -> int:
     parser.add_argument("--drain", type=int, default=5_000, help="jobs per drain run")
     parser.add_argument("--latency", type=int, default=1_000, help="samples per latency run")
     parser.add_argument("--rate", type=float, default=250.0, help="latency send rate, jobs/s")
+    parser.add_argument("--only", default="", help="run only the scenarios whose name starts with this")
     options = parser.parse_args()
     os.environ.setdefault("BENCH_QUEUES", '["default"]')
     bench = Bench(options.jobs, options.drain, options.latency, options.rate)
@@ -190,9 +191,11 @@ def main() -> int:
             ("drain threads", "conveyor", lambda: bench.drain("threads", True)),
             ("drain threads", "plain", lambda: bench.drain("threads", False)),
         ):  # fmt: skip
+            if not scenario.startswith(options.only):
+                continue
             bench.clean()
             record(scenario, side, run())
-        for side, conveyor in (("conveyor", True), ("plain", False)):
+        for side, conveyor in (("conveyor", True), ("plain", False)) if "latency".startswith(options.only) else ():
             bench.clean()
             p50, p99 = bench.latency(conveyor)
             record("latency p50", side, p50)
@@ -213,6 +216,9 @@ def main() -> int:
             rate = f"{n / median:,.0f}/s" if n and unit == "s" else ""
             ratio = "" if side == base_side else f"{median / base:.3f}"
             rows.append((scenario, side, f"{median:.3f} {unit}", f"{low:.3f}", f"{high:.3f}", rate, ratio, base_side))
+    if options.only:  # a partial run: print the table, keep the results files as they are
+        print("\n".join(" | ".join(map(str, row[:7])) for row in rows))
+        return 0
     priority = subprocess.run(
         [sys.executable, "-m", "benchmarks.priority_latency"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout

@@ -111,6 +111,8 @@ def performing(job: Core) -> None:
 
 
 def performed(job: Core, duration_ms: float) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
     _tagged(job).info(
         "Performed %s (Job ID: %s) from %s in %.2f ms", type(job).__name__, job.job_id, job.queue_name, duration_ms
     )
