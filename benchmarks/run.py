@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,13 +176,14 @@ def main() -> int:
     bench = Bench(options.jobs, options.drain, options.latency, options.rate)
 
     results: dict[str, dict[str, list[float]]] = {}
+    order = ["enqueue", "bulk", "drain prefork", "drain threads", "latency p50", "latency p99"]
 
     def record(scenario: str, side: str, value: float) -> None:
         results.setdefault(scenario, {}).setdefault(side, []).append(value)
 
     print(f"conveyor vs plain Celery: {options.rounds} rounds, interleaved", flush=True)
     for round_number in range(1, options.rounds + 1):
-        for scenario, side, run in (
+        runs = [
             ("enqueue", "conveyor", bench.enqueue_conveyor), ("enqueue", "plain", bench.enqueue_plain),
             ("bulk", "perform_all_later", bench.bulk_conveyor),
             ("bulk", "looped perform_later", bench.enqueue_conveyor),
@@ -190,21 +192,24 @@ def main() -> int:
             ("drain prefork", "plain", lambda: bench.drain("prefork", False)),
             ("drain threads", "conveyor", lambda: bench.drain("threads", True)),
             ("drain threads", "plain", lambda: bench.drain("threads", False)),
-        ):  # fmt: skip
+            ("latency", "conveyor", lambda: bench.latency(True)), ("latency", "plain", lambda: bench.latency(False)),
+        ]  # fmt: skip
+        # A B in odd rounds, B A in even ones, so neither side always runs first (warm caches, drift).
+        for scenario, side, run in runs if round_number % 2 else reversed(runs):
             if not scenario.startswith(options.only):
                 continue
             bench.clean()
-            record(scenario, side, run())
-        for side, conveyor in (("conveyor", True), ("plain", False)) if "latency".startswith(options.only) else ():
-            bench.clean()
-            p50, p99 = bench.latency(conveyor)
-            record("latency p50", side, p50)
-            record("latency p99", side, p99)
+            outcome: Any = run()
+            if isinstance(outcome, tuple):
+                record("latency p50", side, outcome[0])
+                record("latency p99", side, outcome[1])
+            else:
+                record(scenario, side, outcome)
         print(f"  round {round_number} done", flush=True)
     bench.clean()
 
     rows = []
-    for scenario, sides in results.items():
+    for scenario, sides in sorted(results.items(), key=lambda item: order.index(item[0])):
         base_side = "plain" if "plain" in sides else "looped perform_later"
         base = statistics.median(sides[base_side])
         for side, values in sides.items():
@@ -233,7 +238,8 @@ def main() -> int:
         f"Machine: {platform.node()}, {os.cpu_count()} cores, {_cpu()}, Python {platform.python_version()}, "
         f"{_versions()}. Redis: a private server started by `conveyor.devserver --private` on loopback.",
         "",
-        f"Command: `make bench` ({options.rounds} rounds interleaved; {options.jobs:,} jobs per enqueue/bulk run, "
+        f"Command: `make bench` ({options.rounds} rounds interleaved, A B then B A; "
+        f"{options.jobs:,} jobs per enqueue/bulk run, "
         f"{options.drain:,} per drain run, {options.latency:,} latency samples at {options.rate:g}/s). "
         "Same app config on both sides (conveyor defaults, no result backend). Ratio = median / median.",
         "",
