@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import conveyor
 from conveyor.testing import worker_thread
 from conveyor.worker_config import WorkerConfig, apply
 from tests.conftest import TEST_REDIS_URL, require_redis
+from tests.integration.services import Service
 from tests.jobs import Recorder
 
 pytestmark = pytest.mark.integration
@@ -41,44 +40,11 @@ canary:
 """
 
 
-class Beat:
-    """A `celery -A app beat` process whose output lines can be awaited."""
-
-    def __init__(self, schedule_file: Path) -> None:
-        env = {**os.environ, "REDIS_URL": BEAT_REDIS_URL, "SCHEDULE_FILE": str(schedule_file)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app", "beat", "--loglevel=INFO"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout_s: float = 20) -> None:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or self.process.poll() is not None, timeout_s
-            )
-            if not found or not any(text in line for line in self.lines):
-                raise AssertionError(f"beat never printed {text!r}; output:\n{''.join(self.lines)}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
-        self._reader.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+def Beat(schedule_file: Path) -> Service:  # noqa: N802 - reads like the class it stands for
+    """A `celery -A app beat` process on the beat database, with its schedule file."""
+    return Service.celery(
+        "beat", "--loglevel=INFO", env={"REDIS_URL": BEAT_REDIS_URL, "SCHEDULE_FILE": str(schedule_file)}
+    )
 
 
 @pytest.fixture
@@ -112,8 +78,8 @@ def worker(beat_app: Celery, recorder: Recorder) -> Iterator[Recorder]:
 
 
 @pytest.fixture
-def beats() -> Iterator[list[Beat]]:
-    started: list[Beat] = []
+def beats() -> Iterator[list[Service]]:
+    started: list[Service] = []
     yield started
     for beat in started:
         beat.stop()
@@ -133,7 +99,7 @@ def redbeat_state(client: redis.Redis) -> dict[str, Any]:
 
 
 def test_an_every_1_second_entry_runs_the_job_3_times_within_6_seconds(
-    tmp_path: Path, worker: Recorder, beats: list[Beat]
+    tmp_path: Path, worker: Recorder, beats: list[Service]
 ) -> None:
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(TICK)
@@ -147,7 +113,7 @@ def test_an_every_1_second_entry_runs_the_job_3_times_within_6_seconds(
 
 
 def test_removing_an_entry_and_syncing_stops_it_and_deletes_its_keys(
-    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+    tmp_path: Path, worker: Recorder, beats: list[Service], beat_redis: redis.Redis
 ) -> None:
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(TICK + CANARY)
@@ -188,7 +154,7 @@ def test_entries_created_through_the_redbeat_api_survive_a_sync(
 
 
 def test_an_unchanged_entry_keeps_its_last_run_across_a_sync(
-    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+    tmp_path: Path, worker: Recorder, beats: list[Service], beat_redis: redis.Redis
 ) -> None:
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(TICK)
@@ -204,7 +170,7 @@ def test_an_unchanged_entry_keeps_its_last_run_across_a_sync(
 
 
 def test_an_invalid_file_changes_nothing_and_beat_refuses_to_start(
-    tmp_path: Path, beat_redis: redis.Redis, beats: list[Beat]
+    tmp_path: Path, beat_redis: redis.Redis, beats: list[Service]
 ) -> None:
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(TICK + CANARY)
@@ -227,7 +193,7 @@ def test_an_invalid_file_changes_nothing_and_beat_refuses_to_start(
 
 
 def test_a_standby_beat_with_another_file_changes_nothing_until_it_takes_over(
-    tmp_path: Path, worker: Recorder, beats: list[Beat], beat_redis: redis.Redis
+    tmp_path: Path, worker: Recorder, beats: list[Service], beat_redis: redis.Redis
 ) -> None:
     first_file, second_file = tmp_path / "first.yaml", tmp_path / "second.yaml"
     first_file.write_text(CANARY)
