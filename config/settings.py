@@ -8,7 +8,6 @@ variable           default                             used for
 ``BROKER_URL``     ``REDIS_URL``                       Celery broker
 ``RESULT_BACKEND`` ``REDIS_URL``                       Celery result backend
 ``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
-``LOG_LEVEL``      INFO                                worker log level
 ``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
 ``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
 ``MAIL_BACKEND``   smtp                                smtp, file (var/mail), console or test
@@ -44,7 +43,6 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="defaults to REDIS_URL")
     result_backend: str | None = Field(default=None, description="defaults to REDIS_URL")
     database_url: str = "sqlite:///var/app.db"
-    log_level: str = "INFO"
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
