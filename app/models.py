@@ -18,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from config.settings import settings
 from conveyor import RecordNotFound
 from conveyor.global_id import register_models
+from conveyor.transactions import defer_enqueue_until_commit
 
 __all__ = ["Base", "RecordNotFound", "Report", "Session", "User", "create_all", "engine"]
 
@@ -59,6 +60,8 @@ class Report(Base):
 
 # Model instances passed to perform_later/deliver_later travel as references and are loaded again.
 register_models(Base, Session)
+# Jobs enqueued inside a transaction are sent when it commits, and dropped if it rolls back.
+defer_enqueue_until_commit(Session)
 
 
 def create_all() -> None:

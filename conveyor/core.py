@@ -64,6 +64,8 @@ class Core:
 
     #: False hides arguments from logs and from Flower (None: the app's ``conveyor_log_arguments``).
     log_arguments: ClassVar[bool | None] = None
+    #: False sends the job at once even inside a transaction (see ``conveyor.transactions``).
+    enqueue_after_transaction_commit: ClassVar[bool] = True
 
     # Filled by Job.__init_subclass__ from perform's signature.
     _perform_signature: ClassVar[inspect.Signature]

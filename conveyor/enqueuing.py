@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -182,12 +183,23 @@ class Enqueuing(Core):
             "exception_executions": self.exception_executions,
         }
 
-    def _publish(self, app: Celery) -> None:
+    def _publish(self, app: Celery, defer: bool = True) -> None:
+        if defer and _transactions_active():
+            from conveyor.transactions import hold_if_in_transaction
+
+            if hold_if_in_transaction(app, self):
+                return
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
         current_adapter().enqueue(app, self)  # type: ignore[arg-type]
         self.successfully_enqueued = True
         logs.enqueued(self)
+
+
+def _transactions_active() -> bool:
+    """True once ``defer_enqueue_until_commit`` was called (one global read on the hot path)."""
+    module = sys.modules.get("conveyor.transactions")
+    return bool(module is not None and module._enabled)
 
 
 _warned: set[tuple[int, str | None]] = set()
@@ -213,7 +225,8 @@ def _warn_if_unconsumed(app: Celery, queue: str | None) -> None:
 
 
 def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
-    """Enqueue many jobs with one Redis round trip per ``batch_size`` jobs; returns the count enqueued.
+    """Enqueue many jobs with one Redis round trip per ``batch_size`` jobs; returns the count enqueued
+    (including jobs held until their transaction commits, see ``conveyor.transactions``).
 
     Each job's ``set`` options apply. As in ActiveJob, enqueue callbacks do not
     run for bulk enqueues. Every argument is serialized before the first
@@ -237,7 +250,16 @@ def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
         job.successfully_enqueued = False
     for job in pending:
         job._resolve_options(job._options, settings)
+    held = 0
+    if _transactions_active():
+        from conveyor.transactions import hold_if_in_transaction
+
+        held = sum(hold_if_in_transaction(app, job) for job in pending)
+        if held:
+            pending = [job for job in pending if job.successfully_enqueued is not None]
+            if not pending:
+                return held
     for queue in {job.queue_name for job in pending}:
         _warn_if_unconsumed(app, queue)
     current_adapter().enqueue_all(app, pending, batch_size)
-    return len(pending)
+    return len(pending) + held

@@ -310,3 +310,12 @@ class TickJob(Job):
 
     def perform(self, label: str = "tick") -> None:
         RECORDER.add(event=label, queue=self.queue_name, priority=self.priority, job_id=self.job_id)
+
+
+class ImmediateJob(Job):
+    """Opts out of enqueue-after-commit."""
+
+    enqueue_after_transaction_commit = False
+
+    def perform(self, n: int) -> None:
+        RECORDER.add(event="immediate", n=n)

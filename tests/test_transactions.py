@@ -1,0 +1,93 @@
+"""Enqueue after commit: a job enqueued inside an open transaction waits for the commit."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from app.models import Report, Session
+from conveyor import perform_all_later
+from conveyor.testing import EnqueuedJobs
+from tasks.report_generation_job import ReportGenerationJob
+from tests.jobs import CountJob, ImmediateJob
+
+
+def test_a_job_enqueued_in_a_transaction_is_sent_when_it_commits(enqueued_jobs: EnqueuedJobs) -> None:
+    with Session.begin() as session:
+        report = Report(title="held")
+        session.add(report)
+        session.flush()
+        job = ReportGenerationJob.perform_later(report.id)
+
+        assert job.successfully_enqueued is None  # held
+        enqueued_jobs.assert_no_enqueued_jobs()
+        session.flush()
+
+    assert job.successfully_enqueued is True
+    enqueued_jobs.assert_enqueued_with(job=ReportGenerationJob, args=(report.id,))
+    with Session() as session:  # the row the job needs is committed by the time it is sent
+        assert session.scalar(select(Report.id).where(Report.id == report.id)) == report.id
+
+
+def test_a_rollback_drops_the_held_jobs_with_a_log_line(
+    enqueued_jobs: EnqueuedJobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="conveyor")
+    jobs = []
+
+    def failing_request() -> None:
+        with Session.begin() as session:
+            session.add(Report(title="never"))
+            jobs.append(CountJob.perform_later(1))
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
+    [job] = jobs
+
+    assert job.successfully_enqueued is False
+    enqueued_jobs.assert_no_enqueued_jobs()
+    assert f"Dropped CountJob (Job ID: {job.job_id}): the transaction it was enqueued in rolled back" in caplog.text
+
+
+def test_bulk_and_opted_out_jobs(enqueued_jobs: EnqueuedJobs) -> None:
+    with Session.begin() as session:
+        session.add(Report(title="bulk"))
+        assert perform_all_later([CountJob(n) for n in range(3)]) == 3
+        ImmediateJob.perform_later(9)  # opted out: sent at once
+        enqueued_jobs.assert_enqueued_jobs(1, only=ImmediateJob)
+        enqueued_jobs.assert_no_enqueued_jobs(only=CountJob)
+
+    enqueued_jobs.assert_enqueued_jobs(3, only=CountJob)
+
+
+def test_a_savepoint_rollback_drops_only_the_jobs_enqueued_inside_it(enqueued_jobs: EnqueuedJobs) -> None:
+    with Session.begin() as session:
+        CountJob.perform_later(1)
+        nested = session.begin_nested()
+        dropped = CountJob.perform_later(2)
+        nested.rollback()
+        kept_nested = session.begin_nested()
+        CountJob.perform_later(3)
+        kept_nested.commit()
+        enqueued_jobs.assert_no_enqueued_jobs()
+
+    assert dropped.successfully_enqueued is False
+    assert sorted(entry.args for entry in enqueued_jobs.jobs) == [(1,), (3,)]
+
+
+def test_a_session_that_only_read_sends_its_jobs_when_it_closes(enqueued_jobs: EnqueuedJobs) -> None:
+    with Session() as session:
+        session.scalar(select(Report.id).limit(1))  # autobegins a transaction
+        CountJob.perform_later(5)
+        enqueued_jobs.assert_no_enqueued_jobs()
+
+    enqueued_jobs.assert_enqueued_with(job=CountJob, args=(5,))
+
+
+def test_outside_a_transaction_jobs_are_sent_at_once(enqueued_jobs: EnqueuedJobs) -> None:
+    job = CountJob.perform_later(7)
+    assert job.successfully_enqueued is True
+    enqueued_jobs.assert_enqueued_with(job=CountJob, args=(7,))
