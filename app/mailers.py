@@ -26,6 +26,9 @@ class UserMailer(ApplicationMailer):
     def welcome_email(self, user: User) -> EmailMessage:
         return self.mail(to=user.email, subject="Welcome!", template="welcome_email")
 
+    def notification(self, user: User, message: str) -> EmailMessage:
+        return self.mail(to=user.email, subject="A notification", text=f"Hello {user.name},\n\n{message}\n")
+
 
 class ReportMailer(ApplicationMailer):
     def report_ready(self, report: Report, recipient: str) -> EmailMessage:

@@ -20,7 +20,7 @@ from conveyor import RecordNotFound
 from conveyor.global_id import register_models
 from conveyor.transactions import defer_enqueue_until_commit
 
-__all__ = ["Base", "RecordNotFound", "Report", "Session", "User", "create_all", "engine"]
+__all__ = ["Base", "ImportedRecord", "RecordNotFound", "Report", "Session", "User", "create_all", "engine"]
 
 
 def _utcnow() -> dt.datetime:
@@ -43,6 +43,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
@@ -62,6 +63,18 @@ class Report(Base):
 register_models(Base, Session)
 # Jobs enqueued inside a transaction are sent when it commits, and dropped if it rolls back.
 defer_enqueue_until_commit(Session)
+
+
+class ImportedRecord(Base):
+    """A row imported by ``DataImportJob``; ``external_id`` is the natural key (re-imports update)."""
+
+    __tablename__ = "imported_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(default=0)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 def create_all() -> None:

@@ -94,7 +94,7 @@ def test_a_job_enqueued_from_another_process_is_performed_by_the_worker_process(
     assert status == "completed"
     banner = worker_process.log
     assert "concurrency: 5 (prefork)" in banner
-    for queue in ("high_priority", "default", "low_priority", "mailers", "maintenance"):
+    for queue in ("high_priority", "default", "notifications", "low_priority", "mailers", "maintenance"):
         assert re.search(rf"\.> {queue} +exchange={queue}\(direct\) key={queue}\n", banner), banner
 
 

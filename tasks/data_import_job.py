@@ -1,0 +1,55 @@
+"""Imports a CSV of records in batches (the seed's DataImportJob).
+
+Columns: ``external_id,name,amount``. Rows are upserted by ``external_id``, so running
+the import twice leaves one row per record. A missing file is discarded (logged);
+database errors that may pass (a locked SQLite file, a dropped connection) are retried
+with polynomial backoff.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from app.models import ImportedRecord, Session, engine
+from conveyor import Job, discard_on, polynomially_longer, retry_on
+
+
+@retry_on(OperationalError, wait=polynomially_longer, attempts=5)
+@discard_on(FileNotFoundError)
+class DataImportJob(Job):
+    """Import ``file_path``; returns the number of rows read."""
+
+    queue_as = "low_priority"
+    batch_size = 500
+
+    def perform(self, file_path: str) -> int:
+        count = 0
+        batch: list[dict[str, Any]] = []
+        with open(file_path, newline="", encoding="utf-8") as source:
+            for row in csv.DictReader(source):
+                batch.append({"external_id": row["external_id"], "name": row["name"], "amount": int(row["amount"])})
+                if len(batch) == self.batch_size:
+                    count += self._upsert(batch)
+                    batch = []
+        if batch:
+            count += self._upsert(batch)
+        self.logger.info("Imported %d rows from %s", count, file_path)
+        return count
+
+    @staticmethod
+    def _upsert(rows: list[dict[str, Any]]) -> int:
+        if engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(ImportedRecord).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ImportedRecord.external_id],
+            set_={"name": statement.excluded.name, "amount": statement.excluded.amount},
+        )
+        with Session.begin() as session:
+            session.execute(statement)
+        return len(rows)

@@ -1,0 +1,20 @@
+"""Sends one user a notification at once (the seed's NotificationJob, on high_priority)."""
+
+from __future__ import annotations
+
+from app.mailers import UserMailer
+from app.models import RecordNotFound, Session, User
+from conveyor import Job, discard_on
+
+
+@discard_on(RecordNotFound)
+class NotificationJob(Job):
+    queue_as = "high_priority"
+    priority = 0
+
+    def perform(self, user_id: int, message: str) -> None:
+        with Session() as session:
+            user = session.get(User, user_id)
+        if user is None:
+            raise RecordNotFound(f"User {user_id} does not exist")
+        UserMailer.notification(user, message).deliver_now()  # type: ignore[call-arg,attr-defined]  # an action called on the class

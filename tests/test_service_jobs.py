@@ -1,0 +1,91 @@
+"""The reference service's jobs doing the seed's work, run with the test helpers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import ImportedRecord, Session, User
+from conveyor.testing import EnqueuedJobs
+from tasks.data_import_job import DataImportJob
+from tasks.data_processing_job import DataProcessingJob
+from tasks.notification_job import NotificationJob
+from tasks.user_notification_job import UserNotificationJob, enqueue_in_batches
+
+
+def make_users(count: int) -> list[int]:
+    with Session.begin() as session:
+        users = [User(email=f"u-{uuid.uuid4().hex}@example.com", name=f"User {n}") for n in range(count)]
+        session.add_all(users)
+        session.flush()
+        return [user.id for user in users]
+
+
+def test_data_import_upserts_by_natural_key_so_a_rerun_adds_nothing(tmp_path: Path) -> None:
+    key = uuid.uuid4().hex[:8]
+    csv_file = tmp_path / "records.csv"
+    csv_file.write_text("external_id,name,amount\n" + "".join(f"{key}-{n},Item {n},{n}\n" for n in range(1200)))
+
+    assert DataImportJob.perform_now(str(csv_file)) == 1200  # in batches of 500
+    csv_file.write_text(f"external_id,name,amount\n{key}-7,Renamed,70\n")
+    assert DataImportJob.perform_now(str(csv_file)) == 1
+
+    with Session() as session:
+        count = session.scalar(select(func.count()).where(ImportedRecord.external_id.like(f"{key}-%")))
+        renamed = session.scalar(select(ImportedRecord).where(ImportedRecord.external_id == f"{key}-7"))
+    assert count == 1200
+    assert renamed is not None
+    assert (renamed.name, renamed.amount) == ("Renamed", 70)
+
+
+def test_data_import_discards_a_missing_file(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="conveyor")
+    assert DataImportJob.perform_now("/nonexistent/records.csv") is None
+    assert "Discarded DataImportJob" in caplog.text
+    assert "FileNotFoundError" in caplog.text
+
+
+def test_user_notifications_continue_past_a_failing_user(
+    deliveries: list[EmailMessage], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = make_users(3)
+    with Session.begin() as session:
+        session.get(User, ids[1]).email = "not an address\n"  # type: ignore[union-attr]
+
+    notified = UserNotificationJob.perform_now(ids, "Maintenance tonight")
+
+    assert notified == 2
+    assert len(deliveries) == 2
+    assert all("Maintenance tonight" in message.get_content() for message in deliveries)
+    assert f"Failed to notify user {ids[1]}" in caplog.text
+
+
+def test_enqueue_in_batches_sends_one_job_per_thousand_users(enqueued_jobs: EnqueuedJobs) -> None:
+    assert enqueue_in_batches(range(1, 2501), of=1000) == 3
+    enqueued_jobs.assert_enqueued_jobs(3, only=UserNotificationJob, queue="notifications")
+    assert [len(entry.args[0]) for entry in enqueued_jobs.jobs] == [1000, 1000, 500]
+
+
+def test_notification_job_is_urgent_and_mails_the_user(
+    enqueued_jobs: EnqueuedJobs, deliveries: list[EmailMessage]
+) -> None:
+    [user_id] = make_users(1)
+    NotificationJob.perform_later(user_id, "Your export is ready")
+    enqueued_jobs.assert_enqueued_with(job=NotificationJob, queue="high_priority", priority=0)
+
+    enqueued_jobs.perform_all()
+
+    [message] = deliveries
+    assert "Your export is ready" in message.get_content()
+
+
+def test_data_processing_job_runs_its_callbacks(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    assert DataProcessingJob.perform_now(21) == 42
+    lines = [r.getMessage() for r in caplog.records if r.name == "tasks.data_processing_job"]
+    assert [line.split("] ", 2)[-1].split(" ")[0] for line in lines] == ["Starting", "Job", "Completed"]
