@@ -89,3 +89,34 @@ def test_data_processing_job_runs_its_callbacks(caplog: pytest.LogCaptureFixture
     assert DataProcessingJob.perform_now(21) == 42
     lines = [r.getMessage() for r in caplog.records if r.name == "tasks.data_processing_job"]
     assert [line.split("] ", 2)[-1].split(" ")[0] for line in lines] == ["Starting", "Job", "Completed"]
+
+
+def test_report_generation_aggregates_mails_once_and_is_idempotent(deliveries: list[EmailMessage]) -> None:
+    import json
+
+    from app.models import Report
+    from tasks.report_generation_job import ReportGenerationJob
+
+    with Session.begin() as session:
+        report = Report(title="Totals", recipient="boss@example.com")
+        session.add(report)
+    with Session() as session:
+        expected = session.execute(
+            select(func.count(ImportedRecord.id), func.coalesce(func.sum(ImportedRecord.amount), 0))
+        ).one()
+
+    ReportGenerationJob.perform_now(report.id)
+    with Session() as session:
+        first = session.get(Report, report.id)
+        assert first is not None
+        first_state = (first.status, first.data, first.completed_at)
+    ReportGenerationJob.perform_now(report.id)  # a second run: same state, no second mail
+
+    with Session() as session:
+        again = session.get(Report, report.id)
+        assert again is not None
+        assert (again.status, again.data, again.completed_at) == first_state
+    assert json.loads(first_state[1]) == {"records": expected[0], "total_amount": expected[1]}  # type: ignore[arg-type]
+    [message] = deliveries
+    assert message["To"] == "boss@example.com"
+    assert message["Subject"] == "Your report 'Totals' is ready"
