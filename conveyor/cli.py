@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from cron_descriptor import get_description
 
 from conveyor.errors import ScheduleError
-from conveyor.schedule import ScheduledJob, load_schedule
+from conveyor.schedule import ScheduledJob, describe, load_schedule, local_time
 
 __all__ = ["jobs", "schedule"]
 
@@ -43,18 +42,6 @@ def _load(ctx: click.Context, file: str | None) -> tuple[Path, dict[str, Schedul
         click.echo(str(exc), err=True)
         click.echo(f"{path}: {len(exc.problems)} problem(s); nothing was changed", err=True)
         sys.exit(1)
-
-
-def describe(job: ScheduledJob) -> str:
-    """The schedule in words, e.g. ``At 02:00 AM`` or ``every 5 minutes``."""
-    if job.cron is not None:
-        return f'{get_description(job.cron)} (cron "{job.cron}")'
-    assert job.every_s is not None
-    for unit, seconds in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if job.every_s >= seconds and job.every_s % seconds == 0:
-            count = int(job.every_s // seconds)
-            return f"every {count} {unit}{'s' if count != 1 else ''}"
-    return f"every {job.every_s:g} second{'s' if job.every_s != 1 else ''}"
 
 
 def next_runs(job: ScheduledJob, last_run_at: dt.datetime | None, count: int = 3) -> list[dt.datetime]:
@@ -90,12 +77,6 @@ def _last_runs(app: Any, names: list[str]) -> dict[str, dt.datetime | None] | No
     }
 
 
-def _when(moment: dt.datetime, zone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
 @click.group(name="schedule")
 def schedule() -> None:
     """The cron schedule (schedule.yaml) and its copy in redbeat."""
@@ -125,11 +106,11 @@ def list_(ctx: click.Context, file: str | None, as_json: bool) -> None:
         rows.append({
             "name": job.name,
             "job": job.job,
-            "schedule": describe(job),
+            "schedule": describe(job.schedule),
             "timezone": job.timezone,
-            "next_runs": [_when(run, job.timezone) for run in next_runs(job, last)],
+            "next_runs": [local_time(run, job.timezone) for run in next_runs(job, last)],
             "enabled": job.enabled,
-            "last_run": _when(last, job.timezone) if last else (unknown if last_runs is None else "never"),
+            "last_run": local_time(last, job.timezone) if last else (unknown if last_runs is None else "never"),
             "description": job.description,
         })  # fmt: skip
     if as_json:

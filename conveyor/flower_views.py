@@ -12,33 +12,23 @@ from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
-from cron_descriptor import get_description
 from flower.views import BaseHandler
 from tornado.ioloop import IOLoop
 
 from conveyor.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
 from conveyor.flower import logger
+from conveyor.schedule import describe, local_time
 from conveyor.zoned_cron import ZonedCron
 
 __all__ = ["ScheduleActionView", "ScheduleView"]
 
 
-def describe_schedule(schedule: Any) -> tuple[str, str]:
-    """(the schedule in words, its time zone)."""
-    if isinstance(schedule, ZonedCron):
-        return f'{get_description(schedule.expression)} (cron "{schedule.expression}")', schedule.timezone
-    run_every = getattr(schedule, "run_every", None)
-    if isinstance(run_every, dt.timedelta):
-        return f"every {run_every.total_seconds():g} seconds", "UTC"
-    return repr(schedule), "UTC"
+def _zone(schedule: Any) -> str:
+    return schedule.timezone if isinstance(schedule, ZonedCron) else "UTC"
 
 
 def _when(moment: dt.datetime | None, zone: str) -> str:
-    if moment is None:
-        return "never"
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return "never" if moment is None else local_time(moment, zone)
 
 
 def next_run(entry: Any) -> dt.datetime | None:
@@ -53,7 +43,7 @@ def next_run(entry: Any) -> dt.datetime | None:
 def schedule_rows(app: Any) -> list[dict[str, Any]]:
     rows = []
     for entry in read_entries(app):
-        words, zone = describe_schedule(entry.schedule)
+        words, zone = describe(entry.schedule), _zone(entry.schedule)
         from_file = (entry.options or {}).get(FROM_FILE) or {}
         rows.append({
             "name": entry.name,

@@ -41,7 +41,7 @@ from conveyor.serialization import serialize_arguments
 from conveyor.task import task_name
 from conveyor.zoned_cron import ZonedCron
 
-__all__ = ["ScheduledJob", "load_schedule", "parse_every"]
+__all__ = ["ScheduledJob", "describe", "load_schedule", "local_time", "parse_every"]
 
 KEYS = ("cron", "every", "job", "class", "args", "kwargs", "queue", "priority", "timezone", "description", "enabled")
 _ACCEPTED_KEYS = "cron, every, job (or class), args, kwargs, queue, priority, timezone, description, enabled"
@@ -83,6 +83,28 @@ class ScheduledJob:
         if self.priority is not None:
             options["priority"] = self.priority
         return options
+
+
+def describe(schedule: BaseSchedule) -> str:
+    """A schedule in words: ``At 02:00 AM (cron "0 2 * * *")`` or ``every 5 minutes``."""
+    from cron_descriptor import get_description
+
+    if isinstance(schedule, ZonedCron):
+        return f'{get_description(schedule.expression)} (cron "{schedule.expression}")'
+    run_every = getattr(schedule, "run_every", None)
+    if not isinstance(run_every, dt.timedelta):
+        return repr(schedule)
+    seconds = run_every.total_seconds()
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"every {count} {unit}{'s' if count != 1 else ''}"
+    return f"every {seconds:g} second{'s' if seconds != 1 else ''}"
+
+
+def local_time(moment: dt.datetime, zone: str) -> str:
+    """``moment`` as wall-clock time in ``zone``, e.g. ``2026-11-29 02:00:00 CET``."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def parse_every(value: Any) -> float:
