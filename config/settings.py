@@ -10,6 +10,7 @@ variable           default                             used for
 ``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
 ``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
 ``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
+``TMP_DIR``        var/tmp                             temporary files; DailyCleanupJob deletes old ones
 ``MAIL_BACKEND``   smtp                                smtp, file (var/mail), console or test
 ``MAIL_FROM``      Conveyor <noreply@localhost>        default sender of the mailers
 ``FLOWER_BASIC_AUTH``  (none: Flower refuses to start)  user:password[,user2:password2]
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/app.db"
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
+    tmp_dir: str = "var/tmp"
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
     mail_from: str = "Conveyor <noreply@localhost>"
     mail_file_dir: str = "var/mail"

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pytest
 
 from sqlalchemy import select
 
 from app.models import Report, Session, create_all
+from config.settings import settings
 from conveyor.testing import EnqueuedJobs
 from tasks.daily_cleanup_job import DailyCleanupJob
 from tasks.report_generation_job import ReportGenerationJob
 from tasks.weekly_report_job import WeeklyReportJob
 
 
-def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff() -> None:
+def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     create_all()
+    monkeypatch.setattr(settings, "tmp_dir", str(tmp_path))
+    stale, fresh = tmp_path / "export-1.csv", tmp_path / "nested" / "export-2.csv"
+    fresh.parent.mkdir()
+    stale.write_text("old")
+    fresh.write_text("new")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=120)
     with Session.begin() as session:
         session.add_all([
@@ -23,7 +38,12 @@ def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff() ->
             Report(title="new done", status="completed"),
         ])  # fmt: skip
 
-    assert DailyCleanupJob.perform_now(90) >= 1
+    deleted = DailyCleanupJob.perform_now(90)
+
+    assert deleted["reports"] >= 1
+    assert deleted["temp_files"] == 1
+    assert not stale.exists()
+    assert fresh.read_text() == "new"
 
     with Session() as session:
         titles = set(session.scalars(select(Report.title)))
