@@ -1,4 +1,4 @@
-"""The reference service: a Celery app built with conveyor (``celery -A app worker``)."""
+"""The service: a Celery app built with conveyor (``celery -A app worker``)."""
 
 from app.celery import app
 

@@ -3,7 +3,7 @@
 Example::
 
     with Session.begin() as session:
-        session.add(Report(title="Monthly"))
+        session.add(User(email="ada@example.com", name="Ada"))
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A user of the service; mailed by ``UserMailer``."""
+    """A user of the service."""
 
     __tablename__ = "users"
 
@@ -61,12 +61,6 @@ class Report(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
-# Model instances passed to perform_later/deliver_later travel as references and are loaded again.
-register_models(Base, Session)
-# Jobs enqueued inside a transaction are sent when it commits, and dropped if it rolls back.
-defer_enqueue_until_commit(Session)
-
-
 class ImportedRecord(Base):
     """A row imported by ``DataImportJob``; ``external_id`` is the natural key (re-imports update)."""
 
@@ -77,6 +71,12 @@ class ImportedRecord(Base):
     name: Mapped[str] = mapped_column(String(200))
     amount: Mapped[int] = mapped_column(default=0)
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+# Model instances passed to perform_later/deliver_later travel as references and are loaded again.
+register_models(Base, Session)
+# Jobs enqueued inside a transaction are sent when it commits, and dropped if it rolls back.
+defer_enqueue_until_commit(Session)
 
 
 def create_all() -> None:

@@ -1,1 +1,1 @@
-"""The reference service's configuration: settings from the environment (and .env)."""
+"""The service's configuration: settings from the environment (and .env)."""

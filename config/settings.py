@@ -1,27 +1,22 @@
 """Service settings, from environment variables or a ``.env`` file (pydantic-settings).
 
-=================  ==================================  ======================================
-variable           default                             used for
-=================  ==================================  ======================================
-``APP_ENV``        development                         development, test or production
-``REDIS_URL``      redis://127.0.0.1:6379/0            broker and result backend by default
-``BROKER_URL``     ``REDIS_URL``                       Celery broker
-``RESULT_BACKEND`` ``REDIS_URL``                       Celery result backend
-``DATABASE_URL``   sqlite:///var/app.db                the service's models (SQLAlchemy)
-``WORKER_CONFIG``  config/worker.yaml                  queues and concurrency of ``celery worker``
-``SCHEDULE_FILE``  schedule.yaml                       the cron schedule synced into redbeat by beat
-``TMP_DIR``        var/tmp                             temporary files; DailyCleanupJob deletes old ones
-``MAIL_BACKEND``   smtp                                smtp, file (var/mail), console or test
-``MAIL_FROM``      Conveyor <noreply@localhost>        default sender of the mailers
-``FLOWER_BASIC_AUTH``  (none: Flower refuses to start)  user:password[,user2:password2]
-``FLOWER_UNAUTHENTICATED`` false                       run Flower without login, on purpose
-``FLOWER_ADDRESS`` 127.0.0.1                           Flower's bind address
-``FLOWER_PORT``    5555                                Flower's port
-``FLOWER_COOKIE_SECRET`` derived from the login        keeps Flower sessions across restarts
-``SMTP_HOST``      localhost                           SMTP server (also SMTP_PORT, SMTP_USER,
-                                                       SMTP_PASSWORD, SMTP_STARTTLS, SMTP_SSL,
-                                                       SMTP_TIMEOUT in seconds, default 10)
-=================  ==================================  ======================================
+Every setting is an environment variable (or a line in ``.env``) of the same name:
+
+``APP_ENV``: development (default), test or production.
+``REDIS_URL``: broker and result backend by default; redis://127.0.0.1:6379/0.
+``BROKER_URL``, ``RESULT_BACKEND``: Celery's broker and result backend; default ``REDIS_URL``.
+``DATABASE_URL``: the service's models (SQLAlchemy); default below.
+``WORKER_CONFIG``: queues and concurrency of ``celery worker``; default config/worker.yaml.
+``SCHEDULE_FILE``: the cron schedule synced into redbeat by beat; default schedule.yaml.
+``TMP_DIR``: temporary files; default var/tmp.
+``MAIL_BACKEND``: smtp (default), file (into ``MAIL_FILE_DIR``, default var/mail), console or test.
+``MAIL_FROM``: default sender of the mailers; the service's name at noreply@localhost.
+``SMTP_HOST`` (default localhost), ``SMTP_PORT``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_STARTTLS``,
+``SMTP_SSL``, ``SMTP_TIMEOUT`` (seconds, default 10): the SMTP server.
+``FLOWER_BASIC_AUTH``: user:password[,user2:password2]; without it Flower refuses to start.
+``FLOWER_UNAUTHENTICATED``: run Flower without login, on purpose; default false.
+``FLOWER_ADDRESS``, ``FLOWER_PORT``: Flower's bind address and port; default 127.0.0.1:5555.
+``FLOWER_COOKIE_SECRET``: keeps Flower sessions across restarts; default derived from the login.
 """
 
 from __future__ import annotations
@@ -48,7 +43,7 @@ class Settings(BaseSettings):
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
     tmp_dir: str = "var/tmp"
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
-    mail_from: str = "Conveyor <noreply@localhost>"
+    mail_from: str = "Conveyor Reference <noreply@localhost>"
     mail_file_dir: str = "var/mail"
     smtp_host: str = "localhost"
     smtp_port: int | None = None

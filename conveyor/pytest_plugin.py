@@ -16,14 +16,17 @@ Fixtures:
 ``conveyor_worker`` (also as ``celery_worker``)
     A real Celery worker in a thread (``celery.contrib.testing.worker.start_worker``,
     solo pool) consuming the ``celery_app`` fixture's configured queues, against its
-    real broker. pytest-celery 1.x replaces ``celery_worker`` with a Docker-backed
-    fixture; run pytest with ``-p no:celery`` where there is no Docker, and this
+    real broker. If the broker does not answer, the test is skipped, or fails when
+    ``CI=true`` (a CI run that skipped it would prove nothing). pytest-celery 1.x
+    replaces ``celery_worker`` with a Docker-backed fixture; run pytest with
+    ``-p no:celery`` where there is no Docker, and this
     plugin's ``celery_worker`` takes its place. Define ``celery_app`` in your
     ``conftest.py`` to return your app (the default is Celery's current app).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -56,9 +59,22 @@ def celery_app() -> Any:
     return current_app._get_current_object()
 
 
+def require_broker(app: Any) -> None:
+    """Skip the test (fail it under ``CI=true``) when the app's broker does not answer."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except Exception as exc:  # any failure to connect means the same thing here
+        message = f"the broker at {app.conf.broker_url} does not answer ({exc}); `make test` starts a Redis"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{message} - failing because CI=true", pytrace=False)
+        pytest.skip(message)
+
+
 @pytest.fixture
 def conveyor_worker(celery_app: Any) -> Iterator[Any]:
     """A real worker thread consuming the app's configured queues against its real broker."""
+    require_broker(celery_app)
     with worker_thread(celery_app) as worker:
         yield worker
 

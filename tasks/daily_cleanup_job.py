@@ -1,4 +1,4 @@
-"""Deletes old completed reports and stale temporary files every night (the seed's DailyCleanupJob).
+"""Deletes old completed reports and stale temporary files every night.
 
 Run from ``schedule.yaml``; by hand::
 

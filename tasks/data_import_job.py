@@ -1,4 +1,4 @@
-"""Imports a CSV of records in batches (the seed's DataImportJob).
+"""Imports a CSV of records in batches.
 
 Columns: ``external_id,name,amount``. Rows are upserted by ``external_id``, so running
 the import twice leaves one row per record. A missing file is discarded (logged);

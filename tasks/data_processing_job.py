@@ -1,4 +1,4 @@
-"""The seed's DataProcessingJob: before, after and around perform callbacks (design.md §2)."""
+"""DataProcessingJob: before, after and around perform callbacks."""
 
 from __future__ import annotations
 

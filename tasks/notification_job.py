@@ -1,4 +1,4 @@
-"""Sends one user a notification at once (the seed's NotificationJob, on high_priority)."""
+"""Sends one user a notification at once (on high_priority)."""
 
 from __future__ import annotations
 

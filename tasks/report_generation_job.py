@@ -1,4 +1,4 @@
-"""Builds a report from the imported records and mails it (the seed's ReportGenerationJob).
+"""Builds a report from the imported records and mails it.
 
 Idempotent: the report row is completed in one transaction only if it is still pending,
 and the mail goes out after that commit, by the run that completed it. Running the job

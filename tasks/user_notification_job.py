@@ -1,4 +1,4 @@
-"""Notifies many users (the seed's UserNotificationJob): one failure does not stop the others."""
+"""Notifies many users: one failure does not stop the others."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Starts the weekly report every Monday (the seed's WeeklyReportJob, run from schedule.yaml)."""
+"""Starts the weekly report every Monday (run from schedule.yaml)."""
 
 from __future__ import annotations
 

@@ -63,6 +63,6 @@ def test_list_shows_each_entry_in_words_with_its_zone_and_next_three_runs() -> N
 
     text = celery("schedule", "list").stdout
     assert (
-        "daily_cleanup  tasks.daily_cleanup_job.DailyCleanupJob  — Delete completed reports older than 90 days and temp files older than a day" in text
+        "daily_cleanup  tasks.daily_cleanup_job.DailyCleanupJob  — Delete completed reports older than 90 days" in text
     )
     assert '  schedule   At 02:00 AM (cron "0 2 * * *"), time zone Europe/Berlin' in text

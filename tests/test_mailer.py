@@ -31,7 +31,7 @@ def test_deliver_now_renders_both_templates_into_multipart_alternative(
 
     [message] = deliveries
     assert message["To"] == user.email
-    assert message["From"] == "Conveyor <noreply@localhost>"
+    assert message["From"] == "Conveyor Reference <noreply@localhost>"
     assert message["Subject"] == "Welcome!"
     assert message.get_content_type() == "multipart/alternative"
     text = message.get_body(("plain",))
@@ -150,4 +150,4 @@ def test_missing_templates_and_sender_are_explained(tmp_path: Path) -> None:
         with pytest.raises(MailerError, match=r"has no sender: pass from_=\.\.\., set default_from"):
             BareMailer.anonymous().deliver_now()
     finally:
-        current_app.conf.conveyor_mail_default_from = "Conveyor <noreply@localhost>"
+        current_app.conf.conveyor_mail_default_from = "Conveyor Reference <noreply@localhost>"

@@ -1,4 +1,4 @@
-"""The service's ReportGenerationJob, run in-process with perform_now (design.md §2)."""
+"""The service's ReportGenerationJob, run in-process with perform_now."""
 
 from __future__ import annotations
 

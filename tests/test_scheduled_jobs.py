@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import select
 
 from app.models import Report, Session, create_all

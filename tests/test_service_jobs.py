@@ -1,4 +1,4 @@
-"""The reference service's jobs doing the seed's work, run with the test helpers."""
+"""The service's jobs, run with conveyor's test helpers."""
 
 from __future__ import annotations
 

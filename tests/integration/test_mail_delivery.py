@@ -93,7 +93,7 @@ def test_the_worker_renders_and_sends_the_message_the_smtp_server_receives(smtp_
     by_subject = {message["Subject"]: (sender, recipients, message) for sender, recipients, message in received}
     sender, recipients, message = by_subject["Welcome!"]
     assert (sender, recipients) == ("noreply@localhost", [user.email])
-    assert message["From"] == "Conveyor <noreply@localhost>"
+    assert message["From"] == "Conveyor Reference <noreply@localhost>"
     assert message["To"] == user.email
     assert message["Message-ID"].endswith("@localhost>")
     assert message.get_content_type() == "multipart/alternative"

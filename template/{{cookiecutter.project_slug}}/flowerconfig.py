@@ -1,0 +1,1 @@
+../../flowerconfig.py

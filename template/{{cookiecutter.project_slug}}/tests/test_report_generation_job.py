@@ -1,0 +1,1 @@
+../../../tests/test_report_generation_job.py
