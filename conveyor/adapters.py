@@ -14,13 +14,16 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
+from conveyor import scheduled
 from conveyor.config import settings_for
+from conveyor.defaults import is_redis_url
 from conveyor.errors import EnqueueError
 from conveyor.serialization import serialize_arguments
 from conveyor.task import task_name
@@ -71,8 +74,8 @@ class CeleryAdapter:
             return None
         return key
 
-    def message(self, app: Celery, job: Job) -> tuple[str, Any, dict[str, Any]]:
-        """Build the Celery message for ``job`` (serializes the arguments)."""
+    def message(self, app: Celery, job: Job, eta: bool = True) -> tuple[str, Any, dict[str, Any]]:
+        """Build the Celery message for ``job`` (serializes the arguments); ``eta=False`` leaves its time out."""
         name = task_name(type(job))
         args, kwargs = serialized_arguments(job)
         root_id = parent_id = None
@@ -85,7 +88,7 @@ class CeleryAdapter:
         shown = settings.log_arguments if declared is None else declared
         message = app.amqp.create_task_message(
             job.job_id, name, args, kwargs,
-            eta=job.scheduled_at,
+            eta=job.scheduled_at if eta else None,
             # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
             retries=job.executions,
             reply_to=app.thread_oid,
@@ -102,6 +105,8 @@ class CeleryAdapter:
         return name, message, options
 
     def enqueue(self, app: Celery, job: Job) -> None:
+        if job.scheduled_at is not None and self._to_scheduled_set(app, job):
+            return self._schedule(app, job)
         name, message, options = self.message(app, job)
         # Sent through Celery's amqp layer rather than Task.apply_async: jobs
         # return themselves, not an AsyncResult, so the result backend's
@@ -119,9 +124,44 @@ class CeleryAdapter:
         if declaring:
             self._declared.add(declaring)
 
+    def _to_scheduled_set(self, app: Celery, job: Job) -> bool:
+        assert job.scheduled_at is not None
+        settings = settings_for(app)
+        wait_s = (job.scheduled_at - dt.datetime.now(dt.UTC)).total_seconds()
+        return settings.uses_redis and wait_s > settings.scheduled_threshold
+
+    def _schedule(self, app: Celery, job: Job) -> None:
+        """Store a delayed job in the scheduled set (``conveyor.scheduled``) instead of sending it."""
+        assert job.scheduled_at is not None
+        name, message, options = self.message(app, job, eta=False)
+        try:
+            with app.producer_or_acquire(None) as producer:
+                channel = producer.channel
+                _check_redis_channel(channel)
+                if options.get("declare") != []:
+                    producer.maybe_declare(app.amqp.queues[options["queue"]])
+                key, envelope = _redis_envelope(app, channel, name, message, options)
+                with channel.conn_or_acquire() as client:
+                    scheduled.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id)
+        except Exception as exc:
+            raise EnqueueError(
+                f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
+                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+            ) from exc
+
     def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
         from conveyor import logs
 
+        # Jobs delayed past the threshold go to the scheduled set, one by one (a rare case in bulk).
+        delayed = [job for job in jobs if job.scheduled_at is not None and self._to_scheduled_set(app, job)]
+        if delayed:
+            for job in delayed:
+                serialized_arguments(job)  # every argument is checked before anything is stored
+            for job in delayed:
+                self._schedule(app, job)
+                job.successfully_enqueued = True
+                logs.enqueued(job)
+            jobs = [job for job in jobs if not job.successfully_enqueued]
         # Every message is built (and every argument serialized) before the first is sent.
         prepared = [(job, *self.message(app, job)) for job in jobs]
         declaring = set()
@@ -165,44 +205,61 @@ def _lean_redis_sender(app: Celery) -> Any:
     otherwise None and the generic batch path runs.
     """
     from celery import signals
-    from kombu.serialization import dumps as serialize
-    from kombu.utils.json import dumps as to_json
 
-    if app.conf.task_send_sent_event or not str(app.conf.broker_url or "").startswith(("redis://", "rediss://")):
+    if app.conf.task_send_sent_event or not is_redis_url(app.conf.broker_url):
         return None
-    serializer = app.conf.task_serializer
-    before, after = signals.before_task_publish, signals.after_task_publish
+    after = signals.after_task_publish
 
     def send_chunk(chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> None:
         with app.producer_or_acquire(None) as producer:
             channel = producer.channel
-            if not all(hasattr(channel, a) for a in ("_inplace_augment_message", "_q_for_pri", "conn_or_acquire")):
-                raise RuntimeError("kombu's Redis channel changed; conveyor's bulk path needs updating")
+            _check_redis_channel(channel)
             for *_, options in chunk:
                 if options.get("declare") != []:  # the first message of a queue new to this process
                     maybe_declare = producer.maybe_declare
                     maybe_declare(app.amqp.queues[options["queue"]])
             with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
                 for _job, name, message, options in chunk:
-                    headers, properties, body, _sent_event = message
-                    headers.update(options["headers"])
-                    queue = options["queue"]
-                    content_type, content_encoding, data = serialize(body, serializer=serializer)  # type: ignore[no-untyped-call]
-                    properties = {**properties, "delivery_mode": 2}
-                    if before.receivers:
-                        before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
-                                    headers=headers, properties=properties, retry_policy=None)  # fmt: skip
-                    envelope = channel.prepare_message(
-                        data, options.get("priority"), content_type, content_encoding, headers, properties
-                    )
-                    channel._inplace_augment_message(envelope, "", queue)
-                    key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
-                    pipe.lpush(key, to_json(envelope))  # type: ignore[no-untyped-call]
+                    key, envelope = _redis_envelope(app, channel, name, message, options)
+                    pipe.lpush(key, envelope)
                     if after.receivers:
-                        after.send(sender=name, body=body, headers=headers, exchange="", routing_key=queue)
+                        after.send(sender=name, body=message[2], headers=message[0], exchange="",
+                                   routing_key=options["queue"])  # fmt: skip
                 pipe.execute()
 
     return send_chunk
+
+
+def _check_redis_channel(channel: Any) -> None:
+    if not all(hasattr(channel, a) for a in ("_inplace_augment_message", "_q_for_pri", "conn_or_acquire")):
+        raise RuntimeError("kombu's Redis channel changed; conveyor's Redis paths need updating")
+
+
+def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options: dict[str, Any]) -> tuple[str, str]:
+    """The list key and JSON envelope kombu's Redis transport would LPUSH for this Celery message.
+
+    Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority
+    keys, so a worker receives exactly what ``Producer.publish`` would have sent.
+    """
+    from celery import signals
+    from kombu.serialization import dumps as serialize
+    from kombu.utils.json import dumps as to_json
+
+    headers, properties, body, _sent_event = message
+    headers.update(options["headers"])
+    queue = options["queue"]
+    content_type, content_encoding, data = serialize(body, serializer=app.conf.task_serializer)  # type: ignore[no-untyped-call]
+    properties = {**properties, "delivery_mode": 2}
+    before = signals.before_task_publish
+    if before.receivers:
+        before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
+                    headers=headers, properties=properties, retry_policy=None)  # fmt: skip
+    envelope = channel.prepare_message(
+        data, options.get("priority"), content_type, content_encoding, headers, properties
+    )
+    channel._inplace_augment_message(envelope, "", queue)
+    key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
+    return key, to_json(envelope)  # type: ignore[no-untyped-call]
 
 
 _DEFAULT = CeleryAdapter()

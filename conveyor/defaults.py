@@ -27,6 +27,22 @@ DEFAULT_WAIT_S: Final = 3
 DEFAULT_ATTEMPTS: Final = 5
 #: Fraction of the wait added at random so retries of many jobs spread out.
 DEFAULT_JITTER: Final = 0.15
+#: How long (s) Redis waits before it gives an unacknowledged message (a worker died
+#: holding it) to another worker. One value for the broker and the result backend.
+VISIBILITY_TIMEOUT: Final = 3600
+#: Waits longer than this (s) are kept in the scheduled set (``conveyor.scheduled``);
+#: shorter ones stay Celery ETA messages. Must be well under VISIBILITY_TIMEOUT.
+DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0
+#: The dead set keeps at most this many jobs, for at most this long (Sidekiq's values).
+DEAD_MAX_JOBS: Final = 10_000
+DEAD_TIMEOUT: Final = 180 * 24 * 3600
+
+
+def is_redis_url(url: object) -> bool:
+    """The URL names a Redis server (where the scheduled and dead sets live)."""
+    return str(url or "").startswith(("redis://", "rediss://", "unix://"))
+
+
 #: Message priorities: 0 is the most urgent, as on kombu's Redis transport.
 MIN_PRIORITY: Final = 0
 MAX_PRIORITY: Final = 9
@@ -54,6 +70,18 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     # A message is acknowledged after the job ran, so a worker that dies
     # mid-job does not lose it (it is delivered again).
     "task_acks_late": True,
+    # A pool child killed mid-job (OOM, kill -9) sends the job again as a retry
+    # (Celery 5.7) instead of marking it failed (Celery's default) or requeueing it
+    # without counting (reject_on_worker_lost, which loops forever on a job that
+    # kills its process every time); JobTask waits 1 s before that retry.
+    "task_retry_on_worker_lost": True,
+    # Shutdown: SIGTERM is a warm shutdown (running jobs finish). A cold shutdown
+    # (SIGQUIT, a second Ctrl-C, or SIGTERM with REMAP_SIGTERM=SIGQUIT as the
+    # Procfile sets) first gives running jobs this long to finish, then returns the
+    # unfinished ones to their queue; "on idle" also applies it with no job running,
+    # so prefetched messages are handed back cleanly.
+    "worker_soft_shutdown_timeout": 10.0,
+    "worker_enable_soft_shutdown_on_idle": True,
     # A worker holds one message per process beyond the ones it runs; with a
     # larger prefetch an urgent job waits behind jobs already fetched.
     "worker_prefetch_multiplier": 1,
@@ -63,11 +91,15 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     # Queues are fetched in the order listed (strict) unless config/worker.yaml gives
     # weights (conveyor.fetch); priority_steps: see PRIORITY_STEPS.
     "broker_transport_options": {
+        # The same value for broker and results (below): a result key must not outlive
+        # nor expire before the message it belongs to is given up.
+        "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_connect_timeout": 2.0,
         "socket_timeout": 5.0,
         "queue_order_strategy": "priority",
         "priority_steps": PRIORITY_STEPS,
     },
+    "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
     "redis_socket_connect_timeout": 2.0,
     "redis_socket_timeout": 5.0,
     "task_publish_retry_policy": {

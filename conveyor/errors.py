@@ -4,7 +4,8 @@ Hierarchy::
 
     ConveyorError                      base of everything below
     ├── DeclarationError               a job class declares something invalid (raised at class definition)
-    ├── WorkerConfigError              config/worker.yaml is invalid (names the file and the field)
+    ├── ConfigurationError             conveyor settings that contradict each other (raised by configure)
+    ├── WorkerConfigError              config/worker.yaml is invalid, or Redis evicts keys in production
     ├── ScheduleError                  schedule.yaml is invalid (names the file, the entry and the field)
     ├── EnqueueError                   the broker refused or could not be reached at enqueue
     ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "Abort",
+    "ConfigurationError",
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
@@ -44,6 +46,10 @@ class DeclarationError(ConveyorError, TypeError):
         @retry_on(ConnectionError, attempts=0)   # DeclarationError: attempts must be ...
         class SyncJob(Job): ...
     """
+
+
+class ConfigurationError(ConveyorError, ValueError):
+    """Raised by ``conveyor.configure`` when settings contradict each other; the message names the fix."""
 
 
 class WorkerConfigError(ConveyorError, ValueError):

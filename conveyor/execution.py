@@ -20,7 +20,7 @@ from typing import Any, Self
 from celery.exceptions import Ignore, Reject, Retry
 
 from conveyor import logs
-from conveyor.adapters import HEADER
+from conveyor.adapters import HEADER, current_adapter
 from conveyor.callbacks import run_chain
 from conveyor.config import settings_for
 from conveyor.core import Core, _ClassOrInstanceMethod
@@ -151,6 +151,7 @@ class Execution(Core):
             return None
         logs.retry_stopped(self, error, count)
         self._run_after_discard(error)
+        error._conveyor_reason = "retries exhausted"  # type: ignore[attr-defined]  # for the dead set
         raise error
 
     def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
@@ -167,6 +168,12 @@ class Execution(Core):
         now = dt.datetime.now(UTC)
         self.enqueued_at, self.scheduled_at = now, now + dt.timedelta(seconds=wait_s)
         self.queue_name, self.priority = queue, priority
+        settings = settings_for(task._get_app())
+        if settings.uses_redis and wait_s > settings.scheduled_threshold:
+            # A long wait goes to the scheduled set, not into a worker's memory as an ETA
+            # message (see conveyor.scheduled); same job id, executions carried on.
+            current_adapter().enqueue(task._get_app(), self)  # type: ignore[arg-type]  # self is a Job
+            raise Retry(f"Retry in {wait_s:g}s (scheduled set)", exc=error, when=self.scheduled_at)
         retry_options: dict[str, Any] = {
             "countdown": wait_s,
             "queue": queue,

@@ -43,6 +43,9 @@ class JobTask(Task):  # type: ignore[misc]
     #: conveyor counts attempts per retry_on declaration; Celery's own limit
     #: (default 3) would otherwise stop every job after 4 runs.
     max_retries = None
+    #: The wait before the retry Celery sends when a pool child died mid-job
+    #: (task_retry_on_worker_lost); Celery's default is 3 minutes.
+    default_retry_delay = 1
     #: Arguments arrive serialized; the job class checks them against perform()
     #: at enqueue, before anything is sent.
     typing = False

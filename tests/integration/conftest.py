@@ -27,3 +27,14 @@ def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
             message["redis_key"] = key
             messages.append(message)
     return messages
+
+
+def scheduled_entries(client: redis.Redis) -> list[dict[str, Any]]:
+    """The jobs in the scheduled set, soonest first: queue key, due (epoch s), message with decoded body."""
+    from conveyor.scheduled import entries
+
+    found = entries(client, limit=1000)
+    for entry in found:
+        entry["message"] = json.loads(entry["message"])
+        entry["message"]["decoded_body"] = json.loads(base64.b64decode(entry["message"]["body"]))
+    return found

@@ -15,7 +15,7 @@ import conveyor
 from conveyor import EnqueueError, SerializationError, perform_all_later
 from conveyor.devserver import free_port
 from tasks.report_generation_job import ReportGenerationJob
-from tests.integration.conftest import queue_keys, queued_messages
+from tests.integration.conftest import queue_keys, queued_messages, scheduled_entries
 from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, SecretJob
 
 pytestmark = pytest.mark.integration
@@ -50,22 +50,35 @@ def test_perform_later_sends_one_message_whose_task_id_is_the_job_id(redis_clien
     assert meta["scheduled_at"] is None
 
 
-def test_set_wait_schedules_the_job_that_many_seconds_later(redis_client: redis.Redis) -> None:
+def test_set_wait_keeps_the_job_in_the_scheduled_set_until_due(redis_client: redis.Redis) -> None:
     before = dt.datetime.now(UTC)
     job = ReportGenerationJob.set(wait=3600).perform_later(report.id)  # seconds, or a timedelta
 
-    [message] = queued_messages(redis_client, "low_priority")
-    eta = dt.datetime.fromisoformat(message["headers"]["eta"])
-    assert before + dt.timedelta(seconds=3600) <= eta <= dt.datetime.now(UTC) + dt.timedelta(seconds=3600)
-    assert job.scheduled_at == eta
+    assert queued_messages(redis_client, "low_priority") == []  # not in a queue, so in no worker's memory
+    [entry] = scheduled_entries(redis_client)
+    due = dt.datetime.fromtimestamp(entry["due"], UTC)
+    assert before + dt.timedelta(seconds=3600) <= due <= dt.datetime.now(UTC) + dt.timedelta(seconds=3600)
+    assert abs((job.scheduled_at - due).total_seconds()) < 0.001  # type: ignore[operator]
+    assert entry["message"]["headers"]["id"] == job.job_id
+    assert entry["message"]["headers"]["eta"] is None  # runs as soon as it is moved to its queue
+    assert entry["message"]["headers"]["conveyor"]["scheduled_at"] == job.scheduled_at.isoformat()  # type: ignore[union-attr]
+    assert entry["key"] == "low_priority\x06\x165"  # the queue's list for priority 5
 
 
 def test_set_wait_until_schedules_the_job_at_that_time(redis_client: redis.Redis) -> None:
     tomorrow_noon = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12), tzinfo=UTC)
     ReportGenerationJob.set(wait_until=tomorrow_noon).perform_later(report.id)  # aware datetime
 
+    [entry] = scheduled_entries(redis_client)
+    assert entry["due"] == tomorrow_noon.timestamp()
+
+
+def test_a_short_wait_stays_a_celery_eta_message(redis_client: redis.Redis) -> None:
+    job = ReportGenerationJob.set(wait=2).perform_later(report.id)  # under conveyor_scheduled_threshold (5 s)
+
+    assert scheduled_entries(redis_client) == []
     [message] = queued_messages(redis_client, "low_priority")
-    assert dt.datetime.fromisoformat(message["headers"]["eta"]) == tomorrow_noon
+    assert dt.datetime.fromisoformat(message["headers"]["eta"]) == job.scheduled_at
 
 
 def test_set_queue_and_priority_override_the_class_declaration(redis_client: redis.Redis) -> None:

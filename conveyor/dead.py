@@ -1,0 +1,225 @@
+"""The dead set: jobs that will not run again by themselves, kept for a person to retry or delete.
+
+A job lands here (Sidekiq's "Dead" tab) when it failed for good: its ``retry_on``
+attempts ran out, it raised an error nothing handles, or a worker could not run its
+message at all (unknown job class, a module that fails to import, an undecodable
+body; see ``conveyor.consumer``). Each record keeps the job class, arguments, queue,
+priority, error, backtrace, attempts and time, and what is needed to send it again.
+
+Storage: a sorted set ``conveyor:dead`` (job id → time of death) and a hash
+``conveyor:dead:jobs`` (job id → JSON record), changed together by Lua scripts. It is
+capped and expiring like Sidekiq's: ``conveyor_dead_max_jobs`` (10,000; the oldest go
+first) and ``conveyor_dead_timeout`` (180 days), applied at every addition.
+
+Example::
+
+    dead = DeadSet.for_app(app)
+    for record in dead.list():
+        print(record["id"], record["job_class"], record["error"])
+    dead.retry(app, record["id"])     # sent again to its queue, removed from the set
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import time
+import traceback as tb
+from typing import Any
+
+from celery import Celery
+
+from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT, is_redis_url
+
+__all__ = ["DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "record_task_failure"]
+
+logger = logging.getLogger("conveyor.dead")
+
+DEAD_KEY = "conveyor:dead"
+DEAD_JOBS_KEY = "conveyor:dead:jobs"
+
+# Add, then drop what is too old and what is over the cap (oldest first), in one step.
+_ADD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5])
+local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[4])
+if excess > 0 then
+  local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[5], '+inf', 'LIMIT', 0, excess)
+  for _, id in ipairs(oldest) do table.insert(dropped, id) end
+end
+for _, id in ipairs(dropped) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+return #dropped
+"""
+# Remove one record and return it, so two people retrying the same job send it once.
+_TAKE = """
+local record = redis.call('HGET', KEYS[2], ARGV[1])
+if record then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return record
+"""
+
+
+class DeadSet:
+    """The dead jobs on one Redis."""
+
+    def __init__(self, client: Any, max_jobs: int = DEAD_MAX_JOBS, timeout: float = DEAD_TIMEOUT) -> None:
+        self.client = client
+        self.max_jobs = max_jobs
+        self.timeout = timeout
+        self._add = client.register_script(_ADD)
+        self._take = client.register_script(_TAKE)
+
+    @classmethod
+    def for_app(cls, app: Celery) -> DeadSet:
+        """The app's dead set, on its broker's Redis (one client per app and process)."""
+        cached: DeadSet | None = getattr(app, "_conveyor_dead_set", None)
+        if cached is None:
+            import redis
+
+            conf = app.conf
+            if not is_redis_url(conf.broker_url):
+                raise RuntimeError(f"the dead set needs a Redis broker, not {conf.broker_url!r}")
+            client = redis.Redis.from_url(conf.broker_url, socket_connect_timeout=2.0, socket_timeout=5.0)
+            cached = cls(
+                client,
+                max_jobs=int(conf.get("conveyor_dead_max_jobs", DEAD_MAX_JOBS)),
+                timeout=float(conf.get("conveyor_dead_timeout", DEAD_TIMEOUT)),
+            )
+            app._conveyor_dead_set = cached
+        return cached
+
+    def add(self, record: dict[str, Any], now: float | None = None) -> int:
+        """Keep ``record`` (it needs an ``id``); returns how many old records were dropped."""
+        now = time.time() if now is None else now
+        record = {"failed_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(), **record}
+        data = json.dumps(record, default=repr)
+        return int(
+            self._add(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[record["id"], now, data, self.max_jobs, now - self.timeout])
+        )
+
+    def list(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Dead jobs, most recent first."""
+        ids = self.client.zrevrange(DEAD_KEY, offset, offset + limit - 1)
+        if not ids:
+            return []
+        return [json.loads(raw) for raw in self.client.hmget(DEAD_JOBS_KEY, ids) if raw is not None]
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.client.hget(DEAD_JOBS_KEY, job_id)
+        return None if raw is None else json.loads(raw)
+
+    def count(self) -> int:
+        return int(self.client.zcard(DEAD_KEY))
+
+    def delete(self, job_id: str) -> bool:
+        return self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id]) is not None
+
+    def clear(self) -> int:
+        count = self.count()
+        self.client.delete(DEAD_KEY, DEAD_JOBS_KEY)
+        return count
+
+    def retry(self, app: Celery, job_id: str) -> bool:
+        """Send the job again (same id, attempts counted afresh) and remove it; False if it is not here."""
+        raw = self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id])
+        if raw is None:
+            return False
+        record = json.loads(raw)
+        try:
+            resend(app, record)
+        except Exception:
+            self.client.hset(DEAD_JOBS_KEY, job_id, raw)  # not sent: keep it
+            self.client.zadd(DEAD_KEY, {job_id: time.time()})
+            raise
+        return True
+
+    def retry_all(self, app: Celery) -> int:
+        sent = 0
+        for job_id in self.client.zrange(DEAD_KEY, 0, -1):
+            sent += self.retry(app, job_id.decode() if isinstance(job_id, bytes) else job_id)
+        return sent
+
+
+def resend(app: Celery, record: dict[str, Any]) -> None:
+    """Publish a dead job again: its original message if kept, else a new one with its arguments."""
+    queue = record.get("queue") or app.conf.task_default_queue
+    with app.producer_or_acquire(None) as producer:
+        raw = record.get("message")
+        if raw:
+            producer.publish(
+                base64.b64decode(raw["body"]), exchange="", routing_key=queue, headers=raw.get("headers") or {},
+                content_type=raw.get("content_type"), content_encoding=raw.get("content_encoding"),
+                priority=record.get("priority"), declare=[app.amqp.queues[queue]], retry=True,
+            )  # fmt: skip
+            return
+        from conveyor.adapters import HEADER
+
+        meta = dict(record.get("meta") or {})
+        meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
+        message = app.amqp.create_task_message(
+            record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,
+            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"),
+        )  # fmt: skip
+        options: dict[str, Any] = {"queue": queue, "headers": {HEADER: meta}}
+        if record.get("priority") is not None:
+            options["priority"] = record["priority"]
+        app.amqp.send_task_message(producer, record["task"], message, **options)
+
+
+def raw_message(message: Any) -> dict[str, Any]:
+    """What of a kombu message is needed to publish it again, JSON-safe."""
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    return {
+        "body": base64.b64encode(body).decode(),
+        "content_type": message.content_type,
+        "content_encoding": message.content_encoding,
+        "headers": message.headers or {},
+    }
+
+
+def record_task_failure(
+    task: Any, task_id: str, exception: BaseException, args: Any, kwargs: Any, einfo: Any = None, **_: Any
+) -> None:
+    """``task_failure`` receiver: a job that failed for good goes to the dead set.
+
+    Never raises: a dead set that cannot be written is logged, the job's own failure stands.
+    """
+    from conveyor.adapters import HEADER
+    from conveyor.task import JobTask
+
+    if not isinstance(task, JobTask) or not is_redis_url(task.app.conf.broker_url):
+        return
+    request = task.request
+    delivery = request.delivery_info or {}
+    backtrace = str(einfo.traceback) if einfo is not None else "".join(tb.format_exception(exception))
+    record = {
+        "id": task_id,
+        "task": task.name,
+        "job_class": task.job_class.__qualname__,
+        "args": list(args or []),
+        "kwargs": dict(kwargs or {}),
+        "argsrepr": request.argsrepr,
+        "kwargsrepr": request.kwargsrepr,
+        "queue": delivery.get("routing_key") or (getattr(request, HEADER, None) or {}).get("queue"),
+        "priority": delivery.get("priority"),
+        "meta": getattr(request, HEADER, None) or {},
+        "reason": getattr(exception, "_conveyor_reason", "failed"),
+        "error": f"{type(exception).__name__}: {exception}",
+        "backtrace": backtrace,
+        "attempts": (request.retries or 0) + 1,
+        "hostname": request.hostname,
+    }
+    try:
+        DeadSet.for_app(task.app).add(record)
+    except Exception as exc:
+        logger.error("conveyor: could not add job %s to the dead set: %s: %s", task_id, type(exc).__name__, exc)
+        return
+    logger.warning("conveyor: %s (Job ID: %s) moved to the dead set: %s", record["job_class"], task_id, record["error"])
