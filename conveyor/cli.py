@@ -9,6 +9,7 @@
     celery -A app jobs enqueue tasks.report_generation_job.ReportGenerationJob 42
     celery -A app jobs queues        # jobs waiting per queue and priority
     celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
+    celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
 """
 
 from __future__ import annotations
@@ -281,3 +282,76 @@ def clear(ctx: click.Context, queue: str, yes: bool) -> None:
     with app.connection_for_write() as connection:
         purged = connection.default_channel.queue_purge(queue) or 0
     click.echo(f"Deleted {purged} job(s) from {queue}")
+
+
+@jobs.group()
+def dead() -> None:
+    """Jobs that failed for good (conveyor.dead): list, retry, delete."""
+
+
+def _dead_set(ctx: click.Context) -> Any:
+    from conveyor.dead import DeadSet
+
+    return DeadSet.for_app(_app(ctx))
+
+
+@dead.command(name="list")
+@click.option("--limit", type=int, default=50, show_default=True, help="how many, most recent first")
+@click.option("--json", "as_json", is_flag=True, help="print JSON records (with backtraces)")
+@click.pass_context
+def dead_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The dead jobs, most recent first: id, time, job, queue, attempts, error."""
+    dead_set = _dead_set(ctx)
+    records = dead_set.list(limit=limit)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    click.echo(
+        f"{dead_set.count()} dead job(s)" + (f", {len(records)} shown" if len(records) < dead_set.count() else "")
+    )
+    for record in records:
+        arguments = record.get("argsrepr") or record.get("args") or ""
+        error = "" if record.get("error") == record.get("reason") else f"\n  {record.get('error')}"
+        click.echo(
+            f"\n{record['id']}  {record.get('failed_at', '?')}  {record.get('job_class')}{arguments}"
+            f"\n  queue {record.get('queue')}, attempts {record.get('attempts')}, {record.get('reason')}{error}"
+        )
+
+
+@dead.command(name="retry")
+@click.argument("job_id", required=False)
+@click.option("--all", "retry_all", is_flag=True, help="retry every dead job")
+@click.pass_context
+def dead_retry(ctx: click.Context, job_id: str | None, retry_all: bool) -> None:
+    """Send JOB_ID (or --all) to its queue again, with its attempts counted afresh."""
+    if bool(job_id) == retry_all:
+        raise click.UsageError("give a JOB_ID or --all")
+    dead_set = _dead_set(ctx)
+    if retry_all:
+        click.echo(f"Retried {dead_set.retry_all(_app(ctx))} job(s)")
+        return
+    assert job_id is not None
+    if not dead_set.retry(_app(ctx), job_id):
+        raise click.ClickException(f"no dead job {job_id}")
+    click.echo(f"Retried {job_id}")
+
+
+@dead.command(name="delete")
+@click.argument("job_id")
+@click.pass_context
+def dead_delete(ctx: click.Context, job_id: str) -> None:
+    """Delete JOB_ID from the dead set."""
+    if not _dead_set(ctx).delete(job_id):
+        raise click.ClickException(f"no dead job {job_id}")
+    click.echo(f"Deleted {job_id}")
+
+
+@dead.command(name="clear")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def dead_clear(ctx: click.Context, yes: bool) -> None:
+    """Delete every dead job."""
+    dead_set = _dead_set(ctx)
+    if not yes:
+        click.confirm(f"Delete {dead_set.count()} dead job(s)?", abort=True)
+    click.echo(f"Deleted {dead_set.clear()} dead job(s)")

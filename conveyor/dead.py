@@ -32,6 +32,7 @@ from typing import Any
 from celery import Celery
 
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT, is_redis_url
+from conveyor.errors import ConveyorError
 
 __all__ = ["DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "record_task_failure"]
 
@@ -151,6 +152,8 @@ class DeadSet:
 def resend(app: Celery, record: dict[str, Any]) -> None:
     """Publish a dead job again: its original message if kept, else a new one with its arguments."""
     queue = record.get("queue") or app.conf.task_default_queue
+    if record.get("raw_entry"):
+        raise ConveyorError(f"{record['id']} was not a message (nothing a worker could run): delete it instead")
     with app.producer_or_acquire(None) as producer:
         raw = record.get("message")
         if raw:
@@ -186,7 +189,13 @@ def raw_message(message: Any) -> dict[str, Any]:
 
 
 def record_task_failure(
-    task: Any, task_id: str, exception: BaseException, args: Any, kwargs: Any, einfo: Any = None, **_: Any
+    sender: Any = None,
+    task_id: str = "",
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    einfo: Any = None,
+    **_: Any,
 ) -> None:
     """``task_failure`` receiver: a job that failed for good goes to the dead set.
 
@@ -195,7 +204,8 @@ def record_task_failure(
     from conveyor.adapters import HEADER
     from conveyor.task import JobTask
 
-    if not isinstance(task, JobTask) or not is_redis_url(task.app.conf.broker_url):
+    task = sender
+    if not isinstance(task, JobTask) or exception is None or not is_redis_url(task.app.conf.broker_url):
         return
     request = task.request
     delivery = request.delivery_info or {}

@@ -39,6 +39,11 @@ _NAV_ITEM = """        <li class="nav-item">
             href="{{ reverse_url('schedule') }}"
             {% if active_tab == 'schedule' %}aria-current="page"{% end %}>Schedule</a>
         </li>
+        <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'dead' %} active{% end %}"
+            href="{{ reverse_url('dead') }}"
+            {% if active_tab == 'dead' %}aria-current="page"{% end %}>Dead</a>
+        </li>
 """
 
 
@@ -63,7 +68,7 @@ def require_login(basic_auth: Iterable[str] | None, open_ok: bool = False) -> li
 
 
 class _Loader(BaseLoader):  # type: ignore[misc]
-    """Templates from conveyor's folder, then Flower's; Flower's navbar gains a Schedule link."""
+    """Templates from conveyor's folder, then Flower's; Flower's navbar gains Schedule and Dead links."""
 
     def __init__(self, roots: list[Path], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -85,12 +90,12 @@ class _Loader(BaseLoader):  # type: ignore[misc]
 
 
 def install() -> None:
-    """Add the Schedule page and queue-depth metrics to Flower (idempotent)."""
+    """Add the Schedule and Dead pages and queue-depth metrics to Flower (idempotent)."""
     import prometheus_client
     from flower import urls
     from flower.views.error import NotFoundErrorHandler
 
-    from conveyor.flower_views import ScheduleActionView, ScheduleView
+    from conveyor.flower_views import DeadActionView, DeadView, ScheduleActionView, ScheduleView
 
     if any(getattr(handler, "name", None) == "schedule" for handler in urls.handlers):
         return
@@ -102,6 +107,8 @@ def install() -> None:
     urls.handlers[catch_all:catch_all] = [
         tornado.web.url(r"/schedule", ScheduleView, name="schedule"),
         (r"/schedule/(?P<name>[^/]+)/(?P<action>enqueue|enable|disable)", ScheduleActionView),
+        tornado.web.url(r"/dead", DeadView, name="dead"),
+        (r"/dead/(?P<job_id>[^/]+)/(?P<action>retry|delete)", DeadActionView),
     ]
     urls.settings["template_loader"] = _Loader([TEMPLATES, Path(urls.settings["template_path"])])
     prometheus_client.REGISTRY.register(QueueDepthCollector())

@@ -1,7 +1,9 @@
-"""The Schedule page in Flower (installed by ``conveyor.flower.install``).
+"""The Schedule and Dead pages in Flower (installed by ``conveyor.flower.install``).
 
 GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
-acts on one. Both use Flower's ``BaseHandler``: the same login as Flower's own pages.
+acts on one. GET ``/dead`` lists the dead set (``conveyor.dead``); POST
+``/dead/<job id>/retry|delete`` acts on one. All use Flower's ``BaseHandler``: the same
+login as Flower's own pages, and POSTs need the form's XSRF token.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from conveyor.flower import logger
 from conveyor.schedule import describe, local_time
 from conveyor.zoned_cron import ZonedCron
 
-__all__ = ["ScheduleActionView", "ScheduleView"]
+__all__ = ["DeadActionView", "DeadView", "ScheduleActionView", "ScheduleView"]
 
 
 def _zone(schedule: Any) -> str:
@@ -68,7 +70,7 @@ class ScheduleView(BaseHandler):  # type: ignore[misc]
         self.render("schedule.html", rows=rows, notice=self.get_argument("notice", None))
 
 
-class ScheduleActionView(BaseHandler):  # type: ignore[misc]
+class _ActionView(BaseHandler):  # type: ignore[misc]
     def check_xsrf_cookie(self) -> None:
         super().check_xsrf_cookie()  # Flower's same-origin checks
         tornado.web.RequestHandler.check_xsrf_cookie(self)  # and the form's token, always
@@ -79,6 +81,8 @@ class ScheduleActionView(BaseHandler):  # type: ignore[misc]
             return base64.b64decode(header[6:]).decode(errors="replace").partition(":")[0]
         return str(self.current_user or "anonymous")
 
+
+class ScheduleActionView(_ActionView):
     @tornado.web.authenticated  # type: ignore[misc]
     async def post(self, name: str, action: str) -> None:
         app = self.application.capp
@@ -99,3 +103,37 @@ class ScheduleActionView(BaseHandler):  # type: ignore[misc]
 
         notice = await IOLoop.current().run_in_executor(None, act)
         self.redirect(self.reverse_url("schedule") + "?" + urlencode({"notice": notice}))
+
+
+class DeadView(BaseHandler):  # type: ignore[misc]
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def get(self) -> None:
+        from conveyor.dead import DeadSet
+
+        dead_set = DeadSet.for_app(self.application.capp)
+
+        def read() -> tuple[int, list[dict[str, Any]]]:
+            return dead_set.count(), dead_set.list(limit=200)
+
+        total, records = await IOLoop.current().run_in_executor(None, read)
+        self.render("dead.html", total=total, records=records, notice=self.get_argument("notice", None))
+
+
+class DeadActionView(_ActionView):
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def post(self, job_id: str, action: str) -> None:
+        from conveyor.dead import DeadSet
+
+        app = self.application.capp
+        user = self._user()
+
+        def act() -> str:
+            dead_set = DeadSet.for_app(app)
+            done = dead_set.retry(app, job_id) if action == "retry" else dead_set.delete(job_id)
+            if not done:
+                raise tornado.web.HTTPError(404, f"No dead job {job_id!r}")
+            logger.info("dead: %s %s %s", user, "retried" if action == "retry" else "deleted", job_id)
+            return f"{'Retried' if action == 'retry' else 'Deleted'} {job_id}"
+
+        notice = await IOLoop.current().run_in_executor(None, act)
+        self.redirect(self.reverse_url("dead") + "?" + urlencode({"notice": notice}))

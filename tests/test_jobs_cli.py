@@ -77,3 +77,34 @@ def test_enqueue_refuses_what_is_not_a_job() -> None:
     result = celery("jobs", "enqueue", "tests.jobs.Recorder")
     assert result.returncode != 0
     assert "is not a Job class" in result.stderr
+
+
+def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
+    from conveyor.dead import DeadSet
+
+    dead = DeadSet(redis_client)
+    for n in (1, 2, 3):
+        dead.add({
+            "id": f"job-{n}", "task": "tests.jobs.EchoJob", "job_class": "EchoJob", "args": [n], "kwargs": {},
+            "argsrepr": f"({n},)", "queue": "default", "priority": 5, "reason": "retries exhausted",
+            "error": f"ValueError: bad {n}", "attempts": 3,
+        }, now=1_800_000_000 + n)  # fmt: skip
+
+    listed = celery("jobs", "dead", "list").stdout
+    assert listed.startswith("3 dead job(s)\n")
+    assert "job-3  2027-01-15T08:00:03+00:00  EchoJob(3,)\n  queue default, attempts 3, retries exhausted\n" in listed
+    assert "  ValueError: bad 3" in listed
+    assert listed.index("job-3") < listed.index("job-1")  # most recent first
+
+    assert celery("jobs", "dead", "retry", "job-2").stdout == "Retried job-2\n"
+    assert [m["headers"]["id"] for m in queued_messages(redis_client, "default")] == ["job-2"]
+    missing = celery("jobs", "dead", "retry", "job-2")
+    assert missing.returncode == 1
+    assert "no dead job job-2" in missing.stderr
+    assert celery("jobs", "dead", "retry").returncode == 2  # neither an id nor --all
+
+    assert celery("jobs", "dead", "delete", "job-1").stdout == "Deleted job-1\n"
+    assert celery("jobs", "dead", "clear", stdin="n\n").returncode == 1  # asked, declined
+    assert dead.count() == 1
+    assert celery("jobs", "dead", "clear", "--yes").stdout == "Deleted 1 dead job(s)\n"
+    assert dead.count() == 0

@@ -94,3 +94,53 @@ def test_schedule_actions_need_the_forms_xsrf_token(flower: str) -> None:
     assert status == 403
     status, page = request(flower + "/schedule", LOGIN)
     assert "<td>yes</td>" in page  # still enabled
+
+
+def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flower: str) -> None:
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    from conveyor.dead import DeadSet
+    from tests.integration.conftest import queued_messages
+
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    dead_set = DeadSet(client)
+    dead_set.add({
+        "id": "dead-job-1", "task": "tasks.data_processing_job.DataProcessingJob", "job_class": "DataProcessingJob",
+        "args": [7], "kwargs": {}, "argsrepr": "(7,)", "queue": "default", "priority": 5, "meta": {},
+        "reason": "failed", "error": "ValueError: <bad> input", "backtrace": "Traceback ...", "attempts": 3,
+    })  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
+
+    with opener.open(urllib.request.Request(flower + "/dead", headers=auth), timeout=10) as response:
+        page = response.read().decode()
+    assert "Dead · Flower" in page
+    assert 'href="/dead"' in page
+    assert 'id="dead-dead-job-1"' in page
+    assert "ValueError: &lt;bad&gt; input" in page  # escaped
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    form = urllib.parse.urlencode({"_xsrf": token}).encode()
+    retry = urllib.request.Request(flower + "/dead/dead-job-1/retry", data=form, headers=auth)
+    with opener.open(retry, timeout=10) as response:
+        after = response.read().decode()
+
+    assert "Retried dead-job-1" in after
+    assert 'id="dead-dead-job-1"' not in after
+    assert dead_set.count() == 0
+    [message] = queued_messages(client, "default")
+    assert message["headers"]["id"] == "dead-job-1"
+    assert message["headers"]["task"] == "tasks.data_processing_job.DataProcessingJob"
+    assert message["decoded_body"][0] == [7]
+
+
+def test_dead_actions_need_the_forms_xsrf_token(flower: str) -> None:
+    from conveyor.dead import DeadSet
+
+    dead_set = DeadSet(redis.Redis.from_url(FLOWER_REDIS_URL))
+    dead_set.add({"id": "dead-job-2", "task": "x.Y", "job_class": "Y", "queue": "default", "error": "E"})
+    status, _ = request(flower + "/dead/dead-job-2/delete", LOGIN, data=b"")
+    assert status == 403
+    assert dead_set.get("dead-job-2") is not None
