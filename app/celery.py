@@ -37,6 +37,8 @@ conveyor.configure(
     conveyor_smtp_starttls=settings.smtp_starttls,
     conveyor_smtp_ssl=settings.smtp_ssl,
     conveyor_smtp_timeout=settings.smtp_timeout,
+    # In production a worker refuses to start on a Redis that evicts keys (conveyor.eviction).
+    conveyor_production=settings.app_env == "production",
     conveyor_schedule_file=settings.schedule_file or str(Path(__file__).resolve().parents[1] / "schedule.yaml"),
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],
 )

@@ -1,0 +1,93 @@
+"""The app the fault-injection suite runs in real worker processes (``celery -A tests.reliability.app worker``).
+
+Its broker is a private redis-server the suite starts (and restarts); jobs record
+what they did in another Redis, so a broker restart cannot lose the evidence. The
+visibility timeout is shortened to seconds so redelivery happens within a test.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+from celery import Celery
+
+import conveyor
+from conveyor import Job
+
+BROKER_URL = os.environ.get("RELIABILITY_BROKER_URL", "redis://127.0.0.1:6379/6")
+RECORDS_URL = os.environ.get("RELIABILITY_RECORDS_URL", "redis://127.0.0.1:6379/7")
+VISIBILITY_TIMEOUT = float(os.environ.get("RELIABILITY_VISIBILITY_TIMEOUT", "5"))
+
+app = conveyor.configure(
+    Celery("reliability"),
+    default=False,  # the test process keeps the service app as its default
+    broker_url=BROKER_URL,
+    result_backend=BROKER_URL,
+    task_ignore_result=True,
+    task_default_queue="rel",
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT, "unacked_restore_interval": 1},
+    result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    conveyor_scheduled_threshold=1,
+    conveyor_scheduled_poll_interval=0.2,
+    worker_soft_shutdown_timeout=float(os.environ.get("RELIABILITY_SOFT_SHUTDOWN", "3")),
+    worker_hijack_root_logger=False,
+    conveyor_production=os.environ.get("RELIABILITY_PRODUCTION") == "1",
+)
+
+_records: dict[int, redis.Redis] = {}
+
+
+def records() -> redis.Redis:
+    """A client on the records Redis, one per process (pool children are forked)."""
+    pid = os.getpid()
+    if pid not in _records:
+        _records[pid] = redis.Redis.from_url(RECORDS_URL)
+    return _records[pid]
+
+
+class RecordJob(Job):
+    """Takes ``sleep_ms``, then records that it ran (idempotently in ``done``, counted in ``runs``)."""
+
+    queue_as = "rel"
+
+    def perform(self, sleep_ms: int) -> None:
+        time.sleep(sleep_ms / 1000)
+        with records().pipeline() as pipe:
+            pipe.sadd("done", self.job_id)
+            pipe.hincrby("runs", self.job_id, 1)
+            pipe.execute()
+
+
+class SlowJob(Job):
+    """Records its pid and start, sleeps ``seconds`` (``later_seconds`` when it runs again), records its end."""
+
+    queue_as = "rel"
+
+    def perform(self, seconds: float, later_seconds: float | None = None) -> None:
+        client = records()
+        client.hset("pid", self.job_id, os.getpid())
+        first = client.hincrby("started", self.job_id, 1) == 1
+        time.sleep(seconds if first or later_seconds is None else later_seconds)
+        client.hincrby("finished", self.job_id, 1)
+
+
+class DelayedJob(Job):
+    """Counts its runs."""
+
+    queue_as = "rel"
+
+    def perform(self) -> None:
+        records().hincrby("runs", self.job_id, 1)
+
+
+class FlakyJob(Job):
+    """Fails until the ``fixed`` key exists (no retry_on: it goes to the dead set)."""
+
+    queue_as = "rel"
+
+    def perform(self) -> None:
+        if not records().exists("fixed"):
+            raise RuntimeError("not fixed yet")
+        records().hincrby("runs", self.job_id, 1)
