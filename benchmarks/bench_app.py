@@ -78,3 +78,12 @@ class UrgentJob(Job):
         started = time.time()
         assert self.enqueued_at is not None
         _redis.lpush("bench:latencies", json.dumps([sample, started - self.enqueued_at.timestamp()]))
+
+
+class LatenessJob(Job):
+    """Records how late it started against the time it was scheduled for."""
+
+    def perform(self, path: str) -> None:
+        started = time.time()
+        assert self.scheduled_at is not None
+        _redis.lpush("bench:lateness", json.dumps([path, started - self.scheduled_at.timestamp()]))

@@ -144,6 +144,7 @@ def _add_worker_steps(app: Celery) -> None:
 
         # Bad messages and failed jobs go to the dead set (conveyor.consumer, conveyor.dead).
         app.conf.worker_consumer = "conveyor.consumer:Consumer"
-        if str(app.conf.broker_url).startswith("redis://") and not app.conf.broker_transport:
-            app.conf.broker_transport = "conveyor.transport:Transport"  # unparsable entries do not stop workers
+        from conveyor.transport import install
+
+        install()  # redis:// and rediss:// use conveyor's transport: unparsable entries do not stop workers
         signals.task_failure.connect(record_task_failure, weak=False, dispatch_uid="conveyor.dead")

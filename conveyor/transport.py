@@ -3,13 +3,15 @@
 kombu's Redis channel parses each message it pops (``BRPOP``) as JSON before Celery
 sees it; a list entry that is not a kombu envelope (garbage pushed by hand, a
 truncated write, another program's data in the queue) raises out of the consumer
-and the worker exits with "Unrecoverable error". ``conveyor.configure`` sets
-``broker_transport`` to this transport for ``redis://`` brokers: such an entry is
-logged, kept raw in the dead set (``conveyor.dead``), and the worker goes on.
+and the worker exits with "Unrecoverable error". ``conveyor.configure`` makes
+this transport the one kombu uses for ``redis://`` and ``rediss://`` URLs (kombu's
+transport aliases), so URLs, Flower's broker page and ``driver_type`` stay Redis':
+such an entry is logged, kept raw in the dead set (``conveyor.dead``), and the
+worker goes on.
 
 Example::
 
-    app.conf.broker_transport = "conveyor.transport:Transport"   # done by conveyor.configure
+    install()   # done by conveyor.configure for a Redis broker
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-__all__ = ["Channel", "Transport", "parse_envelope"]
+__all__ = ["Channel", "Transport", "install", "parse_envelope"]
 
 logger = logging.getLogger("conveyor.transport")
 
@@ -100,3 +102,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+def install() -> None:
+    """Make kombu use this transport for redis:// and rediss:// URLs in this process."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    for scheme in ("redis", "rediss"):
+        TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"

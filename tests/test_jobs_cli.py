@@ -104,6 +104,10 @@ def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
     assert celery("jobs", "dead", "retry").returncode == 2  # neither an id nor --all
 
     assert celery("jobs", "dead", "delete", "job-1").stdout == "Deleted job-1\n"
+    dead.add({"id": "job-4", "task": "tests.jobs.EchoJob", "args": [4], "queue": "default"})
+    assert celery("jobs", "dead", "retry", "--all").stdout == "Retried 2 job(s)\n"
+    assert sorted(m["headers"]["id"] for m in queued_messages(redis_client, "default")) == ["job-2", "job-3", "job-4"]
+    dead.add({"id": "job-5", "task": "tests.jobs.EchoJob", "args": [5], "queue": "default"})
     assert celery("jobs", "dead", "clear", stdin="n\n").returncode == 1  # asked, declined
     assert dead.count() == 1
     assert celery("jobs", "dead", "clear", "--yes").stdout == "Deleted 1 dead job(s)\n"

@@ -150,7 +150,9 @@ def test_a_job_delayed_past_the_visibility_timeout_runs_exactly_once_across_a_wo
     # For comparison, the same job as a plain Celery countdown (an ETA message held by a worker).
     celery_eta = rel_app.tasks["tests.reliability.app.DelayedJob"].apply_async(countdown=wait).id
     broker_client = redis.Redis.from_url(workers.broker.url)
-    assert broker_client.zcard("conveyor:scheduled") == 20  # in Redis, not in a worker's memory
+    assert broker_client.zcard("conveyor:scheduled") == 20  # in Redis, not in a worker's memory:
+    assert [key for key in broker_client.keys("rel*") if broker_client.llen(key)] == []  # no queue holds them
+    assert broker_client.hlen("unacked") == 0  # and no worker has taken them
 
     time.sleep(1)  # the first worker polls for a while (nothing is due), then a deploy restarts it
     first.send()
