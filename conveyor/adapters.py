@@ -142,7 +142,7 @@ class CeleryAdapter:
                     producer.maybe_declare(app.amqp.queues[options["queue"]])
                 key, envelope = _redis_envelope(app, channel, name, message, options)
                 with channel.conn_or_acquire() as client:
-                    scheduled.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id)
+                    scheduled.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id, options["queue"])
         except Exception as exc:
             raise EnqueueError(
                 f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
@@ -206,6 +206,8 @@ def _lean_redis_sender(app: Celery) -> Any:
     """
     from celery import signals
 
+    from conveyor.transport import wake
+
     if app.conf.task_send_sent_event or not is_redis_url(app.conf.broker_url):
         return None
     after = signals.after_task_publish
@@ -219,12 +221,16 @@ def _lean_redis_sender(app: Celery) -> Any:
                     maybe_declare = producer.maybe_declare
                     maybe_declare(app.amqp.queues[options["queue"]])
             with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+                per_queue: dict[str, int] = {}
                 for _job, name, message, options in chunk:
                     key, envelope = _redis_envelope(app, channel, name, message, options)
                     pipe.lpush(key, envelope)
+                    per_queue[options["queue"]] = per_queue.get(options["queue"], 0) + 1
                     if after.receivers:
                         after.send(sender=name, body=message[2], headers=message[0], exchange="",
                                    routing_key=options["queue"])  # fmt: skip
+                for queue, count in per_queue.items():
+                    wake(pipe, queue, count)  # idle workers wait on these (conveyor.transport)
                 pipe.execute()
 
     return send_chunk

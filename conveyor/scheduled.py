@@ -51,14 +51,24 @@ for _, item in ipairs(due) do
   redis.call('ZREM', KEYS[1], item)
   local entry = cjson.decode(item)
   redis.call('LPUSH', entry['key'], entry['message'])
+  if type(entry['wake']) == 'string' then  -- wake an idle worker of the queue (conveyor.transport)
+    redis.call('LPUSH', entry['wake'], 1)
+    redis.call('LTRIM', entry['wake'], 0, 999)
+  end
 end
 return #due
 """
 
 
-def add(client: Any, queue_key: str, message: str, due: float, job_id: str) -> None:
-    """Store ``message`` (a kombu Redis envelope, JSON) to be pushed onto ``queue_key`` at ``due`` (epoch s)."""
-    entry = json.dumps({"key": queue_key, "message": message, "id": job_id}, separators=(",", ":"))
+def add(client: Any, queue_key: str, message: str, due: float, job_id: str, queue: str | None = None) -> None:
+    """Store ``message`` (a kombu Redis envelope, JSON) to be pushed onto ``queue_key`` at ``due`` (epoch s).
+
+    ``queue`` names the queue whose idle workers are woken when it is moved.
+    """
+    from conveyor.transport import wake_key
+
+    fields = {"key": queue_key, "message": message, "id": job_id, "wake": wake_key(queue) if queue else None}
+    entry = json.dumps(fields, separators=(",", ":"))
     client.zadd(SCHEDULED_KEY, {entry: due})
 
 
@@ -142,4 +152,5 @@ class SchedulePoller(bootsteps.StartStopStep):  # type: ignore[misc]
             self.poller.stop()
             self.poller = None
 
-    shutdown = stop
+    # A cold shutdown (and the test worker's) calls terminate, a warm one stop.
+    shutdown = terminate = stop

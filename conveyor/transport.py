@@ -1,13 +1,27 @@
-"""kombu's Redis transport, except that a message it cannot parse is buried, not fatal.
+"""kombu's Redis transport with a reliable fetch, and with unparsable entries buried, not fatal.
 
-kombu's Redis channel parses each message it pops (``BRPOP``) as JSON before Celery
-sees it; a list entry that is not a kombu envelope (garbage pushed by hand, a
-truncated write, another program's data in the queue) raises out of the consumer
-and the worker exits with "Unrecoverable error". ``conveyor.configure`` makes
-this transport the one kombu uses for ``redis://`` and ``rediss://`` URLs (kombu's
-transport aliases), so URLs, Flower's broker page and ``driver_type`` stay Redis':
-such an entry is logged, kept raw in the dead set (``conveyor.dead``), and the
-worker goes on.
+**Reliable fetch.** kombu takes a message with ``BRPOP`` and records it as
+unacknowledged (``unacked`` hash) afterwards, in a second command: a worker killed
+between the two (``kill -9``, OOM, a lost machine) has taken the message out of Redis
+and recorded it nowhere, so it is lost (seen in the fault-injection suite: one job in
+about four runs of "kill -9 two of four workers"). Here a Lua script takes the message
+*and* records it as unacknowledged in one atomic step, scanning the queue keys in
+kombu's fetch order (queue order and priority steps, as ``BRPOP`` would). Lua cannot
+block, so an idle worker waits with ``BLPOP`` on wake-up lists
+(``conveyor:wake:<queue>``, capped at 1,000 tokens) that this transport pushes to with
+every message it sends, and claims again when woken, or after 1 s at the latest
+(messages sent by other producers, or restored by kombu, wait at most that long).
+With ``global_keyprefix`` set, kombu's own ``BRPOP`` fetch is used.
+
+**Unparsable entries.** kombu parses each message it pops as JSON before Celery sees it;
+a list entry that is not a kombu envelope (garbage pushed by hand, a truncated write,
+another program's data) raises out of the consumer and the worker exits with
+"Unrecoverable error". Here such an entry is logged, kept raw in the dead set
+(``conveyor.dead``), and the worker goes on.
+
+``conveyor.configure`` makes this the transport kombu uses for ``redis://`` and
+``rediss://`` URLs (kombu's transport aliases), so URLs, Flower's broker page and
+``driver_type`` stay Redis'.
 
 Example::
 
@@ -18,17 +32,54 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import uuid
 from queue import Empty
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
+from kombu.utils.json import dumps, loads
 
-__all__ = ["Channel", "Transport", "install", "parse_envelope"]
+__all__ = ["WAKE_PREFIX", "Channel", "Transport", "install", "parse_envelope", "wake_key"]
 
 logger = logging.getLogger("conveyor.transport")
+
+WAKE_PREFIX = "conveyor:wake:"
+#: Tokens kept per wake-up list: enough to wake every idle worker of a burst.
+WAKE_CAP = 1000
+#: The longest an idle worker waits before it claims again without a wake-up.
+WAIT_TIMEOUT_S = 1.0
+
+# Take the first message of the queue keys (KEYS[3..], in fetch order) and record it as
+# unacknowledged as kombu's QoS.append does (unacked hash + index), atomically. A value that
+# is not a kombu envelope is returned with a third element and not recorded (it is buried).
+_CLAIM = """
+for i = 3, #KEYS do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    local ok, message = pcall(cjson.decode, item)
+    local properties = ok and type(message) == 'table' and message['properties']
+    local tag = type(properties) == 'table' and properties['delivery_tag']
+    if not tag or message['body'] == nil then
+      return {KEYS[i], item, 'bad'}
+    end
+    local delivery = properties['delivery_info']
+    if type(delivery) ~= 'table' then delivery = {} end
+    redis.call('ZADD', KEYS[2], ARGV[1], tag)
+    redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
+      .. cjson.encode(delivery['routing_key'] or '') .. ']')
+    return {KEYS[i], item}
+  end
+end
+return false
+"""
+
+
+def wake_key(queue: str) -> str:
+    """The list an idle worker of ``queue`` waits on; senders push a token per message."""
+    return WAKE_PREFIX + queue
 
 
 def parse_envelope(item: bytes | str) -> dict[str, Any]:
@@ -43,20 +94,58 @@ def parse_envelope(item: bytes | str) -> dict[str, Any]:
 
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
+    #: What the next fetch sends: "claim" (the Lua script) or "wait" (BLPOP on wake-up lists).
+    _conveyor_next = "claim"
+    _conveyor_sent: str | None = None
+
+    def _brpop_start(self, timeout: Any = None) -> None:
+        if self.global_keyprefix:
+            return super()._brpop_start(timeout)  # type: ignore[no-any-return]
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return None
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]  # kombu declares it None
+        if self._conveyor_next == "claim":
+            keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
+            self._conveyor_sent = "claim"
+            self.client.connection.send_command(
+                "EVAL", _CLAIM, len(keys) + 2, self.unacked_key, self.unacked_index_key, *keys, time.time()
+            )
+        else:
+            wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
+            self._conveyor_sent = "wait"
+            self.client.connection.send_command("BLPOP", *(wake_key(queue) for queue in queues), wait)
+        return None
+
     def _brpop_read(self, **options: Any) -> bool:
-        # kombu's _brpop_read, with the parse guarded (keep in step with kombu's).
+        if self.global_keyprefix:
+            return super()._brpop_read(**options)  # type: ignore[no-any-return]
+        sent = self._conveyor_sent
         try:
             try:
-                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+                reply = self.client.parse_response(
+                    self.client.connection, "EVAL" if sent == "claim" else "BLPOP", **options
+                )
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
-            if not dest__item:
+            except redis.ResponseError as exc:  # a script error: log it, wait, try again
+                logger.error("conveyor: fetching a message failed: %s", exc)
+                self._conveyor_next = "wait"
+                raise Empty() from None
+            if sent != "claim":
+                self._conveyor_next = "claim"  # woken by a token, or the wait timed out
                 raise Empty()
-            dest, item = dest__item
-            dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
+            if not reply:
+                self._conveyor_next = "wait"
+                raise Empty()
+            key, item = reply[0], reply[1]
+            dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
             try:
+                if len(reply) > 2:
+                    raise ValueError("not a kombu message (a JSON object with body and properties.delivery_tag)")
                 payload = parse_envelope(item)
             except ValueError as exc:
                 self._bury(dest, item, exc)
@@ -68,6 +157,27 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
+
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        publish_batch = kwargs.get("_publish_batch")
+        if self.global_keyprefix or (self._expires and queue in self._expires):
+            super()._put(queue, message, **kwargs)
+            if publish_batch is None:
+                with self.conn_or_acquire() as client:
+                    wake(client, queue)
+            return
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        data = dumps(message)
+        if publish_batch is not None:
+            publish_batch.add("lpush", key, data)
+            publish_batch.add("lpush", wake_key(queue), 1)
+            publish_batch.add("ltrim", wake_key(queue), 0, WAKE_CAP - 1)
+            return
+        # The message and its wake-up token in one round trip.
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, data)
+            wake(pipe, queue)
+            pipe.execute()
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         with self.conn_or_acquire() as client:
@@ -98,6 +208,12 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                 })  # fmt: skip
         except Exception as store_exc:  # never a reason to stop consuming
             logger.error("conveyor: could not keep it in the dead set: %s", store_exc)
+
+
+def wake(client: Any, queue: str, tokens: int = 1) -> None:
+    """Push ``tokens`` wake-up tokens for ``queue`` (a client or a pipeline), keeping at most WAKE_CAP."""
+    client.lpush(wake_key(queue), *([1] * min(tokens, WAKE_CAP)))
+    client.ltrim(wake_key(queue), 0, WAKE_CAP - 1)
 
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]

@@ -169,3 +169,15 @@ def test_an_unknown_task_is_explained_by_its_module(tmp_path: Path, monkeypatch:
     assert "conveyor_broken_mod.py" in str(backtrace)
     assert unknown_task_reason("json.NopeJob")[0].endswith("json does not define it (or the worker does not import it)")
     sys.modules.pop("conveyor_broken_mod", None)
+
+
+def test_every_worker_runs_a_poller_that_stops_with_it(redis_client: redis.Redis, celery_app: Any) -> None:
+    from conveyor.testing import worker_thread
+
+    def pollers() -> int:
+        return sum(thread.name == "conveyor-scheduled-poller" for thread in threading.enumerate())
+
+    before = pollers()
+    with worker_thread(celery_app, queues=["default"]):
+        assert pollers() == before + 1
+    assert pollers() == before

@@ -6,6 +6,7 @@ of the run and written to ``var/reliability.md``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -136,8 +137,9 @@ class Workers:
     def stop_all(self) -> None:
         for service in self.all:
             if service.process.poll() is None:
-                os.killpg(service.process.pid, signal.SIGKILL)
-                service.process.wait(timeout=10)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(service.process.pid, signal.SIGKILL)
+            service.stop(signal.SIGKILL)  # reaps it and closes its output pipe
 
 
 @pytest.fixture
@@ -147,12 +149,12 @@ def workers(broker: RedisServer, rel_app: Any) -> Iterator[Workers]:
     running.stop_all()
 
 
-def wait_until(condition: Any, timeout_s: float, interval_s: float = 0.1, message: str = "") -> None:
+def wait_until(condition: Any, timeout_s: float, interval_s: float = 0.1, message: Any = "") -> None:
     """Poll ``condition`` (state in Redis, read by another process) until true or fail with ``message``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s: {message}")
+            raise AssertionError(f"timed out after {timeout_s} s: {message() if callable(message) else message}")
         time.sleep(interval_s)
 
 

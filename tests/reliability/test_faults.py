@@ -35,6 +35,25 @@ def enqueuing_through(app: Any) -> Iterator[None]:
         previous.set_current()
 
 
+def diagnose(records: redis.Redis, broker: redis.Redis, ids: set[str], services: list[Any]) -> str:
+    """Where the jobs not recorded as done are: queues, unacked, scheduled or dead set, and the workers' logs."""
+    missing = ids - {m.decode() for m in records.smembers("done")}
+    queued = [m for key in broker.keys("rel*") for m in broker.lrange(key, 0, -1)]
+    unacked = broker.hvals("unacked")
+    dead = broker.hkeys("conveyor:dead:jobs")
+    where = {
+        job_id: ("queued" if any(job_id.encode() in m for m in queued) else
+                 "unacked" if any(job_id.encode() in m for m in unacked) else
+                 "dead" if job_id.encode() in dead else "nowhere")
+        for job_id in sorted(missing)[:10]
+    }  # fmt: skip
+    logs = "\n".join(
+        line for service in services for line in service.output.splitlines()
+        if any(job_id in line for job_id in missing) or "ERROR" in line or "CRITICAL" in line
+    )  # fmt: skip
+    return f"{len(missing)} not done: {where}\n{logs[-6000:]}"
+
+
 def runs(records: redis.Redis, key: str = "runs") -> dict[str, int]:
     return {k.decode(): int(v) for k, v in records.hgetall(key).items()}
 
@@ -60,9 +79,12 @@ def test_kill_9_half_the_workers_mid_run_loses_nothing(rel_app: Any, records: re
     for survivor in pool[2:]:
         assert survivor.wait(timeout_s=30) == 0, survivor.output[-2000:]
     done_at_kill = records.scard("done")
-    workers.start(4, concurrency=2)  # respawn
+    respawned = workers.start(4, concurrency=2)
 
-    wait_until(lambda: records.scard("done") >= 2000, 90, message=f"all 2000 done (now {records.scard('done')})")
+    wait_until(
+        lambda: records.scard("done") >= 2000, 90,
+        message=lambda: diagnose(records, broker_client, ids, respawned + pool),
+    )  # fmt: skip
     done = {member.decode() for member in records.smembers("done")}
     counts = runs(records)
     lost = len(ids - done)
@@ -151,8 +173,9 @@ def test_a_job_delayed_past_the_visibility_timeout_runs_exactly_once_across_a_wo
     celery_eta = rel_app.tasks["tests.reliability.app.DelayedJob"].apply_async(countdown=wait).id
     broker_client = redis.Redis.from_url(workers.broker.url)
     assert broker_client.zcard("conveyor:scheduled") == 20  # in Redis, not in a worker's memory:
-    assert [key for key in broker_client.keys("rel*") if broker_client.llen(key)] == []  # no queue holds them
-    assert broker_client.hlen("unacked") == 0  # and no worker has taken them
+    held = [m for key in broker_client.keys("rel*") for m in broker_client.lrange(key, 0, -1)]
+    held += broker_client.hvals("unacked")  # what workers have taken (the Celery countdown, soon)
+    assert [job.job_id for job in jobs if any(job.job_id.encode() in message for message in held)] == []
 
     time.sleep(1)  # the first worker polls for a while (nothing is due), then a deploy restarts it
     first.send()
