@@ -29,7 +29,9 @@ import time
 import traceback as tb
 from typing import Any
 
+import redis
 from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT, is_redis_url
 from conveyor.errors import ConveyorError
@@ -37,6 +39,12 @@ from conveyor.errors import ConveyorError
 __all__ = ["DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "record_task_failure"]
 
 logger = logging.getLogger("conveyor.dead")
+
+# Errors of the broker connection (Redis away, restarting, loading): never a reason a job is dead.
+_BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError, TimeoutError, OSError, redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+    KombuOperationalError,
+)  # fmt: skip
 
 DEAD_KEY = "conveyor:dead"
 DEAD_JOBS_KEY = "conveyor:dead:jobs"
@@ -207,6 +215,13 @@ def record_task_failure(
     task = sender
     if not isinstance(task, JobTask) or exception is None or not is_redis_url(task.app.conf.broker_url):
         return
+    reason = getattr(exception, "_conveyor_reason", None)
+    if reason is None and isinstance(exception, _BROKER_ERRORS):
+        # Not the job's error: Celery could not store or acknowledge around it while Redis was
+        # away. The message is still unacknowledged, or the job ran; it is not dead.
+        logger.warning("conveyor: job %s hit a broker error outside its perform (%s: %s); not a dead job",
+                       task_id, type(exception).__name__, exception)  # fmt: skip
+        return
     request = task.request
     delivery = request.delivery_info or {}
     backtrace = str(einfo.traceback) if einfo is not None else "".join(tb.format_exception(exception))
@@ -221,7 +236,7 @@ def record_task_failure(
         "queue": delivery.get("routing_key") or (getattr(request, HEADER, None) or {}).get("queue"),
         "priority": delivery.get("priority"),
         "meta": getattr(request, HEADER, None) or {},
-        "reason": getattr(exception, "_conveyor_reason", "failed"),
+        "reason": reason or "failed in Celery, outside the job",
         "error": f"{type(exception).__name__}: {exception}",
         "backtrace": backtrace,
         "attempts": (request.retries or 0) + 1,

@@ -126,6 +126,7 @@ class Execution(Core):
         if declaration is None:
             logs.perform_error(self, error, (time.perf_counter() - started) * 1000)
             self._run_after_discard(error)
+            error._conveyor_reason = "failed"  # type: ignore[attr-defined]  # the job's own error (dead set)
             raise error
         if isinstance(declaration, DiscardDeclaration):
             logs.discarded(self, error)

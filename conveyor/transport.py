@@ -13,6 +13,11 @@ every message it sends, and claims again when woken, or after 1 s at the latest
 (messages sent by other producers, or restored by kombu, wait at most that long).
 With ``global_keyprefix`` set, kombu's own ``BRPOP`` fetch is used.
 
+**Connection loss.** A broker connection lost while a worker holds unacknowledged
+messages can make kombu raise out of the channel's close (``QoS.restore_unacked``) and
+Celery stop the worker; here that is logged and the messages come back after the
+visibility timeout, and the worker reconnects.
+
 **Unparsable entries.** kombu parses each message it pops as JSON before Celery sees it;
 a list entry that is not a kombu envelope (garbage pushed by hand, a truncated write,
 another program's data) raises out of the consumer and the worker exits with
@@ -42,7 +47,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
-__all__ = ["WAKE_PREFIX", "Channel", "Transport", "install", "parse_envelope", "wake_key"]
+__all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
 
 logger = logging.getLogger("conveyor.transport")
 
@@ -93,7 +98,37 @@ def parse_envelope(item: bytes | str) -> dict[str, Any]:
     return payload  # type: ignore[no-any-return]
 
 
+class QoS(kombu_redis.QoS):  # type: ignore[misc]
+    def restore_unacked(self, client: Any = None) -> Any:
+        # kombu hands unacknowledged messages back when a channel closes. After a broker
+        # connection loss it closes the channel once the connection is already released, and
+        # this raises AttributeError ('NoneType' object has no attribute 'hostname'), which
+        # Celery treats as unrecoverable: the worker exits (seen in the suite's Redis restart).
+        # The messages are still in Redis' unacked set, and any worker restores them after
+        # the visibility timeout; nothing is lost by not handing them back here.
+        try:
+            return super().restore_unacked(client)
+        except (AttributeError, redis.ConnectionError, redis.TimeoutError) as exc:
+            logger.warning(
+                "conveyor: could not hand %d unacknowledged message(s) back to their queues now (%s: %s); "
+                "they stay in Redis' unacked set and return after the visibility timeout",
+                len(self._delivered), type(exc).__name__, exc,
+            )  # fmt: skip
+            return None
+
+
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
+    QoS = QoS
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        # A channel outlived by its connection (closed on a broker connection loss; the worker has
+        # reconnected with a new one) used to raise AttributeError here, for instance when a job's
+        # ack arrives late, and Celery stopped the worker. As a connection error it is logged
+        # ("Couldn't ack") and the message returns after the visibility timeout.
+        if self.connection is None or self.connection.client is None:
+            raise redis.ConnectionError("this channel's broker connection is closed (the worker reconnected)")
+        return super()._connparams(asynchronous)
+
     #: What the next fetch sends: "claim" (the Lua script) or "wait" (BLPOP on wake-up lists).
     _conveyor_next = "claim"
     _conveyor_sent: str | None = None

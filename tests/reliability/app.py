@@ -34,6 +34,8 @@ app = conveyor.configure(
     worker_soft_shutdown_timeout=float(os.environ.get("RELIABILITY_SOFT_SHUTDOWN", "3")),
     worker_hijack_root_logger=False,
     conveyor_production=os.environ.get("RELIABILITY_PRODUCTION") == "1",
+    # Only to show the suite catches loss: RELIABILITY_ACKS_LATE=0 acknowledges on receipt.
+    task_acks_late=os.environ.get("RELIABILITY_ACKS_LATE", "1") == "1",
 )
 
 _records: dict[int, redis.Redis] = {}
