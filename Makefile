@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker beat flower test lint typecheck pytest bench bench-priority bench-delay clean
+.PHONY: help install run worker beat flower test lint typecheck pytest bench bench-priority bench-delay bench-eta clean
 
 help:
 	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
-	@echo "make worker | beat | flower | lint | typecheck | pytest | bench | bench-priority | bench-delay | clean"
+	@echo "make worker | beat | flower | lint | typecheck | pytest | bench | bench-priority | bench-delay | bench-eta | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-priority: $(STAMP)
 
 bench-delay: $(STAMP)
 	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.delay_lateness
+
+bench-eta: $(STAMP)
+	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.eta_redelivery
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
