@@ -134,11 +134,12 @@ class CeleryAdapter:
         """Store a delayed job in the scheduled set (``conveyor.scheduled``) instead of sending it."""
         assert job.scheduled_at is not None
         name, message, options = self.message(app, job, eta=False)
+        declaring = self._declare_once(app, job.queue_name, options)  # as enqueue: once per process
         try:
             with app.producer_or_acquire(None) as producer:
                 channel = producer.channel
                 _check_redis_channel(channel)
-                if options.get("declare") != []:
+                if declaring:
                     producer.maybe_declare(app.amqp.queues[options["queue"]])
                 key, envelope = _redis_envelope(app, channel, name, message, options)
                 with channel.conn_or_acquire() as client:
@@ -148,6 +149,8 @@ class CeleryAdapter:
                 f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
                 f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
             ) from exc
+        if declaring:
+            self._declared.add(declaring)
 
     def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
         from conveyor import logs

@@ -41,9 +41,9 @@ __all__ = ["DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "record_task_failure"]
 logger = logging.getLogger("conveyor.dead")
 
 # Errors of the broker connection (Redis away, restarting, loading): never a reason a job is dead.
+# (Python's ConnectionError and TimeoutError are OSErrors; redis' BusyLoadingError is a ConnectionError.)
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError, TimeoutError, OSError, redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
-    KombuOperationalError,
+    OSError, redis.ConnectionError, redis.TimeoutError, KombuOperationalError,
 )  # fmt: skip
 
 DEAD_KEY = "conveyor:dead"
