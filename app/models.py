@@ -17,8 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from config.settings import settings
 from conveyor import RecordNotFound
-from conveyor.global_id import register_models
-from conveyor.transactions import defer_enqueue_until_commit
+from conveyor.sqlalchemy.model_references import register_models
+from conveyor.sqlalchemy.transactions import defer_enqueue_until_commit
 
 __all__ = ["Base", "ImportedRecord", "RecordNotFound", "Report", "Session", "User", "create_all", "engine"]
 

@@ -16,7 +16,7 @@ from celery import Celery
 
 import conveyor
 from conveyor import Job
-from conveyor.worker_config import WorkerConfig, apply
+from conveyor.broker.worker_file import WorkerConfig, apply
 
 REDIS_URL = os.environ["REDIS_URL"]
 app = Celery("bench", set_as_current=True)

@@ -30,7 +30,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     from benchmarks.bench_app import LatenessJob, _redis, app
-    from conveyor.config import forget
+    from conveyor.bootstrap import forget
 
     _redis.flushdb()
     worker = subprocess.Popen(

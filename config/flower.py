@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from config.settings import settings
-from conveyor.flower import install, require_login
+from conveyor.web.flower import install, require_login
 
 address = settings.flower_address
 port = settings.flower_port

@@ -13,7 +13,23 @@ Example::
     ReportGenerationJob.perform_later(42)
 """
 
-from conveyor.callbacks import (
+from conveyor import moved
+
+moved.install()  # conveyor 0.1's module paths (stored in settings and Redis) keep resolving
+
+from conveyor.bootstrap import configure  # noqa: E402
+from conveyor.errors import (  # noqa: E402
+    Abort,
+    CompatibilityError,
+    ConveyorError,
+    DeclarationError,
+    DeserializationError,
+    EnqueueError,
+    MissingExtraError,
+    RecordNotFound,
+    SerializationError,
+)
+from conveyor.jobs.callbacks import (  # noqa: E402
     after_enqueue,
     after_perform,
     around_enqueue,
@@ -21,23 +37,13 @@ from conveyor.callbacks import (
     before_enqueue,
     before_perform,
 )
-from conveyor.config import configure
-from conveyor.enqueuing import ConfiguredJob, perform_all_later
-from conveyor.errors import (
-    Abort,
-    ConveyorError,
-    DeclarationError,
-    DeserializationError,
-    EnqueueError,
-    RecordNotFound,
-    SerializationError,
-)
-from conveyor.exceptions import after_discard, discard_on, polynomially_longer, retry_on
-from conveyor.job import Job
-from conveyor.mailer import Mailer, MailerError, MessageDelivery
-from conveyor.serialization import register_serializer
+from conveyor.jobs.enqueuing import ConfiguredJob, perform_all_later  # noqa: E402
+from conveyor.jobs.error_handling import after_discard, discard_on, polynomially_longer, retry_on  # noqa: E402
+from conveyor.jobs.job import Job  # noqa: E402
+from conveyor.mail.mailer import Mailer, MailerError, MessageDelivery  # noqa: E402
+from conveyor.serialization import register_serializer  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     # jobs
@@ -66,10 +72,12 @@ __all__ = [
     "configure",
     # errors
     "Abort",
+    "CompatibilityError",
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
     "EnqueueError",
+    "MissingExtraError",
     "RecordNotFound",
     "SerializationError",
 ]

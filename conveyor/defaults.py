@@ -19,6 +19,12 @@ __all__ = [
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "PRIORITY_STEPS",
+    "REDIS_CONNECT_TIMEOUT_S",
+    "REDIS_SOCKET_TIMEOUT_S",
+    "SCHEDULED_POLL_INTERVAL_S",
+    "SCHEDULE_FILE",
+    "SMTP_TIMEOUT_S",
+    "is_redis_url",
 ]
 
 #: ``retry_on(wait=...)`` when not given, in seconds (ActiveJob: 3.seconds).
@@ -30,12 +36,23 @@ DEFAULT_JITTER: Final = 0.15
 #: How long (s) Redis waits before it gives an unacknowledged message (a worker died
 #: holding it) to another worker. One value for the broker and the result backend.
 VISIBILITY_TIMEOUT: Final = 3600
-#: Waits longer than this (s) are kept in the scheduled set (``conveyor.scheduled``);
+#: Waits longer than this (s) are kept in the scheduled set (``conveyor.broker.scheduled_set``);
 #: shorter ones stay Celery ETA messages. Must be well under VISIBILITY_TIMEOUT.
 DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0
 #: The dead set keeps at most this many jobs, for at most this long (Sidekiq's values).
 DEAD_MAX_JOBS: Final = 10_000
 DEAD_TIMEOUT: Final = 180 * 24 * 3600
+#: How often (s) each worker moves due jobs from the scheduled set to their queues
+#: (randomised ±50% so workers spread their polls).
+SCHEDULED_POLL_INTERVAL_S: Final = 1.0
+#: conveyor's own Redis clients (dead set, scheduled poller, eviction check, Flower's
+#: queue depths) fail in seconds rather than hang when Redis does not answer.
+REDIS_CONNECT_TIMEOUT_S: Final = 2.0
+REDIS_SOCKET_TIMEOUT_S: Final = 5.0
+#: The cron schedule beat syncs into redbeat, relative to the working directory.
+SCHEDULE_FILE: Final = "schedule.yaml"
+#: Seconds per SMTP operation before a delivery fails (and is retried).
+SMTP_TIMEOUT_S: Final = 10.0
 
 
 def is_redis_url(url: object) -> bool:
@@ -87,21 +104,21 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     "worker_prefetch_multiplier": 1,
     # Redis down at enqueue must surface as an error in seconds, not a hang:
     # bounded connect and socket timeouts, and a short publish retry.
-    "broker_connection_timeout": 2.0,
+    "broker_connection_timeout": REDIS_CONNECT_TIMEOUT_S,
     # Queues are fetched in the order listed (strict) unless config/worker.yaml gives
-    # weights (conveyor.fetch); priority_steps: see PRIORITY_STEPS.
+    # weights (conveyor.broker.queue_order); priority_steps: see PRIORITY_STEPS.
     "broker_transport_options": {
         # The same value for broker and results (below): a result key must not outlive
         # nor expire before the message it belongs to is given up.
         "visibility_timeout": VISIBILITY_TIMEOUT,
-        "socket_connect_timeout": 2.0,
-        "socket_timeout": 5.0,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
         "queue_order_strategy": "priority",
         "priority_steps": PRIORITY_STEPS,
     },
     "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
-    "redis_socket_connect_timeout": 2.0,
-    "redis_socket_timeout": 5.0,
+    "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    "redis_socket_timeout": REDIS_SOCKET_TIMEOUT_S,
     "task_publish_retry_policy": {
         "max_retries": 2,
         "interval_start": 0,
@@ -114,11 +131,15 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     "worker_send_task_events": True,
     "task_send_sent_event": False,
     "broker_connection_retry_on_startup": True,
-    # Beat on redbeat, synced from schedule.yaml (conveyor.beat). A short loop and lock
+    # Beat on redbeat, synced from schedule.yaml (conveyor.schedule.beat). A short loop and lock
     # make a standby beat take over in about 30 s instead of redbeat's default 25 minutes.
-    "beat_scheduler": "conveyor.beat:Scheduler",
+    # "conveyor.beat:Scheduler" (0.1) still resolves (conveyor.moved).
+    "beat_scheduler": "conveyor.schedule.beat:Scheduler",
     "beat_max_loop_interval": 5,
     "redbeat_lock_timeout": 30,
-    "redbeat_redis_options": {"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
-    "conveyor_schedule_file": "schedule.yaml",
+    "redbeat_redis_options": {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+    },
+    "conveyor_schedule_file": SCHEDULE_FILE,
 }

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 __all__ = [
     "Abort",
+    "CompatibilityError",
     "ConfigurationError",
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
     "EnqueueError",
+    "MissingExtraError",
     "RecordNotFound",
     "ScheduleError",
     "SerializationError",
@@ -118,4 +120,20 @@ class Abort(Exception):
         def only_on_weekdays(self):
             if date.today().weekday() >= 5:
                 raise Abort("no reports at weekends")
+    """
+
+
+class CompatibilityError(ConveyorError):
+    """An installed dependency lacks a name conveyor builds on (see ``conveyor.compat``).
+
+    Raised by ``conveyor.configure`` and at worker start, before anything can run on a
+    changed private API (a renamed kombu method would otherwise turn the reliable fetch
+    off without an error). The message names the package, its version and the name.
+    """
+
+
+class MissingExtraError(ConveyorError, ImportError):
+    """A part of conveyor needs an optional dependency that is not installed.
+
+    The message names the extra to install, e.g. ``pip install 'conveyor[flower]'``.
     """

@@ -10,8 +10,8 @@ import yaml
 from sqlalchemy import select
 
 from conveyor import Job
-from conveyor.schedule import load_schedule
-from conveyor.worker_config import load_worker_config
+from conveyor.broker.worker_file import load_worker_config
+from conveyor.schedule.file import load_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 

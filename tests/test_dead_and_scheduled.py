@@ -14,11 +14,11 @@ import redis
 from celery import Celery
 
 import conveyor
-from conveyor import scheduled
-from conveyor.consumer import unknown_task_reason
-from conveyor.dead import DEAD_JOBS_KEY, DEAD_KEY, DeadSet
+from conveyor.broker import scheduled_set
+from conveyor.broker.consumer import unknown_task_reason
+from conveyor.broker.dead_set import DEAD_JOBS_KEY, DEAD_KEY, DeadSet
+from conveyor.broker.eviction import eviction_problem
 from conveyor.errors import ConfigurationError, ConveyorError
-from conveyor.eviction import eviction_problem
 from tests.integration.conftest import queued_messages
 
 
@@ -81,20 +81,20 @@ def test_delete_clear_and_an_entry_that_was_never_a_message(redis_client: redis.
 
 def test_move_due_moves_only_due_jobs_to_their_queue_key(redis_client: redis.Redis) -> None:
     now = time.time()
-    scheduled.add(redis_client, "q1", '{"n": 1}', now - 1, "a")
-    scheduled.add(redis_client, "q1", '{"n": 2}', now + 60, "b")
+    scheduled_set.add(redis_client, "q1", '{"n": 1}', now - 1, "a")
+    scheduled_set.add(redis_client, "q1", '{"n": 2}', now + 60, "b")
 
-    assert scheduled.move_due(redis_client, now=now) == 1
+    assert scheduled_set.move_due(redis_client, now=now) == 1
 
     assert redis_client.lrange("q1", 0, -1) == [b'{"n": 1}']
-    assert [entry["id"] for entry in scheduled.entries(redis_client)] == ["b"]
+    assert [entry["id"] for entry in scheduled_set.entries(redis_client)] == ["b"]
 
 
 def test_concurrent_pollers_move_each_due_job_exactly_once(redis_client: redis.Redis) -> None:
     now = time.time()
     with redis_client.pipeline() as pipe:
         for n in range(2000):
-            scheduled.add(pipe, "q2", json.dumps({"n": n}), now - 1, str(n))
+            scheduled_set.add(pipe, "q2", json.dumps({"n": n}), now - 1, str(n))
         pipe.execute()
     from tests.conftest import TEST_REDIS_URL
 
@@ -104,7 +104,7 @@ def test_concurrent_pollers_move_each_due_job_exactly_once(redis_client: redis.R
 
     def poll(index: int) -> None:
         start.wait()
-        while (count := scheduled.move_due(clients[index], now=now, limit=50)) > 0:
+        while (count := scheduled_set.move_due(clients[index], now=now, limit=50)) > 0:
             moved[index] += count
 
     threads = [threading.Thread(target=poll, args=(n,)) for n in range(4)]
@@ -116,14 +116,14 @@ def test_concurrent_pollers_move_each_due_job_exactly_once(redis_client: redis.R
     assert sum(moved) == 2000
     items = [json.loads(item)["n"] for item in redis_client.lrange("q2", 0, -1)]
     assert sorted(items) == list(range(2000))  # each once
-    assert scheduled.count(redis_client) == 0
+    assert scheduled_set.count(redis_client) == 0
 
 
 def test_the_poller_thread_moves_a_job_once_it_is_due(redis_client: redis.Redis) -> None:
     from tests.conftest import TEST_REDIS_URL
 
-    scheduled.add(redis_client, "q3", "m", time.time() + 0.5, "x")
-    poller = scheduled.Poller(TEST_REDIS_URL, interval=0.1)
+    scheduled_set.add(redis_client, "q3", "m", time.time() + 0.5, "x")
+    poller = scheduled_set.Poller(TEST_REDIS_URL, interval=0.1)
     poller.start()
     try:
         assert redis_client.brpop(["q3"], timeout=5) == (b"q3", b"m")

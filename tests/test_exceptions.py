@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from conveyor import DeclarationError, Job, RecordNotFound, discard_on, polynomially_longer, retry_on
-from conveyor.exceptions import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration, jitter_for
+from conveyor.jobs.error_handling import (
+    DiscardDeclaration,
+    RetryDeclaration,
+    determine_delay,
+    find_declaration,
+    jitter_for,
+)
 from tests.jobs import CustomError, DataImportJob, NetworkError
 
 

@@ -80,7 +80,7 @@ def test_enqueue_refuses_what_is_not_a_job() -> None:
 
 
 def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
-    from conveyor.dead import DeadSet
+    from conveyor.broker.dead_set import DeadSet
 
     dead = DeadSet(redis_client)
     for n in (1, 2, 3):

@@ -11,7 +11,7 @@ import pytest
 from app.mailers import ReportMailer, UserMailer
 from app.models import Report, Session, User, create_all
 from conveyor import Mailer, MailerError, RecordNotFound, SerializationError
-from conveyor.mailer import ACCESSED_THEN_LATER, MailDeliveryJob
+from conveyor.mail.mailer import ACCESSED_THEN_LATER, MailDeliveryJob
 from conveyor.testing import EnqueuedJobs
 
 

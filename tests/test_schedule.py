@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from conveyor.errors import ScheduleError
-from conveyor.schedule import load_schedule, parse_every
-from conveyor.zoned_cron import ZonedCron
+from conveyor.schedule.file import load_schedule, parse_every
+from conveyor.schedule.zoned_cron import ZonedCron
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ import pytest
 from celery import Celery
 
 import conveyor
+from conveyor.broker.queue_order import WeightedCycle
+from conveyor.broker.worker_file import apply, load_worker_config
 from conveyor.errors import WorkerConfigError
-from conveyor.fetch import WeightedCycle
-from conveyor.worker_config import apply, load_worker_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,8 @@ def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(cel
         "high_priority", "default", "notifications", "low_priority", "mailers", "maintenance",
     ]  # fmt: skip
     assert celery_app.conf.worker_concurrency == 5
-    assert celery_app.conf.broker_transport_options["queue_order_strategy"] == "conveyor.fetch:WeightedCycle"
+    strategy = celery_app.conf.broker_transport_options["queue_order_strategy"]
+    assert strategy == "conveyor.broker.queue_order:WeightedCycle"
     assert celery_app.conf.broker_transport_options["priority_steps"] == list(range(10))
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conveyor.zoned_cron import ZonedCron
+from conveyor.schedule.zoned_cron import ZonedCron
 
 UTC = dt.UTC
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")

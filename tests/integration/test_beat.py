@@ -16,8 +16,8 @@ from celery import Celery
 from redbeat.schedulers import RedBeatSchedulerEntry
 
 import conveyor
+from conveyor.broker.worker_file import WorkerConfig, apply
 from conveyor.testing import worker_thread
-from conveyor.worker_config import WorkerConfig, apply
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
 from tests.jobs import Recorder

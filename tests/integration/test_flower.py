@@ -101,7 +101,7 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
     import re
     import urllib.parse
 
-    from conveyor.dead import DeadSet
+    from conveyor.broker.dead_set import DeadSet
     from tests.integration.conftest import queued_messages
 
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
@@ -137,7 +137,7 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
 
 
 def test_dead_actions_need_the_forms_xsrf_token(flower: str) -> None:
-    from conveyor.dead import DeadSet
+    from conveyor.broker.dead_set import DeadSet
 
     dead_set = DeadSet(redis.Redis.from_url(FLOWER_REDIS_URL))
     dead_set.add({"id": "dead-job-2", "task": "x.Y", "job_class": "Y", "queue": "default", "error": "E"})

@@ -15,9 +15,9 @@ from celery import Celery
 
 import conveyor
 from conveyor import perform_all_later
-from conveyor.fetch import WeightedCycle
+from conveyor.broker.queue_order import WeightedCycle
+from conveyor.broker.worker_file import WorkerConfig, apply
 from conveyor.testing import worker_thread
-from conveyor.worker_config import WorkerConfig, apply
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.conftest import queued_messages
 from tests.jobs import QueueProbeJob, Recorder

@@ -1,0 +1,89 @@
+"""``conveyor.configure(app)``: the one place that wires conveyor's parts into a Celery app.
+
+Every other module is a part (jobs, broker, schedule, mail, web) that knows nothing of
+the others above it; this module composes them: Celery settings with their reasons
+(``conveyor.defaults``), the worker's bootsteps (scheduled-set poller, eviction check,
+compat check), the consumer and transport that keep bad messages in the dead set, and
+the failure signal that records dead jobs. It checks first that the installed Celery,
+kombu and redbeat still have the private names conveyor builds on (``conveyor.compat``).
+
+Example::
+
+    app = Celery("app")
+    conveyor.configure(app, broker_url="redis://localhost:6379/0",
+                       conveyor_log_arguments=False)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from conveyor import compat
+from conveyor.compat import celery as celery_compat
+from conveyor.defaults import CELERY_SETTINGS, DEFAULT_SCHEDULED_THRESHOLD, VISIBILITY_TIMEOUT, is_redis_url
+from conveyor.errors import ConfigurationError
+from conveyor.settings import Settings, forget, settings_for
+
+__all__ = ["Settings", "configure", "forget", "settings_for"]
+
+
+def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
+    """Apply conveyor's recommended Celery settings, then ``overrides``.
+
+    See ``conveyor.defaults.CELERY_SETTINGS`` for each setting and its reason.
+    ``default`` makes ``app`` the process's default app, so jobs enqueued from any
+    thread use it (Celery's "current app" is otherwise per thread, and threads that
+    never set one get an unconfigured app pointing at amqp://localhost).
+    Raises ``CompatibilityError`` if an installed dependency lacks a name conveyor uses.
+
+    Example::
+
+        app = conveyor.configure(Celery("app"), broker_url=settings.broker_url)
+    """
+    compat.check_core()
+    celery_compat.check_app(app)
+    transport = {**CELERY_SETTINGS["broker_transport_options"], **overrides.pop("broker_transport_options", {})}
+    broker = overrides.get("broker_url") or ""
+    if "redbeat_redis_url" not in overrides and is_redis_url(broker):
+        # redbeat stores the schedule on the broker's Redis unless told otherwise.
+        overrides["redbeat_redis_url"] = broker
+    app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
+    _check_scheduled_threshold(app)
+    _add_worker_steps(app)
+    forget(app)
+    if default:
+        app.set_default()
+    return app
+
+
+def _check_scheduled_threshold(app: Celery) -> None:
+    threshold = float(app.conf.get("conveyor_scheduled_threshold", DEFAULT_SCHEDULED_THRESHOLD))
+    visibility = float((app.conf.broker_transport_options or {}).get("visibility_timeout", VISIBILITY_TIMEOUT))
+    if threshold * 2 > visibility:
+        # An ETA message waiting longer than the visibility timeout is delivered again (kombu#337).
+        raise ConfigurationError(
+            f"conveyor_scheduled_threshold ({threshold:g} s) must be under half the broker's visibility_timeout "
+            f"({visibility:g} s): longer waits must go to the scheduled set. Lower the threshold."
+        )
+
+
+def _add_worker_steps(app: Celery) -> None:
+    # Every worker of the app checks the dependencies' private names, polls the scheduled set
+    # and checks Redis' eviction policy.
+    from conveyor.broker.eviction import EvictionCheck
+    from conveyor.broker.scheduled_set import SchedulePoller
+    from conveyor.compat.worker import CompatCheck
+
+    app.steps["worker"].update({CompatCheck, SchedulePoller, EvictionCheck})
+    if is_redis_url(app.conf.broker_url):
+        from celery import signals
+
+        from conveyor.broker.reliable_fetch import install
+        from conveyor.jobs.failures import record_task_failure
+
+        # Bad messages and failed jobs go to the dead set (conveyor.broker.consumer, conveyor.jobs.failures).
+        app.conf.worker_consumer = "conveyor.broker.consumer:Consumer"
+        install()  # redis:// and rediss:// use conveyor's transport: unparsable entries do not stop workers
+        signals.task_failure.connect(record_task_failure, weak=False, dispatch_uid="conveyor.dead")

@@ -1,0 +1,5 @@
+"""Redis as conveyor's broker: reliable fetch, queue order, scheduled set, dead set, consumer.
+
+Everything here works on kombu messages and Redis keys (``conveyor.wire``) and knows
+nothing of Job classes; the jobs layer above calls into it.
+"""

@@ -1,0 +1,183 @@
+"""The dead set: jobs that will not run again by themselves, kept for a person to retry or delete.
+
+A job lands here (Sidekiq's "Dead" tab) when it failed for good: its ``retry_on``
+attempts ran out, it raised an error nothing handles, or a worker could not run its
+message at all (unknown job class, a module that fails to import, an undecodable
+body; see ``conveyor.broker.consumer``). Each record keeps the job class, arguments, queue,
+priority, error, backtrace, attempts and time, and what is needed to send it again.
+
+Storage: a sorted set ``conveyor:dead`` (job id → time of death) and a hash
+``conveyor:dead:jobs`` (job id → JSON record), changed together by Lua scripts. It is
+capped and expiring like Sidekiq's: ``conveyor_dead_max_jobs`` (10,000; the oldest go
+first) and ``conveyor_dead_timeout`` (180 days), applied at every addition.
+
+Example::
+
+    dead = DeadSet.for_app(app)
+    for record in dead.list():
+        print(record["id"], record["job_class"], record["error"])
+    dead.retry(app, record["id"])     # sent again to its queue, removed from the set
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings, redis_client
+from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage
+
+__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "raw_message", "resend"]
+
+logger = logging.getLogger("conveyor.broker.dead_set")
+
+# Errors of the broker connection (Redis away, restarting, loading): never a reason a job is dead.
+# (Python's ConnectionError and TimeoutError are OSErrors; redis' BusyLoadingError is a ConnectionError.)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, redis.ConnectionError, redis.TimeoutError, KombuOperationalError,
+)  # fmt: skip
+
+# Add, then drop what is too old and what is over the cap (oldest first), in one step.
+_ADD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5])
+local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[4])
+if excess > 0 then
+  local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[5], '+inf', 'LIMIT', 0, excess)
+  for _, id in ipairs(oldest) do table.insert(dropped, id) end
+end
+for _, id in ipairs(dropped) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+return #dropped
+"""
+# Remove one record and return it, so two people retrying the same job send it once.
+_TAKE = """
+local record = redis.call('HGET', KEYS[2], ARGV[1])
+if record then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return record
+"""
+
+
+class DeadSet:
+    """The dead jobs on one Redis."""
+
+    def __init__(self, client: Any, max_jobs: int = DEAD_MAX_JOBS, timeout: float = DEAD_TIMEOUT) -> None:
+        self.client = client
+        self.max_jobs = max_jobs
+        self.timeout = timeout
+        self._add = client.register_script(_ADD)
+        self._take = client.register_script(_TAKE)
+
+    @classmethod
+    def for_app(cls, app: Celery) -> DeadSet:
+        """The app's dead set, on its broker's Redis (one client per app and process)."""
+        cached: DeadSet | None = getattr(app, "_conveyor_dead_set", None)
+        if cached is None:
+            settings = Settings.from_app(app)
+            cached = cls(redis_client(app), max_jobs=settings.dead_max_jobs, timeout=settings.dead_timeout)
+            app._conveyor_dead_set = cached
+        return cached
+
+    def add(self, record: DeadRecord, now: float | None = None) -> int:
+        """Keep ``record`` (built with ``conveyor.wire.dead_record``); returns how many old records were dropped."""
+        now = time.time() if now is None else now
+        stored = {"failed_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(), **record}
+        data = json.dumps(stored, default=repr)
+        return int(
+            self._add(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[record["id"], now, data, self.max_jobs, now - self.timeout])
+        )
+
+    def list(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Dead jobs, most recent first."""
+        ids = self.client.zrevrange(DEAD_KEY, offset, offset + limit - 1)
+        if not ids:
+            return []
+        return [json.loads(raw) for raw in self.client.hmget(DEAD_JOBS_KEY, ids) if raw is not None]
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.client.hget(DEAD_JOBS_KEY, job_id)
+        return None if raw is None else json.loads(raw)
+
+    def count(self) -> int:
+        return int(self.client.zcard(DEAD_KEY))
+
+    def delete(self, job_id: str) -> bool:
+        return self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id]) is not None
+
+    def clear(self) -> int:
+        count = self.count()
+        self.client.delete(DEAD_KEY, DEAD_JOBS_KEY)
+        return count
+
+    def retry(self, app: Celery, job_id: str) -> bool:
+        """Send the job again (same id, attempts counted afresh) and remove it; False if it is not here."""
+        raw = self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id])
+        if raw is None:
+            return False
+        record = json.loads(raw)
+        try:
+            resend(app, record)
+        except Exception:
+            self.client.hset(DEAD_JOBS_KEY, job_id, raw)  # not sent: keep it
+            self.client.zadd(DEAD_KEY, {job_id: time.time()})
+            raise
+        return True
+
+    def retry_all(self, app: Celery) -> int:
+        sent = 0
+        for job_id in self.client.zrange(DEAD_KEY, 0, -1):
+            sent += self.retry(app, job_id.decode() if isinstance(job_id, bytes) else job_id)
+        return sent
+
+
+def resend(app: Celery, record: dict[str, Any]) -> None:
+    """Publish a dead job again: its original message if kept, else a new one with its arguments."""
+    queue = record.get("queue") or app.conf.task_default_queue
+    if record.get("raw_entry"):
+        raise ConveyorError(f"{record['id']} was not a message (nothing a worker could run): delete it instead")
+    with app.producer_or_acquire(None) as producer:
+        raw = record.get("message")
+        if raw:
+            producer.publish(
+                base64.b64decode(raw["body"]), exchange="", routing_key=queue, headers=raw.get("headers") or {},
+                content_type=raw.get("content_type"), content_encoding=raw.get("content_encoding"),
+                priority=record.get("priority"), declare=[app.amqp.queues[queue]], retry=True,
+            )  # fmt: skip
+            return
+        meta = dict(record.get("meta") or {})
+        meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
+        message = app.amqp.create_task_message(
+            record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,
+            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"),
+        )  # fmt: skip
+        options: dict[str, Any] = {"queue": queue, "headers": {HEADER: meta}}
+        if record.get("priority") is not None:
+            options["priority"] = record["priority"]
+        app.amqp.send_task_message(producer, record["task"], message, **options)
+
+
+def raw_message(message: Any) -> RawMessage:
+    """What of a kombu message is needed to publish it again, JSON-safe."""
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    return {
+        "body": base64.b64encode(body).decode(),
+        "content_type": message.content_type,
+        "content_encoding": message.content_encoding,
+        "headers": message.headers or {},
+    }

@@ -1,0 +1,152 @@
+"""The scheduled set: delayed jobs wait in a Redis sorted set, not in a worker's memory.
+
+Celery sends a delayed job (``countdown``/``eta``) to its queue at once; a worker
+takes it and holds it, unacknowledged, until it is due. On Redis that message is
+delivered again to another worker when the visibility timeout passes while it
+waits (kombu#337): a job delayed past the timeout runs several times, and every
+waiting job costs worker memory. Sidekiq keeps delayed jobs in a sorted set
+scored by due time instead, and conveyor does the same:
+
+- ``set(wait=…)``, ``set(wait_until=…)`` and retry waits longer than
+  ``conveyor_scheduled_threshold`` (5 s) are stored as the finished kombu message
+  plus its queue key in the sorted set ``conveyor:scheduled``, scored by due time;
+- every worker runs a :class:`Poller` thread (leader-less) that moves due jobs to
+  their queue with one Lua script: a job is taken out of the set and pushed in the
+  same atomic step, so two workers polling at once cannot both move it;
+- shorter waits stay Celery ETA messages: they are due long before any visibility
+  timeout, and ETA keeps them millisecond-precise, where the poller adds up to one
+  poll interval (1 s, randomised ±50% so workers spread their polls).
+
+Example::
+
+    ReportGenerationJob.set(wait=3600).perform_later(42)   # ZADD conveyor:scheduled <due> <message>
+    move_due(client)                                        # what each worker's poller does every second
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from celery import bootsteps
+
+from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
+from conveyor.settings import Settings, redis_client
+from conveyor.wire import SCHEDULED_KEY, wake_key
+
+__all__ = ["SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
+
+logger = logging.getLogger("conveyor.broker.scheduled_set")
+
+#: Moved per script call, so one call never blocks Redis for long; the poller calls again while some were due.
+BATCH = 100
+
+# Atomic: a job leaves the set and enters its queue in one step, whichever worker runs it first.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, item in ipairs(due) do
+  redis.call('ZREM', KEYS[1], item)
+  local entry = cjson.decode(item)
+  redis.call('LPUSH', entry['key'], entry['message'])
+  if type(entry['wake']) == 'string' then  -- wake an idle worker of the queue (conveyor.broker.reliable_fetch)
+    redis.call('LPUSH', entry['wake'], 1)
+    redis.call('LTRIM', entry['wake'], 0, 999)
+  end
+end
+return #due
+"""
+
+
+def add(client: Any, queue_key: str, message: str, due: float, job_id: str, queue: str | None = None) -> None:
+    """Store ``message`` (a kombu Redis envelope, JSON) to be pushed onto ``queue_key`` at ``due`` (epoch s).
+
+    ``queue`` names the queue whose idle workers are woken when it is moved.
+    """
+    fields = {"key": queue_key, "message": message, "id": job_id, "wake": wake_key(queue) if queue else None}
+    entry = json.dumps(fields, separators=(",", ":"))
+    client.zadd(SCHEDULED_KEY, {entry: due})
+
+
+def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:
+    """Move up to ``limit`` jobs due by ``now`` to their queues; returns how many moved."""
+    script = _script(client)
+    return int(script(keys=[SCHEDULED_KEY], args=[time.time() if now is None else now, limit]))
+
+
+def count(client: Any) -> int:
+    """How many jobs wait in the scheduled set."""
+    return int(client.zcard(SCHEDULED_KEY))
+
+
+def entries(client: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """The next ``limit`` scheduled jobs, soonest first: id, queue key, due (epoch s), message."""
+    rows = client.zrange(SCHEDULED_KEY, 0, limit - 1, withscores=True)
+    return [{**json.loads(member), "due": score} for member, score in rows]
+
+
+def _script(client: Any) -> Any:
+    # redis-py caches the script's SHA and falls back to EVAL after a Redis restart (NOSCRIPT).
+    script = getattr(client, "_conveyor_move_due", None)
+    if script is None:
+        script = client.register_script(_MOVE_DUE)
+        client._conveyor_move_due = script
+    return script
+
+
+class Poller(threading.Thread):
+    """Moves due jobs to their queues every ``interval`` seconds (±50%), until stopped."""
+
+    def __init__(self, redis_url: str, interval: float = SCHEDULED_POLL_INTERVAL_S, **client_options: Any) -> None:
+        super().__init__(name="conveyor-scheduled-poller", daemon=True)
+        self.client = redis_client(redis_url, **client_options)
+        self.interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                while move_due(self.client) == BATCH and not self._stopped.is_set():
+                    pass  # more were due than one call moves
+            except Exception as exc:  # Redis away: the jobs stay in the set; try again next time
+                logger.warning("conveyor: could not move due scheduled jobs: %s: %s", type(exc).__name__, exc)
+            self._stopped.wait(self.interval * random.uniform(0.5, 1.5))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopped.set()
+        if self.is_alive():
+            self.join(timeout)
+        self.client.close()
+
+
+class SchedulePoller(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Worker bootstep: one :class:`Poller` per worker (main process), on the broker's Redis."""
+
+    label = "conveyor scheduled poller"
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.poller: Poller | None = None
+
+    def start(self, worker: Any) -> None:
+        settings = Settings.from_app(worker.app)
+        if not settings.uses_redis:
+            return
+        self.poller = Poller(
+            settings.broker_url,
+            interval=settings.scheduled_poll_interval,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            socket_timeout=settings.redis_socket_timeout,
+        )
+        self.poller.start()
+
+    def stop(self, worker: Any) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
+
+    # A cold shutdown (and the test worker's) calls terminate, a warm one stop.
+    shutdown = terminate = stop

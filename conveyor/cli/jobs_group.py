@@ -1,0 +1,238 @@
+"""``celery -A app jobs …``: generate, enqueue and inspect jobs, queues and the dead set.
+
+::
+
+    celery -A app jobs new ReportGeneration --queue low_priority    # tasks/…_job.py + its test
+    celery -A app jobs enqueue tasks.report_generation_job.ReportGenerationJob 42
+    celery -A app jobs queues        # jobs waiting per queue and priority
+    celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
+    celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["jobs"]
+
+
+def _app(ctx: click.Context) -> Any:
+    return ctx.obj.app
+
+
+_JOB_TEMPLATE = '''"""{description}"""
+
+from __future__ import annotations
+
+from conveyor import Job
+
+
+class {cls}(Job):
+    """{description}"""
+
+    queue_as = "{queue}"
+
+    def perform(self, record_id: int) -> None:
+        self.logger.info("Performing {cls} for %s", record_id)
+'''
+
+_TEST_TEMPLATE = '''"""Tests of {cls}."""
+
+from __future__ import annotations
+
+from conveyor.testing import EnqueuedJobs
+from tasks.{module} import {cls}
+
+
+def test_perform_later_enqueues_it_on_its_queue(enqueued_jobs: EnqueuedJobs) -> None:
+    {cls}.perform_later(1)
+    enqueued_jobs.assert_enqueued_with(job={cls}, args=(1,), queue="{queue}")
+
+
+def test_it_performs(enqueued_jobs: EnqueuedJobs) -> None:
+    {cls}.perform_later(1)
+    assert enqueued_jobs.perform_all() == 1
+'''
+
+
+@click.group(name="jobs")
+def jobs() -> None:
+    """Generate, enqueue and inspect jobs."""
+
+
+@jobs.command()
+@click.argument("name")
+@click.option("--queue", default="default", show_default=True, help="the job's queue_as")
+@click.option("--root", default=".", show_default=True, help="project root holding tasks/ and tests/")
+def new(name: str, queue: str, root: str) -> None:
+    """Write tasks/<name>_job.py and tests/test_<name>_job.py (NAME like ReportGeneration)."""
+    import re
+
+    from conveyor.routing import validate_queue_name
+
+    base = name.removesuffix("Job")
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", base):
+        raise click.BadParameter("a CamelCase class name such as ReportGeneration", param_hint="NAME")
+    try:
+        validate_queue_name(queue, "--queue", ValueError)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--queue") from None
+    cls = f"{base}Job"
+    module = re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower() + "_job"
+    files = {
+        Path(root, "tasks", f"{module}.py"): _JOB_TEMPLATE.format(cls=cls, queue=queue, description=f"{cls}: TODO."),
+        Path(root, "tests", f"test_{module}.py"): _TEST_TEMPLATE.format(cls=cls, module=module, queue=queue),
+    }
+    existing = [str(path) for path in files if path.exists()]
+    if existing:
+        raise click.ClickException(f"refusing to overwrite {', '.join(existing)}")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"created {path}")
+
+
+@jobs.command()
+@click.argument("job")
+@click.argument("arguments", nargs=-1)
+@click.option("--queue", default=None, help="enqueue on this queue instead of the job's")
+@click.option("--priority", type=int, default=None, help="0 (most urgent) to 9")
+@click.option("--wait", type=float, default=None, help="seconds to wait before it runs")
+@click.pass_context
+def enqueue(
+    ctx: click.Context,
+    job: str,
+    arguments: tuple[str, ...],
+    queue: str | None,
+    priority: int | None,
+    wait: float | None,
+) -> None:
+    """Enqueue JOB (dotted path) with ARGUMENTS given as JSON (a bare word is a string)."""
+    from celery.utils.imports import symbol_by_name
+
+    from conveyor.jobs.job import Job
+
+    try:
+        job_class = symbol_by_name(job)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot import {job!r}: {exc}", param_hint="JOB") from None
+    if not (isinstance(job_class, type) and issubclass(job_class, Job)):
+        raise click.BadParameter(f"{job!r} is not a Job class", param_hint="JOB")
+    values = []
+    for argument in arguments:
+        try:
+            values.append(json.loads(argument))
+        except json.JSONDecodeError:
+            values.append(argument)
+    options = {k: v for k, v in (("queue", queue), ("priority", priority), ("wait", wait)) if v is not None}
+    _app(ctx).set_current()
+    enqueued = job_class.set(**options).perform_later(*values)
+    click.echo(f"Enqueued {job_class.__qualname__} (Job ID: {enqueued.job_id}) to {enqueued.queue_name}")
+
+
+@jobs.command()
+@click.pass_context
+def queues(ctx: click.Context) -> None:
+    """Jobs waiting per configured queue and priority."""
+    from conveyor.broker.depths import queue_depths
+
+    depths = queue_depths(_app(ctx))
+    click.echo(f"{'queue':24} {'waiting':>8}  by priority")
+    for name in dict.fromkeys(queue for queue, _, _ in depths):
+        counts = [(priority, depth) for queue, priority, depth in depths if queue == name]
+        detail = ", ".join(f"{priority}: {depth}" for priority, depth in counts if depth) or "-"
+        click.echo(f"{name:24} {sum(depth for _, depth in counts):8d}  {detail}")
+
+
+@jobs.command()
+@click.argument("queue")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def clear(ctx: click.Context, queue: str, yes: bool) -> None:
+    """Delete every job waiting in QUEUE (all priorities)."""
+    from conveyor.broker.depths import queue_depths
+
+    app = _app(ctx)
+    waiting = sum(depth for name, _, depth in queue_depths(app) if name == queue)
+    if not yes:
+        click.confirm(f"Delete {waiting} job(s) waiting in {queue!r}?", abort=True)
+    with app.connection_for_write() as connection:
+        purged = connection.default_channel.queue_purge(queue) or 0
+    click.echo(f"Deleted {purged} job(s) from {queue}")
+
+
+@jobs.group()
+def dead() -> None:
+    """Jobs that failed for good (conveyor.broker.dead_set): list, retry, delete."""
+
+
+def _dead_set(ctx: click.Context) -> Any:
+    from conveyor.broker.dead_set import DeadSet
+
+    return DeadSet.for_app(_app(ctx))
+
+
+@dead.command(name="list")
+@click.option("--limit", type=int, default=50, show_default=True, help="how many, most recent first")
+@click.option("--json", "as_json", is_flag=True, help="print JSON records (with backtraces)")
+@click.pass_context
+def dead_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The dead jobs, most recent first: id, time, job, queue, attempts, error."""
+    dead_set = _dead_set(ctx)
+    records = dead_set.list(limit=limit)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    click.echo(
+        f"{dead_set.count()} dead job(s)" + (f", {len(records)} shown" if len(records) < dead_set.count() else "")
+    )
+    for record in records:
+        arguments = record.get("argsrepr") or record.get("args") or ""
+        error = "" if record.get("error") == record.get("reason") else f"\n  {record.get('error')}"
+        click.echo(
+            f"\n{record['id']}  {record.get('failed_at', '?')}  {record.get('job_class')}{arguments}"
+            f"\n  queue {record.get('queue')}, attempts {record.get('attempts')}, {record.get('reason')}{error}"
+        )
+
+
+@dead.command(name="retry")
+@click.argument("job_id", required=False)
+@click.option("--all", "retry_all", is_flag=True, help="retry every dead job")
+@click.pass_context
+def dead_retry(ctx: click.Context, job_id: str | None, retry_all: bool) -> None:
+    """Send JOB_ID (or --all) to its queue again, with its attempts counted afresh."""
+    if bool(job_id) == retry_all:
+        raise click.UsageError("give a JOB_ID or --all")
+    dead_set = _dead_set(ctx)
+    if retry_all:
+        click.echo(f"Retried {dead_set.retry_all(_app(ctx))} job(s)")
+        return
+    assert job_id is not None
+    if not dead_set.retry(_app(ctx), job_id):
+        raise click.ClickException(f"no dead job {job_id}")
+    click.echo(f"Retried {job_id}")
+
+
+@dead.command(name="delete")
+@click.argument("job_id")
+@click.pass_context
+def dead_delete(ctx: click.Context, job_id: str) -> None:
+    """Delete JOB_ID from the dead set."""
+    if not _dead_set(ctx).delete(job_id):
+        raise click.ClickException(f"no dead job {job_id}")
+    click.echo(f"Deleted {job_id}")
+
+
+@dead.command(name="clear")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def dead_clear(ctx: click.Context, yes: bool) -> None:
+    """Delete every dead job."""
+    dead_set = _dead_set(ctx)
+    if not yes:
+        click.confirm(f"Delete {dead_set.count()} dead job(s)?", abort=True)
+    click.echo(f"Deleted {dead_set.clear()} dead job(s)")

@@ -1,0 +1,51 @@
+"""kombu's private names conveyor uses: the Redis channel the reliable fetch subclasses.
+
+``conveyor.broker.reliable_fetch.Channel`` overrides ``_brpop_start``, ``_brpop_read``,
+``_put``, ``_get`` and ``_connparams`` and reads the channel state listed below; bulk
+enqueue (``conveyor.jobs.adapters``) builds kombu's Redis envelopes with
+``prepare_message``, ``_inplace_augment_message`` and the priority keys. If kombu renamed
+``_brpop_start``, the override would never be called and the fetch would silently be
+kombu's own again (no atomic claim): this guard turns that into an error at start.
+
+Example::
+
+    register_transport("redis", "conveyor.broker.reliable_fetch:Transport")
+"""
+
+from __future__ import annotations
+
+from conveyor.compat.guard import Guard
+
+__all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "register_transport"]
+
+CHANNEL_OVERRIDES = ("_brpop_start", "_brpop_read", "_put", "_get", "_connparams")
+CHANNEL_READS = (
+    "_q_for_pri", "_get_message_priority", "_inplace_augment_message", "prepare_message",
+    "conn_or_acquire", "_maybe_update_queues_expire", "global_keyprefix", "_in_poll", "unacked_key",
+    "unacked_index_key", "priority_steps", "sep",
+)  # fmt: skip
+#: Set in ``Channel.__init__``: checked on each channel the reliable fetch opens.
+CHANNEL_INSTANCE_READS = ("_queue_cycle", "brpop_timeout", "connection_errors", "_expires")
+
+GUARD = Guard(
+    "kombu",
+    "kombu.transport.redis",
+    {
+        "Channel": CHANNEL_OVERRIDES + CHANNEL_READS,
+        "QoS": ("restore_unacked", "_delivered", "append"),
+        "Transport": ("Channel",),
+    },
+    tested=">=5.7,<5.8",
+    extra_modules={
+        "kombu.transport": {"": ("TRANSPORT_ALIASES",)},
+        "kombu.serialization": {"": ("dumps",)},
+        "kombu.utils.json": {"": ("dumps", "loads")},
+    },
+)
+
+
+def register_transport(scheme: str, target: str) -> None:
+    """Make kombu resolve ``scheme://`` URLs to ``target`` ("module:Transport") in this process."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    TRANSPORT_ALIASES[scheme] = target

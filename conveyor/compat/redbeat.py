@@ -1,0 +1,50 @@
+"""celery-redbeat's names conveyor uses: its scheduler and entry classes, config and hash layout.
+
+``conveyor.schedule.beat`` subclasses ``RedBeatScheduler`` (``setup_schedule``, ``tick``,
+``apply_async``, ``lock``, ``lock_key``) and ``RedBeatSchedulerEntry`` (``decode_definition``,
+``save``, ``key``, ``score``), and writes entries as redbeat stores them: a hash with
+``definition`` and ``meta`` fields under ``key_prefix + name``, indexed in the
+``schedule_key`` sorted set.
+
+Example::
+
+    client = redis_of(app); conf = beat_conf(app)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from conveyor.compat.guard import Guard, require_attributes
+
+__all__ = ["GUARD", "beat_conf", "redis_of"]
+
+GUARD = Guard(
+    "celery-redbeat",
+    "redbeat.schedulers",
+    {
+        "": ("ensure_conf", "get_redis", "RedBeatScheduler", "RedBeatSchedulerEntry"),
+        "RedBeatScheduler": ("setup_schedule", "tick", "apply_async", "reserve", "Entry"),
+        "RedBeatSchedulerEntry": ("decode_definition", "save", "from_key", "key", "score", "due_at"),
+    },
+    tested=">=2.2,<2.5",
+    extra_modules={"redbeat.decoder": {"": ("RedBeatJSONDecoder", "RedBeatJSONEncoder")}},
+)
+
+
+def beat_conf(app: Celery) -> Any:
+    """redbeat's view of the app's settings (key prefix, schedule key, lock key)."""
+    from redbeat.schedulers import ensure_conf
+
+    conf = ensure_conf(app)
+    require_attributes(conf, ("schedule_key", "key_prefix", "lock_key"), "celery-redbeat")
+    return conf
+
+
+def redis_of(app: Celery) -> Any:
+    """The Redis client redbeat uses for ``app`` (shared, one per app)."""
+    from redbeat.schedulers import get_redis
+
+    return get_redis(app)

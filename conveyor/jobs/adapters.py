@@ -1,0 +1,289 @@
+"""Queue adapters: what ``perform_later`` hands a job to (ActiveJob's queue adapters).
+
+``CeleryAdapter`` sends Celery messages (the default). ``TestAdapter`` records
+jobs instead, for tests (``conveyor.testing``); it serializes arguments the same
+way, so a test still fails on an argument that could not be sent.
+
+Example::
+
+    with use_adapter(TestAdapter()) as adapter:
+        ReportGenerationJob.perform_later(42)
+    adapter.jobs[0].args == (42,)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from celery import Celery
+from celery.utils.nodenames import anon_nodename
+
+from conveyor.broker import scheduled_set
+from conveyor.broker.reliable_fetch import wake
+from conveyor.defaults import is_redis_url
+from conveyor.errors import EnqueueError
+from conveyor.jobs import logs
+from conveyor.jobs.task import task_name
+from conveyor.serialization import serialize_arguments
+from conveyor.settings import settings_for
+from conveyor.wire import HEADER
+
+if TYPE_CHECKING:
+    from conveyor.jobs.job import Job
+
+__all__ = ["CeleryAdapter", "QueueAdapter", "current_adapter", "serialized_arguments", "use_adapter"]
+
+_FILTERED = "[FILTERED]"
+A = TypeVar("A", bound="QueueAdapter")
+
+
+class QueueAdapter(Protocol):
+    """Receives jobs whose queue, priority and times are resolved."""
+
+    def enqueue(self, app: Celery, job: Job) -> None:
+        """Hand one job over; raise ``EnqueueError`` if it could not be."""
+
+    def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
+        """Hand many jobs over, in batches; mark each sent job ``successfully_enqueued``."""
+
+
+def serialized_arguments(job: Job) -> tuple[list[Any], dict[str, Any]]:
+    """The job's arguments as they travel; raises ``SerializationError`` naming the argument."""
+    cls = type(job)
+    return serialize_arguments(
+        f"{cls.__qualname__} (Job ID: {job.job_id})", cls._positional_names, job.arguments, job.keyword_arguments
+    )
+
+
+class CeleryAdapter:
+    """Sends jobs as Celery messages through the app's broker connection pool."""
+
+    def __init__(self) -> None:
+        # Queues this process has declared, per app. Celery declares the queue on every
+        # publish (kombu then copies and binds the Queue entity: ~0.1 ms per message, more
+        # than the rest of the enqueue); once per process is enough, as messages go
+        # straight to the queue's list.
+        self._declared: set[tuple[int, str | None]] = set()
+        self._origin = anon_nodename()  # Celery computes it per message
+
+    def _declare_once(self, app: Celery, queue: str | None, options: dict[str, Any]) -> tuple[int, str | None] | None:
+        key = (id(app), queue)
+        if key in self._declared:
+            options["declare"] = []
+            return None
+        return key
+
+    def message(self, app: Celery, job: Job, eta: bool = True) -> tuple[str, Any, dict[str, Any]]:
+        """Build the Celery message for ``job`` (serializes the arguments); ``eta=False`` leaves its time out."""
+        name = task_name(type(job))
+        args, kwargs = serialized_arguments(job)
+        root_id = parent_id = None
+        parent = app.current_worker_task
+        if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
+            root_id = parent.request.root_id or parent.request.id
+            parent_id = parent.request.id
+        settings = settings_for(app)
+        declared = type(job).log_arguments
+        shown = settings.log_arguments if declared is None else declared
+        message = app.amqp.create_task_message(
+            job.job_id, name, args, kwargs,
+            eta=job.scheduled_at if eta else None,
+            # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
+            retries=job.executions,
+            reply_to=app.thread_oid,
+            create_sent_event=settings.send_sent_event,
+            origin=self._origin,
+            root_id=root_id,
+            parent_id=parent_id,
+            argsrepr=repr(job.arguments) if shown else _FILTERED,
+            kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
+        )  # fmt: skip
+        options: dict[str, Any] = {"queue": job.queue_name, "headers": {HEADER: job._header()}}
+        if job.priority is not None:
+            options["priority"] = job.priority
+        return name, message, options
+
+    def enqueue(self, app: Celery, job: Job) -> None:
+        if job.scheduled_at is not None and self._to_scheduled_set(app, job):
+            return self._schedule(app, job)
+        name, message, options = self.message(app, job)
+        # Sent through Celery's amqp layer rather than Task.apply_async: jobs
+        # return themselves, not an AsyncResult, so the result backend's
+        # per-call subscription (two Redis round trips) is skipped;
+        # job.async_result still works.
+        declaring = self._declare_once(app, job.queue_name, options)
+        try:
+            with app.producer_or_acquire(None) as producer:
+                app.amqp.send_task_message(producer, name, message, **options)
+        except Exception as exc:
+            raise EnqueueError(
+                f"Could not enqueue {type(job).__qualname__} (Job ID: {job.job_id}) to {job.queue_name}: "
+                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+            ) from exc
+        if declaring:
+            self._declared.add(declaring)
+
+    def _to_scheduled_set(self, app: Celery, job: Job) -> bool:
+        assert job.scheduled_at is not None
+        settings = settings_for(app)
+        wait_s = (job.scheduled_at - dt.datetime.now(dt.UTC)).total_seconds()
+        return settings.uses_redis and wait_s > settings.scheduled_threshold
+
+    def _schedule(self, app: Celery, job: Job) -> None:
+        """Store a delayed job in the scheduled set (``conveyor.broker.scheduled_set``) instead of sending it."""
+        assert job.scheduled_at is not None
+        name, message, options = self.message(app, job, eta=False)
+        declaring = self._declare_once(app, job.queue_name, options)  # as enqueue: once per process
+        try:
+            with app.producer_or_acquire(None) as producer:
+                channel = producer.channel
+                _check_redis_channel(channel)
+                if declaring:
+                    producer.maybe_declare(app.amqp.queues[options["queue"]])
+                key, envelope = _redis_envelope(app, channel, name, message, options)
+                with channel.conn_or_acquire() as client:
+                    scheduled_set.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id, options["queue"])
+        except Exception as exc:
+            raise EnqueueError(
+                f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
+                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+            ) from exc
+        if declaring:
+            self._declared.add(declaring)
+
+    def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
+        # Jobs delayed past the threshold go to the scheduled set, one by one (a rare case in bulk).
+        delayed = [job for job in jobs if job.scheduled_at is not None and self._to_scheduled_set(app, job)]
+        if delayed:
+            for job in delayed:
+                serialized_arguments(job)  # every argument is checked before anything is stored
+            for job in delayed:
+                self._schedule(app, job)
+                job.successfully_enqueued = True
+                logs.enqueued(job)
+            jobs = [job for job in jobs if not job.successfully_enqueued]
+        # Every message is built (and every argument serialized) before the first is sent.
+        prepared = [(job, *self.message(app, job)) for job in jobs]
+        declaring = set()
+        for _job, _name, _message, options in prepared:
+            key = self._declare_once(app, options["queue"], options)
+            if key is not None and key not in declaring:
+                declaring.add(key)  # the first message of each queue declares it
+            elif key is not None:
+                options["declare"] = []
+        lean = _lean_redis_sender(app)
+        send = app.amqp.send_task_message
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start : start + batch_size]
+            try:
+                if lean is not None:
+                    lean(chunk)
+                else:
+                    # max_size above the chunk's command count: the chunk flushes once, at exit.
+                    with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
+                        for _job, name, message, options in chunk:
+                            send(producer, name, message, retry=False, **options)
+            except Exception as exc:
+                raise EnqueueError(
+                    f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "
+                    f"{type(exc).__name__}: {exc}. {start} job(s) before them were enqueued."
+                ) from exc
+            self._declared.update(declaring)
+            for job, *_ in chunk:
+                job.successfully_enqueued = True
+                logs.enqueued(job)
+
+
+def _lean_redis_sender(app: Celery) -> Any:
+    """A bulk sender that builds kombu's Redis messages and LPUSHes a chunk in one pipeline.
+
+    kombu's ``Producer.publish`` costs ~50 µs per message in routing, retry wrappers and
+    entity handling that a batch to known queues does not need; this path keeps kombu's own
+    message preparation (``prepare_message``, ``_inplace_augment_message``, its priority
+    keys) and Celery's publish signals, so workers see exactly what ``publish`` would send.
+    It is used only where it applies (kombu's Redis transport, no task-sent events);
+    otherwise None and the generic batch path runs.
+    """
+    from celery import signals
+
+    if app.conf.task_send_sent_event or not is_redis_url(app.conf.broker_url):
+        return None
+    after = signals.after_task_publish
+
+    def send_chunk(chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> None:
+        with app.producer_or_acquire(None) as producer:
+            channel = producer.channel
+            _check_redis_channel(channel)
+            for *_, options in chunk:
+                if options.get("declare") != []:  # the first message of a queue new to this process
+                    maybe_declare = producer.maybe_declare
+                    maybe_declare(app.amqp.queues[options["queue"]])
+            with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+                per_queue: dict[str, int] = {}
+                for _job, name, message, options in chunk:
+                    key, envelope = _redis_envelope(app, channel, name, message, options)
+                    pipe.lpush(key, envelope)
+                    per_queue[options["queue"]] = per_queue.get(options["queue"], 0) + 1
+                    if after.receivers:
+                        after.send(sender=name, body=message[2], headers=message[0], exchange="",
+                                   routing_key=options["queue"])  # fmt: skip
+                for queue, count in per_queue.items():
+                    wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.reliable_fetch)
+                pipe.execute()
+
+    return send_chunk
+
+
+def _check_redis_channel(channel: Any) -> None:
+    if not all(hasattr(channel, a) for a in ("_inplace_augment_message", "_q_for_pri", "conn_or_acquire")):
+        raise RuntimeError("kombu's Redis channel changed; conveyor's Redis paths need updating")
+
+
+def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options: dict[str, Any]) -> tuple[str, str]:
+    """The list key and JSON envelope kombu's Redis transport would LPUSH for this Celery message.
+
+    Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority
+    keys, so a worker receives exactly what ``Producer.publish`` would have sent.
+    """
+    from celery import signals
+    from kombu.serialization import dumps as serialize
+    from kombu.utils.json import dumps as to_json
+
+    headers, properties, body, _sent_event = message
+    headers.update(options["headers"])
+    queue = options["queue"]
+    content_type, content_encoding, data = serialize(body, serializer=app.conf.task_serializer)  # type: ignore[no-untyped-call]
+    properties = {**properties, "delivery_mode": 2}
+    before = signals.before_task_publish
+    if before.receivers:
+        before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
+                    headers=headers, properties=properties, retry_policy=None)  # fmt: skip
+    envelope = channel.prepare_message(
+        data, options.get("priority"), content_type, content_encoding, headers, properties
+    )
+    channel._inplace_augment_message(envelope, "", queue)
+    key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
+    return key, to_json(envelope)  # type: ignore[no-untyped-call]
+
+
+_DEFAULT = CeleryAdapter()
+_override: QueueAdapter | None = None
+
+
+def current_adapter() -> QueueAdapter:
+    """The adapter jobs are handed to now: a test's, or Celery."""
+    return _override if _override is not None else _DEFAULT
+
+
+@contextlib.contextmanager
+def use_adapter(adapter: A) -> Iterator[A]:
+    """Hand jobs to ``adapter`` inside the block (for every thread of the process)."""
+    global _override
+    previous, _override = _override, adapter
+    try:
+        yield adapter
+    finally:
+        _override = previous

@@ -1,0 +1,175 @@
+"""The job instance: its arguments, identity and execution state, and ``set(...)``.
+
+A job instance is created with ``perform``'s arguments, which are checked
+against ``perform``'s signature right away, in the caller's process:
+
+    job = ReportGenerationJob(42)          # TypeError if perform() does not accept (42)
+    job.set(queue="high_priority")         # enqueue options for this instance
+    perform_all_later([job])
+
+Attributes (set at enqueue, or by the worker before ``perform``):
+``job_id`` (the Celery task id, the same across retries), ``arguments`` (tuple of
+positional arguments), ``keyword_arguments`` (dict), ``executions`` (1 on the
+first run), ``exception_executions`` (per ``retry_on`` declaration), ``queue_name``,
+``priority``, ``enqueued_at``, ``scheduled_at`` (aware datetimes or None),
+``successfully_enqueued``, ``logger``.
+
+``set(...)`` (enqueue options) is in ``conveyor.jobs.enqueuing``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+
+from conveyor.errors import DeclarationError
+from conveyor.jobs.logs import JobLogger
+from conveyor.jobs.task import current_app
+from conveyor.settings import settings_for
+
+if TYPE_CHECKING:
+    from conveyor.jobs.callbacks import Chain
+    from conveyor.jobs.task import JobTask
+    from conveyor.settings import Settings
+    from conveyor.wire import JobHeader
+
+__all__ = ["Core", "EnqueueOptions"]
+
+T = TypeVar("T")
+EnqueueOptions = dict[str, Any]
+
+
+class _ClassOrInstanceMethod(Generic[T]):
+    """Descriptor calling one function on the class and another on an instance."""
+
+    def __init__(self, on_class: Callable[..., Any], on_instance: Callable[..., Any]) -> None:
+        self.on_class = on_class
+        self.on_instance = on_instance
+        self.__doc__ = on_class.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Callable[..., Any]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> Callable[..., Any]: ...
+    def __get__(self, instance: object | None, owner: type) -> Callable[..., Any]:
+        if instance is None:
+            return self.on_class.__get__(owner, owner)  # type: ignore[no-any-return]
+        return self.on_instance.__get__(instance, owner)  # type: ignore[no-any-return]
+
+
+class Core:
+    """Mixin: construction, the signature check, identity and state, ``set``."""
+
+    #: False hides arguments from logs and from Flower (None: the app's ``conveyor_log_arguments``).
+    log_arguments: ClassVar[bool | None] = None
+    #: False sends the job at once even inside a transaction (see ``conveyor.sqlalchemy.transactions``).
+    enqueue_after_transaction_commit: ClassVar[bool] = True
+
+    # Filled by Job.__init_subclass__ from perform's signature.
+    _perform_signature: ClassVar[inspect.Signature]
+    _positional_names: ClassVar[tuple[str, ...]] = ()
+    _positional_range: ClassVar[tuple[int, int] | None] = None
+
+    #: 0 (most urgent) to 9 on the class; the resolved priority on an enqueued or running job.
+    priority: int | None = None
+    #: Callback chains per event, built by Job.__init_subclass__.
+    _chains: ClassVar[dict[str, Chain]]
+    #: The Celery task running this job, when in a worker.
+    _task: JobTask | None = None
+
+    job_id: str
+    arguments: tuple[Any, ...]
+    keyword_arguments: dict[str, Any]
+    executions: int
+    exception_executions: dict[str, int]
+    queue_name: str | None
+    enqueued_at: dt.datetime | None
+    scheduled_at: dt.datetime | None
+    successfully_enqueued: bool | None
+    _options: EnqueueOptions
+    _serialized: tuple[list[Any], dict[str, Any]] | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        type(self)._check_arguments(args, kwargs)
+        self.arguments = args
+        self.keyword_arguments = kwargs
+        self.job_id = str(uuid.uuid4())
+        self.executions = 0
+        self.exception_executions = {}
+        self.queue_name = None
+        self.enqueued_at = None
+        self.scheduled_at = None
+        self.successfully_enqueued = None
+        self._options = {}
+        self._serialized = None
+
+    if TYPE_CHECKING:  # provided by Job and the other mixins
+
+        def perform(self, *args: Any, **kwargs: Any) -> Any: ...
+        def enqueue(self, **options: Any) -> Any: ...
+        def _resolve_queue(self, explicit: str | None, default: str) -> str: ...
+        def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None: ...
+        def _header(self) -> JobHeader: ...
+
+    @classmethod
+    def _inspect_perform(cls) -> None:
+        perform = cls.perform
+        if inspect.iscoroutinefunction(perform):
+            raise DeclarationError(
+                f"{cls.__qualname__}.perform is async; conveyor runs perform() in a worker process or thread, "
+                "so define it with plain def (call asyncio.run(...) inside if you need a coroutine)"
+            )
+        signature = inspect.signature(perform)
+        parameters = list(signature.parameters.values())[1:]  # without self
+        # Shown in TypeErrors without annotations: they are strings under `from __future__ import annotations`.
+        cls._perform_signature = signature.replace(
+            parameters=[p.replace(annotation=inspect.Parameter.empty) for p in parameters],
+            return_annotation=inspect.Signature.empty,
+        )
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        cls._positional_names = tuple(p.name for p in parameters if p.kind in positional)
+        # Fast path for the common signature (no *args, **kwargs or keyword-only): a length check.
+        if all(p.kind in positional for p in parameters):
+            required = sum(1 for p in parameters if p.default is inspect.Parameter.empty)
+            cls._positional_range = (required, len(parameters))
+        else:
+            cls._positional_range = None
+
+    @classmethod
+    def _check_arguments(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        bounds = cls._positional_range
+        if bounds is not None and not kwargs and bounds[0] <= len(args) <= bounds[1]:
+            return
+        try:
+            cls._perform_signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__qualname__}: {exc} (perform{cls._perform_signature})") from None
+
+    @property
+    def async_result(self) -> Any:
+        """Celery's ``AsyncResult`` for this job (state, ``get()``), from the app's result backend."""
+        return current_app().AsyncResult(self.job_id)
+
+    @cached_property
+    def logger(self) -> JobLogger:
+        """A logger tagging every record with the job class and job id."""
+        return JobLogger(logging.getLogger(type(self).__module__), type(self).__name__, self.job_id)
+
+    def _logs_arguments(self) -> bool:
+        declared = type(self).log_arguments
+        if declared is not None:
+            return declared
+        return settings_for(current_app()).log_arguments
+
+    def _arguments_repr(self) -> str:
+        parts = [repr(arg) for arg in self.arguments]
+        parts += [f"{key}={arg!r}" for key, arg in self.keyword_arguments.items()]
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} job_id={self.job_id!r} arguments=({self._arguments_repr()})>"

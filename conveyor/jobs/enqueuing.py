@@ -1,0 +1,270 @@
+"""Putting jobs on a queue: ``perform_later``, ``set(...)``, ``perform_all_later``.
+
+Enqueue options resolve in one order: ``set(...)`` > class declaration > app
+default. Arguments are serialized before anything is sent, so an unserializable
+argument raises ``SerializationError`` and reaches no broker. Broker failures
+raise ``EnqueueError``.
+
+Example::
+
+    ReportGenerationJob.perform_later(report.id)
+    ReportGenerationJob.set(wait=3600).perform_later(report.id)
+    ReportGenerationJob.set(queue="high_priority", priority=0).perform_later(report.id)
+    perform_all_later([ReportGenerationJob(r.id) for r in reports])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+from celery import Celery
+
+from conveyor.errors import Abort
+from conveyor.jobs import logs
+from conveyor.jobs.adapters import current_adapter
+from conveyor.jobs.callbacks import run_chain
+from conveyor.jobs.core import Core, EnqueueOptions, _ClassOrInstanceMethod
+from conveyor.jobs.task import current_app
+from conveyor.routing import validate_priority, validate_queue_name
+from conveyor.settings import Settings, settings_for
+from conveyor.wire import JobHeader, job_header
+
+if TYPE_CHECKING:
+    from conveyor.jobs.job import Job
+
+__all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
+
+J = TypeVar("J", bound="Job")
+UTC = dt.UTC
+
+
+def check_enqueue_options(
+    wait: float | dt.timedelta | None = None,
+    wait_until: dt.datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> EnqueueOptions:
+    """Validate ``set(...)`` options; return only the ones given.
+
+    ``wait``: seconds (int/float >= 0) or a timedelta; ``wait_until``: an aware
+    datetime; not both. ``queue``: a queue name; ``priority``: 0-9.
+    """
+    options: EnqueueOptions = {}
+    if wait is not None and wait_until is not None:
+        raise ValueError("set() takes wait= or wait_until=, not both")
+    if wait is not None:
+        if isinstance(wait, dt.timedelta):
+            wait = wait.total_seconds()
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ValueError(f"set(wait=...) expects seconds (int or float >= 0) or a timedelta, got {wait!r}")
+        options["wait"] = float(wait)
+    if wait_until is not None:
+        if not isinstance(wait_until, dt.datetime) or wait_until.utcoffset() is None:
+            raise ValueError(
+                "set(wait_until=...) expects an aware datetime, e.g. datetime.now(timezone.utc) + timedelta(hours=1), "
+                f"got {wait_until!r}"
+            )
+        options["wait_until"] = wait_until
+    if queue is not None:
+        options["queue"] = validate_queue_name(queue, "set(queue=...)", ValueError)
+    if priority is not None:
+        options["priority"] = validate_priority(priority, "set(priority=...)", ValueError)
+    return options
+
+
+class ConfiguredJob(Generic[J]):
+    """A job class with enqueue options, as returned by ``Job.set(...)``.
+
+    Example::
+
+        ReportGenerationJob.set(wait=timedelta(hours=1), queue="reports").perform_later(42)
+    """
+
+    def __init__(self, job_class: type[J], options: EnqueueOptions) -> None:
+        self.job_class = job_class
+        self.options = options
+
+    def set(self, **options: Any) -> ConfiguredJob[J]:
+        return ConfiguredJob(self.job_class, {**self.options, **check_enqueue_options(**options)})
+
+    def perform_later(self, *args: Any, **kwargs: Any) -> J:
+        """Enqueue the job with these options; returns the job (see ``Job.perform_later``)."""
+        return self.job_class(*args, **kwargs).enqueue(**self.options)
+
+    def perform_now(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the job in-process; the options apply to retries it enqueues."""
+        job = self.job_class(*args, **kwargs)
+        job._options.update(self.options)
+        return job.perform_now()
+
+    def __repr__(self) -> str:
+        return f"<ConfiguredJob {self.job_class.__qualname__} {self.options!r}>"
+
+
+class Enqueuing(Core):
+    """Mixin: ``perform_later``, ``set`` and ``enqueue``."""
+
+    def _set_on_instance(self, **options: Any) -> Self:
+        self._options.update(check_enqueue_options(**options))
+        return self
+
+    def _set_on_class(cls: Any, **options: Any) -> Any:  # noqa: N805 - bound to the class by the descriptor
+        return ConfiguredJob(cls, check_enqueue_options(**options))
+
+    set: _ClassOrInstanceMethod[Any] = _ClassOrInstanceMethod(_set_on_class, _set_on_instance)
+    set.__doc__ = """Enqueue options, kept apart from the job's arguments.
+
+    On the class, returns a configured job: ``Job.set(wait=60).perform_later(42)``.
+    On an instance, sets the options and returns the instance:
+    ``perform_all_later([Job(1).set(queue="bulk")])``.
+
+    Options: ``wait`` (seconds or timedelta), ``wait_until`` (aware datetime),
+    ``queue`` (name), ``priority`` (0-9). Unknown names raise TypeError.
+    """
+
+    @classmethod
+    def perform_later(cls, *args: Any, **kwargs: Any) -> Self:
+        """Enqueue the job; returns the job instance (``job.job_id``, ``job.successfully_enqueued``).
+
+        Raises TypeError if the arguments do not fit ``perform``, SerializationError
+        for an argument that cannot be sent, EnqueueError if the broker fails.
+        """
+        return cls(*args, **kwargs).enqueue()
+
+    def enqueue(self, **options: Any) -> Self:
+        """Enqueue this job instance with its ``set`` options and ``options``; returns it."""
+        app = current_app()
+        self._resolve_options({**self._options, **options} if options else self._options, settings_for(app))
+        chain = type(self)._chains["enqueue"]
+        if chain.empty:
+            self._publish(app)
+            return self
+        published = False
+
+        def publish() -> None:
+            nonlocal published
+            self._publish(app)
+            published = True
+
+        try:
+            run_chain(self, chain, publish)
+        except Abort:
+            if not published:  # an Abort from after_enqueue cannot unsend the message
+                self.successfully_enqueued = False
+                logs.enqueue_halted(self)
+        return self
+
+    def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None:
+        self.queue_name = self._resolve_queue(options.get("queue"), settings.default_queue)
+        priority = options.get("priority")
+        if priority is None:
+            priority = type(self).priority
+        self.priority = settings.default_priority if priority is None else priority
+
+    def _resolve_options(self, options: EnqueueOptions, settings: Settings) -> None:
+        self._resolve_destination(options, settings)
+        now = dt.datetime.now(UTC)
+        self.enqueued_at = now
+        if options.get("wait"):
+            self.scheduled_at = now + dt.timedelta(seconds=options["wait"])
+        else:
+            self.scheduled_at = options.get("wait_until")
+
+    def _header(self) -> JobHeader:
+        """The job's metadata for the message header (read back by ``Execution._from_message``)."""
+        return job_header(
+            self.enqueued_at, self.scheduled_at, self.queue_name, self.priority, self.exception_executions
+        )
+
+    def _publish(self, app: Celery, defer: bool = True) -> None:
+        if defer and _holds and _held(app, self):
+            return
+        self.successfully_enqueued = False
+        _warn_if_unconsumed(app, self.queue_name)
+        current_adapter().enqueue(app, self)  # type: ignore[arg-type]
+        self.successfully_enqueued = True
+        logs.enqueued(self)
+
+
+#: Called with (app, job) before a job is sent; True means "held: it is sent later, or never"
+#: (``conveyor.sqlalchemy.transactions`` holds jobs until their transaction commits). Empty
+#: unless an integration registered one, so the hot path reads one global.
+_holds: list[Callable[[Celery, Any], bool]] = []
+
+
+def hold_enqueues_with(hook: Callable[[Celery, Any], bool]) -> None:
+    """Register ``hook`` to hold jobs before they are sent (once per hook).
+
+    Example::
+
+        hold_enqueues_with(hold_if_in_transaction)   # what defer_enqueue_until_commit does
+    """
+    if hook not in _holds:
+        _holds.append(hook)
+
+
+def _held(app: Celery, job: Any) -> bool:
+    return any(hold(app, job) for hold in _holds)
+
+
+_warned: set[tuple[int, str | None]] = set()
+
+
+def _warn_if_unconsumed(app: Celery, queue: str | None) -> None:
+    """Log once per queue when a job goes to a queue the app's workers do not consume.
+
+    The job is still sent (a worker started with ``-Q`` may consume it); the
+    warning catches a typo in ``queue_as`` before the jobs pile up unseen.
+    """
+    known = settings_for(app).known_queues
+    if known is None or queue in known or (id(app), queue) in _warned:
+        return
+    _warned.add((id(app), queue))
+    logs.logger.warning(
+        "Queue %r is not in the worker configuration (%s), so `celery worker` without -Q will not run its jobs: "
+        "add it to config/worker.yaml or start a worker with -Q %s",
+        queue,
+        ", ".join(sorted(known)),
+        queue,
+    )
+
+
+def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
+    """Enqueue many jobs with one Redis round trip per ``batch_size`` jobs; returns the count enqueued
+    (including jobs held until their transaction commits, see ``conveyor.sqlalchemy.transactions``).
+
+    Each job's ``set`` options apply. As in ActiveJob, enqueue callbacks do not
+    run for bulk enqueues. Every argument is serialized before the first
+    message is sent, so a SerializationError leaves the broker untouched.
+    On a broker failure, EnqueueError is raised; ``job.successfully_enqueued``
+    tells which jobs were sent (the failed batch's delivery is uncertain and
+    its jobs are marked False).
+
+    Example::
+
+        perform_all_later([ReportGenerationJob(r.id) for r in reports])
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"perform_all_later(batch_size=...) expects an int >= 1, got {batch_size!r}")
+    pending = list(jobs)
+    if not pending:
+        return 0
+    app = current_app()
+    settings = settings_for(app)
+    for job in pending:
+        job.successfully_enqueued = False
+    for job in pending:
+        job._resolve_options(job._options, settings)
+    held = 0
+    if _holds:
+        held = sum(_held(app, job) for job in pending)
+        if held:
+            pending = [job for job in pending if job.successfully_enqueued is not None]
+            if not pending:
+                return held
+    for queue in {job.queue_name for job in pending}:
+        _warn_if_unconsumed(app, queue)
+    current_adapter().enqueue_all(app, pending, batch_size)
+    return len(pending) + held

@@ -1,0 +1,194 @@
+"""Running jobs: ``perform_now`` in-process, and the worker side of a Celery message.
+
+Both paths run the same code: arguments are rebuilt, ``perform`` runs inside
+the perform callbacks, and an error goes to the matching ``retry_on`` /
+``discard_on`` declaration (see ``conveyor.jobs.error_handling``). In the worker a retry
+is Celery's retry (same task id, RETRY state); in ``perform_now`` a retry is
+enqueued (ActiveJob semantics) and ``perform_now`` returns None.
+
+Example::
+
+    ReportGenerationJob.perform_now(42)        # returns perform()'s value
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any, Self
+
+from celery.exceptions import Ignore, Reject, Retry
+
+from conveyor.errors import Abort
+from conveyor.jobs import logs
+from conveyor.jobs.adapters import current_adapter
+from conveyor.jobs.callbacks import run_chain
+from conveyor.jobs.core import Core, _ClassOrInstanceMethod
+from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
+from conveyor.jobs.task import JobTask, current_app
+from conveyor.serialization import deserialize_arguments
+from conveyor.settings import settings_for
+from conveyor.wire import HEADER, JobHeader, parse_job_header
+
+__all__ = ["Execution"]
+
+UTC = dt.UTC
+# Celery's control-flow exceptions pass through untouched.
+_CELERY_CONTROL = (Retry, Ignore, Reject)
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+class Execution(Core):
+    """Mixin: ``perform_now``, the worker entry point, and error handling."""
+
+    def _perform_now_on_class(cls: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - bound by the descriptor
+        return cls(*args, **kwargs).perform_now()
+
+    def _perform_now_on_instance(self) -> Any:
+        self._resolve_destination(self._options, settings_for(current_app()))
+        return self._execute()
+
+    perform_now: _ClassOrInstanceMethod[Any] = _ClassOrInstanceMethod(_perform_now_on_class, _perform_now_on_instance)
+    perform_now.__doc__ = """Run the job in this process and return ``perform()``'s value.
+
+    Callbacks and ``retry_on``/``discard_on`` apply as in the worker; a retry is
+    enqueued (then None is returned). Unhandled errors propagate to the caller.
+    ``Job.perform_now(*args)`` on the class, ``job.perform_now()`` on an instance.
+    """
+
+    @classmethod
+    def _perform_from_worker(cls, task: JobTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Build the job from the Celery request and run it (called by ``JobTask.run``)."""
+        request = task.request
+        job = cls._from_message(
+            request.id, list(args), kwargs, parse_job_header(getattr(request, HEADER, None)), request.retries,
+            queue=(request.delivery_info or {}).get("routing_key"),
+        )  # fmt: skip
+        job._task = task
+        return job._execute()
+
+    @classmethod
+    def _from_message(
+        cls, job_id: str, args: list[Any], kwargs: dict[str, Any], meta: JobHeader, retries: int,
+        queue: str | None = None,
+    ) -> Self:  # fmt: skip
+        """A job as received: serialized arguments (rebuilt when it runs) and its header metadata."""
+        job = cls.__new__(cls)
+        job.job_id = job_id
+        job.arguments, job.keyword_arguments = (), {}
+        job._serialized = (args, kwargs)
+        job._options = {}
+        job.executions = retries
+        job.exception_executions = dict(meta["exception_executions"])
+        job.queue_name = meta["queue"] or queue
+        job.priority = meta["priority"]
+        job.enqueued_at = _parse_time(meta["enqueued_at"])
+        job.scheduled_at = _parse_time(meta["scheduled_at"])
+        job.successfully_enqueued = True
+        return job
+
+    def _execute(self) -> Any:
+        self.executions += 1
+        started = time.perf_counter()
+        try:
+            if self._serialized is not None:
+                self.arguments, self.keyword_arguments = deserialize_arguments(*self._serialized)
+                self._serialized = None
+            logs.performing(self)
+            chain = type(self)._chains["perform"]
+            if chain.empty:
+                result = self.perform(*self.arguments, **self.keyword_arguments)
+            else:
+                outcome: list[Any] = []
+
+                def body() -> Any:
+                    outcome.append(self.perform(*self.arguments, **self.keyword_arguments))
+                    return outcome[0]
+
+                try:
+                    result = run_chain(self, chain, body)
+                except Abort:
+                    if not outcome:
+                        logs.perform_halted(self)
+                        return None
+                    result = outcome[0]  # an Abort from after_perform changes nothing
+        except _CELERY_CONTROL:
+            raise
+        except Exception as error:
+            return self._rescue(error, started)
+        logs.performed(self, (time.perf_counter() - started) * 1000)
+        return result
+
+    def _rescue(self, error: Exception, started: float) -> Any:
+        declaration = find_declaration(type(self), error)
+        if declaration is None:
+            logs.perform_error(self, error, (time.perf_counter() - started) * 1000)
+            self._run_after_discard(error)
+            error._conveyor_reason = "failed"  # type: ignore[attr-defined]  # the job's own error (dead set)
+            raise error
+        if isinstance(declaration, DiscardDeclaration):
+            logs.discarded(self, error)
+            if declaration.handler is not None:
+                declaration.handler(self, error)
+            self._run_after_discard(error)
+            return None
+        return self._retry_or_stop(declaration, error)
+
+    def _retry_or_stop(self, declaration: RetryDeclaration, error: Exception) -> Any:
+        count = self.exception_executions.get(declaration.key, 0) + 1
+        self.exception_executions[declaration.key] = count
+        if declaration.attempts is None or count < declaration.attempts:
+            jitter = declaration.jitter
+            if jitter is None:
+                jitter = settings_for(current_app()).retry_jitter
+            wait_s = determine_delay(declaration.wait, count, jitter)
+            logs.retrying(self, wait_s, error, count, declaration.attempts)
+            self._retry(wait_s, declaration.queue, declaration.priority, error)
+            return None
+        if declaration.handler is not None:
+            declaration.handler(self, error)
+            return None
+        logs.retry_stopped(self, error, count)
+        self._run_after_discard(error)
+        error._conveyor_reason = "retries exhausted"  # type: ignore[attr-defined]  # for the dead set
+        raise error
+
+    def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
+        queue = queue or self.queue_name
+        if priority is None:
+            priority = self.priority
+        task = self._task
+        if task is None:  # perform_now: enqueue the retry, as ActiveJob does
+            options: dict[str, Any] = {"wait": wait_s, "queue": queue}
+            if priority is not None:
+                options["priority"] = priority
+            self.enqueue(**options)
+            return
+        now = dt.datetime.now(UTC)
+        self.enqueued_at, self.scheduled_at = now, now + dt.timedelta(seconds=wait_s)
+        self.queue_name, self.priority = queue, priority
+        settings = settings_for(task._get_app())
+        if settings.uses_redis and wait_s > settings.scheduled_threshold:
+            # A long wait goes to the scheduled set, not into a worker's memory as an ETA
+            # message (see conveyor.broker.scheduled_set); same job id, executions carried on.
+            current_adapter().enqueue(task._get_app(), self)  # type: ignore[arg-type]  # self is a Job
+            raise Retry(f"Retry in {wait_s:g}s (scheduled set)", exc=error, when=self.scheduled_at)
+        retry_options: dict[str, Any] = {
+            "countdown": wait_s,
+            "queue": queue,
+            "headers": {**(task.request.headers or {}), HEADER: self._header()},
+        }
+        if priority is not None:
+            retry_options["priority"] = priority
+        # Celery's retry: same task id, RETRY state, the message re-sent with retries + 1.
+        raise task.retry(exc=error, **retry_options)
+
+    def _run_after_discard(self, error: BaseException) -> None:
+        for name in type(self)._chains["discard"].after:
+            try:
+                getattr(self, name)(error)
+            except Exception as hook_error:  # a failing hook must not hide the job's own error
+                logs.hook_failed(self, name, hook_error)

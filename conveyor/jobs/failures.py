@@ -1,0 +1,78 @@
+"""Jobs that failed for good go to the dead set: the ``task_failure`` receiver.
+
+A job lands in the dead set when its ``retry_on`` attempts ran out or it raised an error
+nothing handles (``conveyor.broker.dead_set`` keeps the records). Broker errors around a
+job (Redis away while Celery stores or acknowledges) are not the job's failure and are
+not recorded. ``conveyor.configure`` connects this to Celery's ``task_failure`` signal.
+
+Example::
+
+    signals.task_failure.connect(record_task_failure, weak=False)
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb
+from typing import Any
+
+from conveyor.broker.dead_set import BROKER_ERRORS, DeadSet
+from conveyor.defaults import is_redis_url
+from conveyor.jobs.task import JobTask
+from conveyor.wire import HEADER, dead_record, parse_job_header
+
+__all__ = ["record_task_failure"]
+
+logger = logging.getLogger("conveyor.jobs.failures")
+
+
+def record_task_failure(
+    sender: Any = None,
+    task_id: str = "",
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    einfo: Any = None,
+    **_: Any,
+) -> None:
+    """``task_failure`` receiver: a job that failed for good goes to the dead set.
+
+    Never raises: a dead set that cannot be written is logged, the job's own failure stands.
+    """
+    task = sender
+    if not isinstance(task, JobTask) or exception is None or not is_redis_url(task.app.conf.broker_url):
+        return
+    reason = getattr(exception, "_conveyor_reason", None)
+    if reason is None and isinstance(exception, BROKER_ERRORS):
+        # Not the job's error: Celery could not store or acknowledge around it while Redis was
+        # away. The message is still unacknowledged, or the job ran; it is not dead.
+        logger.warning("conveyor: job %s hit a broker error outside its perform (%s: %s); not a dead job",
+                       task_id, type(exception).__name__, exception)  # fmt: skip
+        return
+    request = task.request
+    delivery = request.delivery_info or {}
+    meta = parse_job_header(getattr(request, HEADER, None))
+    backtrace = str(einfo.traceback) if einfo is not None else "".join(tb.format_exception(exception))
+    record = dead_record(
+        task_id,
+        reason or "failed in Celery, outside the job",
+        error=f"{type(exception).__name__}: {exception}",
+        task=task.name,
+        job_class=task.job_class.__qualname__,
+        args=list(args or []),
+        kwargs=dict(kwargs or {}),
+        argsrepr=request.argsrepr,
+        kwargsrepr=request.kwargsrepr,
+        queue=delivery.get("routing_key") or meta["queue"],
+        priority=delivery.get("priority"),
+        meta=meta,
+        backtrace=backtrace,
+        attempts=(request.retries or 0) + 1,
+        hostname=request.hostname,
+    )
+    try:
+        DeadSet.for_app(task.app).add(record)
+    except Exception as exc:
+        logger.error("conveyor: could not add job %s to the dead set: %s: %s", task_id, type(exc).__name__, exc)
+        return
+    logger.warning("conveyor: %s (Job ID: %s) moved to the dead set: %s", record["job_class"], task_id, record["error"])

@@ -1,0 +1,175 @@
+"""Log lines in ActiveJob's words, every record tagged with the job class and job id.
+
+Records go to the ``conveyor`` logger and carry ``job_class`` and ``job_id``
+attributes (usable in a formatter as ``%(job_class)s``); the message starts
+with ``[JobClass] [job id]``. ``self.logger`` inside a job tags the same way.
+A job with ``log_arguments = False`` (or an app with ``conveyor_log_arguments
+= False``) logs no arguments.
+
+Example lines::
+
+    [ReportGenerationJob] [4f0c…] Enqueued ReportGenerationJob (Job ID: 4f0c…) to low_priority with arguments: 42
+    [ReportGenerationJob] [4f0c…] Performed ReportGenerationJob (Job ID: 4f0c…) from low_priority in 12.31 ms
+    [ReportGenerationJob] [4f0c…] Retrying ReportGenerationJob (Job ID: 4f0c…) in 5.00 seconds
+        due to ConnectionError: refused (attempt 2/3)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.jobs.core import Core
+
+__all__ = ["JobLogger", "logger"]
+
+logger = logging.getLogger("conveyor")
+
+
+class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger adapter that prefixes and tags each record with the job class and job id.
+
+    Example::
+
+        self.logger.info("Starting job %s", self.job_id)
+        # [DataProcessingJob] [4f0c…] Starting job 4f0c…
+    """
+
+    def __init__(self, base: logging.Logger, job_class: str, job_id: str | None) -> None:
+        super().__init__(base, {"job_class": job_class, "job_id": job_id})
+        self._prefix = f"[{job_class}] [{job_id}] "
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return self._prefix + str(msg), kwargs
+
+
+class _Arguments:
+    """Formats a job's arguments only when the record is emitted."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Core) -> None:
+        self.job = job
+
+    def __str__(self) -> str:
+        return self.job._arguments_repr()
+
+
+def _tagged(job: Core) -> JobLogger:
+    return JobLogger(logger, type(job).__name__, job.job_id)
+
+
+def _with_arguments(job: Core) -> bool:
+    return bool(job.arguments or job.keyword_arguments) and job._logs_arguments()
+
+
+def enqueued(job: Core) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    name = type(job).__name__
+    when = f" at {job.scheduled_at.isoformat()}" if job.scheduled_at else ""
+    if _with_arguments(job):
+        _tagged(job).info(
+            "Enqueued %s (Job ID: %s) to %s%s with arguments: %s",
+            name,
+            job.job_id,
+            job.queue_name,
+            when,
+            _Arguments(job),
+        )
+    else:
+        _tagged(job).info("Enqueued %s (Job ID: %s) to %s%s", name, job.job_id, job.queue_name, when)
+
+
+def enqueue_halted(job: Core) -> None:
+    _tagged(job).info(
+        "Failed enqueuing %s to %s: a before_enqueue or around_enqueue callback halted the enqueuing",
+        type(job).__name__,
+        job.queue_name,
+    )
+
+
+def performing(job: Core) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    name, job_id, queue = type(job).__name__, job.job_id, job.queue_name
+    enqueued_at = f" enqueued at {job.enqueued_at.isoformat()}" if job.enqueued_at else ""
+    if _with_arguments(job):
+        _tagged(job).info(
+            "Performing %s (Job ID: %s) from %s%s with arguments: %s",
+            name,
+            job_id,
+            queue,
+            enqueued_at,
+            _Arguments(job),
+        )
+    else:
+        _tagged(job).info("Performing %s (Job ID: %s) from %s%s", name, job_id, queue, enqueued_at)
+
+
+def performed(job: Core, duration_ms: float) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    _tagged(job).info(
+        "Performed %s (Job ID: %s) from %s in %.2f ms", type(job).__name__, job.job_id, job.queue_name, duration_ms
+    )
+
+
+def perform_halted(job: Core) -> None:
+    _tagged(job).info(
+        "Halted %s (Job ID: %s): a before_perform or around_perform callback halted the job",
+        type(job).__name__,
+        job.job_id,
+    )
+
+
+def perform_error(job: Core, error: BaseException, duration_ms: float) -> None:
+    _tagged(job).error(
+        "Error performing %s (Job ID: %s) from %s in %.2f ms: %s: %s",
+        type(job).__name__,
+        job.job_id,
+        job.queue_name,
+        duration_ms,
+        type(error).__name__,
+        error,
+        exc_info=error,
+    )
+
+
+def retrying(job: Core, wait_s: float, error: BaseException, attempt: int, attempts: int | None) -> None:
+    _tagged(job).info(
+        "Retrying %s (Job ID: %s) in %.2f seconds due to %s: %s (attempt %d/%s)",
+        type(job).__name__,
+        job.job_id,
+        wait_s,
+        type(error).__name__,
+        error,
+        attempt + 1,
+        "unlimited" if attempts is None else attempts,
+    )
+
+
+def discarded(job: Core, error: BaseException) -> None:
+    _tagged(job).warning(
+        "Discarded %s (Job ID: %s) due to %s: %s", type(job).__name__, job.job_id, type(error).__name__, error
+    )
+
+
+def retry_stopped(job: Core, error: BaseException, attempts: int) -> None:
+    _tagged(job).error(
+        "Stopped retrying %s (Job ID: %s) due to %s: %s, which reoccurred on %d attempts",
+        type(job).__name__,
+        job.job_id,
+        type(error).__name__,
+        error,
+        attempts,
+    )
+
+
+def hook_failed(job: Core, hook: str, error: BaseException) -> None:
+    _tagged(job).exception(
+        "after_discard hook %s of %s raised %s", hook, type(job).__name__, type(error).__name__, exc_info=error
+    )

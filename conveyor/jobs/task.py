@@ -1,0 +1,85 @@
+"""Each Job class is a Celery task named ``"<module>.<ClassName>"``.
+
+Registration works like ``@shared_task``: the task is added to every Celery app
+that exists or is created later, so ``celery -A app worker``, Flower and
+``celery inspect registered`` show job class names. The task's ``run`` hands
+the message to the job class (``Job._perform_from_worker``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from celery import Celery, Task
+
+from conveyor.compat import celery as celery_compat
+
+if TYPE_CHECKING:
+    from conveyor.jobs.job import Job
+
+__all__ = ["JobTask", "current_app", "register", "task_name"]
+
+
+def current_app() -> Celery:
+    """The app jobs are enqueued through.
+
+    Inside a running task, that task's app (a job enqueuing jobs); otherwise Celery's
+    current app, as for ``@shared_task``: the thread's, else the process default, which
+    ``conveyor.configure`` sets, so threads of a web server or of Flower use the
+    configured app and not an unconfigured default one.
+    """
+    task = celery_compat.current_worker_task()
+    if task is not None:
+        return task._get_app()  # type: ignore[no-any-return]
+    return celery_compat.current_app()
+
+
+#: A class attribute naming the task explicitly. Messages and schedules store the task name,
+#: so a job class that moves to another module keeps its old name with it (not inherited).
+TASK_NAME_ATTR = "_task_name"
+
+
+def task_name(job_cls: type) -> str:
+    """``"<module>.<ClassName>"``, or the name the class pins with ``_task_name``."""
+    pinned = job_cls.__dict__.get(TASK_NAME_ATTR)
+    return pinned if isinstance(pinned, str) else f"{job_cls.__module__}.{job_cls.__name__}"
+
+
+class JobTask(Task):  # type: ignore[misc]
+    """Base of the Celery task made for each Job class."""
+
+    job_class: ClassVar[type[Job]]
+    #: conveyor counts attempts per retry_on declaration; Celery's own limit
+    #: (default 3) would otherwise stop every job after 4 runs.
+    max_retries = None
+    #: The wait before the retry Celery sends when a pool child died mid-job
+    #: (task_retry_on_worker_lost); Celery's default is 3 minutes.
+    default_retry_delay = 1
+    #: Arguments arrive serialized; the job class checks them against perform()
+    #: at enqueue, before anything is sent.
+    typing = False
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self.job_class._perform_from_worker(self, args, kwargs)
+
+
+def register(job_cls: type[Job]) -> None:
+    """Register ``job_cls`` as a task with every current and future Celery app."""
+    name = task_name(job_cls)
+
+    def attach(app: Celery) -> None:
+        existing = celery_compat.registered_task(app, name)
+        if existing is not None and getattr(existing, "job_class", None) is job_cls:
+            return
+        task_cls = type(
+            f"{job_cls.__name__}Task",
+            (JobTask,),
+            {"name": name, "job_class": job_cls, "__module__": job_cls.__module__, "__doc__": job_cls.__doc__},
+        )
+        app.register_task(task_cls())
+
+    celery_compat.on_app_finalize(attach)
+    for app in celery_compat.active_apps():
+        if app.finalized:
+            with celery_compat.finalize_lock(app):
+                attach(app)

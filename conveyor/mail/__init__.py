@@ -1,0 +1,1 @@
+"""Mailers (``mailer``) and their delivery backends (``delivery``): ActionMailer's ``deliver_later``."""

@@ -1,0 +1,86 @@
+"""Module paths of conveyor 0.1, kept working after the move into packages (0.2).
+
+Dotted paths are stored outside the code: ``beat_scheduler = "conveyor.beat:Scheduler"``
+in a deployment's settings, ``queue_order_strategy = "conveyor.fetch:WeightedCycle"``,
+``worker_consumer``, entry points of an installed 0.1 wheel, and imports in services
+written against 0.1. Each old path resolves to its new module (the same module object,
+so ``isinstance`` and registries agree), without a file per old name. Deprecated: new
+code imports the new paths (see README "Architecture").
+
+Example::
+
+    import conveyor.beat          # is conveyor.schedule.beat
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["MOVED", "install"]
+
+#: Old module path → new module path.
+MOVED: dict[str, str] = {
+    "conveyor.adapters": "conveyor.jobs.adapters",
+    "conveyor.beat": "conveyor.schedule.beat",
+    "conveyor.callbacks": "conveyor.jobs.callbacks",
+    "conveyor.config": "conveyor.bootstrap",
+    "conveyor.consumer": "conveyor.broker.consumer",
+    "conveyor.core": "conveyor.jobs.core",
+    "conveyor.dead": "conveyor.broker.dead_set",
+    "conveyor.delivery": "conveyor.mail.delivery",
+    "conveyor.enqueuing": "conveyor.jobs.enqueuing",
+    "conveyor.eviction": "conveyor.broker.eviction",
+    "conveyor.exceptions": "conveyor.jobs.error_handling",
+    "conveyor.execution": "conveyor.jobs.execution",
+    "conveyor.fetch": "conveyor.broker.queue_order",
+    "conveyor.flower": "conveyor.web.flower",
+    "conveyor.flower_views": "conveyor.web.views",
+    "conveyor.global_id": "conveyor.sqlalchemy.model_references",
+    "conveyor.job": "conveyor.jobs.job",
+    "conveyor.logs": "conveyor.jobs.logs",
+    "conveyor.mailer": "conveyor.mail.mailer",
+    "conveyor.priority": "conveyor.jobs.priority",
+    "conveyor.pytest_plugin": "conveyor.testing.pytest_plugin",
+    "conveyor.queue_name": "conveyor.jobs.queue_name",
+    "conveyor.scheduled": "conveyor.broker.scheduled_set",
+    "conveyor.task": "conveyor.jobs.task",
+    "conveyor.transactions": "conveyor.sqlalchemy.transactions",
+    "conveyor.transport": "conveyor.broker.reliable_fetch",
+    "conveyor.worker_config": "conveyor.broker.worker_file",
+    "conveyor.zoned_cron": "conveyor.schedule.zoned_cron",
+}
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds an old path and hands back the new module itself."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        module = importlib.import_module(MOVED[spec.name])
+        # The import system sets __spec__ of what this returns to the alias' spec; keep the
+        # module's own to put back in exec_module.
+        spec.loader_state = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # Already executed; the import system files it under the old name too.
+        alias = module.__spec__
+        if alias is not None and alias.loader_state is not None:
+            module.__spec__ = alias.loader_state
+
+
+def install() -> None:
+    """Resolve the old paths in this process (done by ``import conveyor``)."""
+    if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
+        sys.meta_path.append(_Alias())

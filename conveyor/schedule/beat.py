@@ -1,0 +1,267 @@
+"""Beat on redbeat, with ``schedule.yaml`` as the source of truth.
+
+``beat_scheduler = "conveyor.schedule.beat:Scheduler"`` (set by ``conveyor.configure``).
+The scheduler
+
+- validates the schedule file when beat starts and refuses to start if it is
+  invalid (nothing is written to Redis then);
+- syncs the file into redbeat on its first tick, that is only once it holds
+  redbeat's lock: a standby beat with an older file never rewrites the schedule
+  (redbeat's own ``setup_schedule`` runs before the lock, redbeat#198);
+- enqueues due jobs through the Job API (``Job.set(...).perform_later``), so
+  queue, priority, callbacks, logging and retries are the same as in code;
+- stores cron entries as ``ZonedCron`` (expression + IANA zone), which redbeat's
+  own encoder cannot represent, so the entry class encodes and decodes it.
+
+``sync_schedule`` is also what ``celery -A app schedule sync`` runs. A sync
+creates and updates the file's entries, deletes the entries it created that the
+file no longer has, keeps ``last_run_at`` of the entries that stay, and leaves
+entries created through redbeat's API alone. It is one Redis transaction.
+
+Example::
+
+    report = sync_schedule(app, load_schedule("schedule.yaml"))
+    print(report.created, report.updated, report.deleted)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import redis
+from celery import Celery
+from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
+from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry
+
+from conveyor.compat.redbeat import beat_conf, redis_of
+from conveyor.errors import ScheduleError
+from conveyor.schedule.file import ScheduledJob, load_schedule
+from conveyor.schedule.zoned_cron import ZonedCron
+from conveyor.serialization import deserialize_arguments, serialize_arguments
+from conveyor.settings import Settings
+
+__all__ = [
+    "Entry",
+    "Scheduler",
+    "SyncReport",
+    "enqueue_entry",
+    "job_class_of",
+    "owned_key",
+    "read_entries",
+    "schedule_path",
+    "set_enabled",
+    "sync_schedule",
+]
+
+logger = logging.getLogger("conveyor.schedule.beat")
+_ZONED = "conveyor.zoned_cron"  # stored in redbeat: never change it
+#: Marks an entry written from the schedule file (its args are conveyor-serialized).
+FROM_FILE = "conveyor_schedule"
+
+
+class Encoder(RedBeatJSONEncoder):  # type: ignore[misc]
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, ZonedCron):
+            return {"__type__": _ZONED, "expression": obj.expression, "timezone": obj.timezone}
+        return super().default(obj)
+
+
+class Decoder(RedBeatJSONDecoder):  # type: ignore[misc]
+    def dict_to_object(self, d: dict[str, Any]) -> Any:
+        if d.get("__type__") == _ZONED:
+            return ZonedCron(d["expression"], d["timezone"])
+        return super().dict_to_object(d)
+
+
+class Entry(RedBeatSchedulerEntry):  # type: ignore[misc]
+    """A redbeat entry that can hold a ``ZonedCron``."""
+
+    @staticmethod
+    def decode_definition(definition: str) -> Any:
+        return json.loads(definition, cls=Decoder)
+
+    def definition_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "task": self.task,
+                "args": self.args,
+                "kwargs": self.kwargs,
+                "options": self.options,
+                "schedule": self.schedule,
+                "enabled": self.enabled,
+            },
+            cls=Encoder,
+        )
+
+    def save(self) -> Entry:
+        meta = json.dumps({"last_run_at": self.last_run_at}, cls=Encoder)
+        with redis_of(self.app).pipeline() as pipe:
+            pipe.hset(self.key, "definition", self.definition_json())
+            pipe.hsetnx(self.key, "meta", meta)
+            pipe.zadd(self.app.redbeat_conf.schedule_key, {self.key: self.score})
+            pipe.execute()
+        return self
+
+
+def schedule_path(app: Celery) -> Path:
+    """The schedule file of ``app``: ``conveyor_schedule_file``, default ``schedule.yaml``."""
+    return Path(Settings.from_app(app).schedule_file)
+
+
+def owned_key(app: Celery) -> str:
+    """The Redis set naming the entries that came from the schedule file."""
+    return str(beat_conf(app).key_prefix) + "conveyor:file-entries"
+
+
+def _entry_for(app: Celery, job: ScheduledJob, last_run_at: dt.datetime) -> Entry:
+    args, kwargs = serialize_arguments(job.name, (), job.args, job.kwargs)
+    options = {**job.options, FROM_FILE: {"job": job.job, "description": job.description}}
+    return Entry(
+        name=job.name, task=job.task, schedule=job.schedule, args=args, kwargs=kwargs, options=options,
+        enabled=job.enabled, app=app, last_run_at=last_run_at,
+    )  # fmt: skip
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{len(getattr(self, k))} {k}" for k in ("created", "updated", "unchanged", "deleted")]
+        return ", ".join(parts)
+
+
+def sync_schedule(app: Celery, jobs: dict[str, ScheduledJob], attempts: int = 5) -> SyncReport:
+    """Make redbeat hold exactly the file's entries (see module doc); one transaction."""
+    conf = beat_conf(app)
+    client = redis_of(app)
+    owned = owned_key(app)
+    now = dt.datetime.now(dt.UTC)
+    for _ in range(attempts):
+        report = SyncReport()
+        with client.pipeline() as pipe:
+            try:
+                keys = [Entry.generate_key(app, name) for name in jobs]
+                pipe.watch(owned, *keys)
+                previously_owned = set(pipe.smembers(owned))
+                writes: list[Entry] = []
+                for name, job in jobs.items():
+                    key = Entry.generate_key(app, name)
+                    stored_definition, stored_meta = pipe.hget(key, "definition"), pipe.hget(key, "meta")
+                    last_run_at = Entry.decode_meta(stored_meta)["last_run_at"] if stored_meta else None
+                    entry = _entry_for(app, job, last_run_at or now)
+                    if stored_definition is None:
+                        report.created.append(name)
+                        writes.append(entry)
+                    elif stored_definition != entry.definition_json():
+                        report.updated.append(name)
+                        writes.append(entry)
+                    else:
+                        report.unchanged.append(name)
+                report.deleted = sorted(previously_owned - set(jobs))
+                pipe.multi()
+                for entry in writes:
+                    pipe.hset(entry.key, "definition", entry.definition_json())
+                    # An entry that stays keeps its last run; a new one counts from now, so a
+                    # daily job added at noon waits for its time instead of running at once.
+                    pipe.hsetnx(entry.key, "meta", json.dumps({"last_run_at": entry.last_run_at}, cls=Encoder))
+                    pipe.zadd(conf.schedule_key, {entry.key: entry.score})
+                for name in report.deleted:
+                    key = Entry.generate_key(app, name)
+                    pipe.zrem(conf.schedule_key, key)
+                    pipe.delete(key)
+                pipe.delete(owned)
+                if jobs:
+                    pipe.sadd(owned, *jobs)
+                pipe.execute()
+                return report
+            except redis.WatchError:
+                continue  # another sync changed the schedule meanwhile: read again
+    raise RuntimeError(f"could not sync the schedule: it kept changing during {attempts} attempts")
+
+
+class Scheduler(RedBeatScheduler):  # type: ignore[misc]
+    """redbeat's scheduler, synced from the schedule file once it holds the lock."""
+
+    Entry = Entry
+
+    def setup_schedule(self) -> None:
+        # Validate only: writing now would race the beat that holds the lock.
+        path = schedule_path(self.app)
+        try:
+            self._file_jobs: dict[str, ScheduledJob] | None = load_schedule(path, self.app.conf.timezone or "UTC")
+        except ScheduleError as exc:
+            logger.critical("beat: refusing to start, the schedule is invalid (nothing was changed):\n%s", exc)
+            raise SystemExit(1) from None
+        logger.info("beat: %s is valid (%d entries); syncing once the lock is held", path, len(self._file_jobs))
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        jobs = getattr(self, "_file_jobs", None)
+        if jobs is not None:
+            if self.lock_key and self.lock is None:
+                raise RuntimeError("beat does not hold the redbeat lock; refusing to sync the schedule")
+            report = sync_schedule(self.app, jobs)
+            logger.info("beat: synced %s into redbeat: %s", schedule_path(self.app), report)
+            self._file_jobs = None
+        interval: float = super().tick(*args, **kwargs)
+        return interval
+
+    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        if job_class_of(self.app, entry) is None:
+            return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        entry = self.reserve(entry) if advance else entry
+        return SimpleNamespace(id=enqueue_entry(self.app, entry))
+
+
+def job_class_of(app: Celery, entry: Any) -> Any:
+    """The Job class an entry from the schedule file runs, or None for other entries."""
+    if FROM_FILE not in (entry.options or {}):
+        return None
+    return getattr(app.tasks.get(entry.task), "job_class", None)
+
+
+def enqueue_entry(app: Celery, entry: Any) -> str:
+    """Enqueue the job of a schedule-file entry through the Job API now; returns the job id."""
+    job_class = job_class_of(app, entry)
+    if job_class is None:
+        task = app.tasks.get(entry.task)
+        result = task.apply_async(entry.args, entry.kwargs, **entry.options) if task else app.send_task(
+            entry.task, entry.args, entry.kwargs, **entry.options
+        )  # fmt: skip
+        return str(result.id)
+    args, kwargs = deserialize_arguments(entry.args or [], entry.kwargs or {})
+    options = {key: value for key, value in entry.options.items() if key in ("queue", "priority")}
+    job = job_class.set(**options).perform_later(*args, **kwargs)
+    return str(job.job_id)
+
+
+def read_entries(app: Celery) -> list[Entry]:
+    """Every entry redbeat holds (from the file and from its API), by name."""
+    conf = beat_conf(app)
+    entries = []
+    for key in redis_of(app).zrange(conf.schedule_key, 0, -1):
+        try:
+            entries.append(Entry.from_key(key, app=app))
+        except KeyError:
+            continue  # deleted meanwhile
+    return sorted(entries, key=lambda entry: entry.name)
+
+
+def set_enabled(app: Celery, name: str, enabled: bool) -> Entry:
+    """Enable or disable an entry in redbeat (until the next sync from the file)."""
+    entry: Entry = Entry.from_key(Entry.generate_key(app, name), app=app)
+    entry.enabled = enabled
+    with redis_of(app).pipeline() as pipe:
+        pipe.hset(entry.key, "definition", entry.definition_json())
+        pipe.execute()
+    return entry

@@ -1,0 +1,5 @@
+"""SQLAlchemy integration: model instances as job arguments, enqueue after commit (``conveyor[sqlalchemy]``)."""
+
+from conveyor.extras import require_extra
+
+require_extra("sqlalchemy", "sqlalchemy")

@@ -1,0 +1,14 @@
+"""Test helpers: record enqueued jobs, perform them, run a real worker in a thread.
+
+The pytest plugin (``conveyor.testing.pytest_plugin``) exposes these as fixtures.
+
+Example::
+
+    with enqueued_jobs_recorded() as jobs:
+        ReportGenerationJob.perform_later(42)
+    jobs.assert_enqueued_with(ReportGenerationJob, args=(42,))
+"""
+
+from conveyor.testing.helpers import EnqueuedJob, EnqueuedJobs, TestAdapter, enqueued_jobs_recorded, worker_thread
+
+__all__ = ["EnqueuedJob", "EnqueuedJobs", "TestAdapter", "enqueued_jobs_recorded", "worker_thread"]

@@ -1,0 +1,139 @@
+"""The Schedule and Dead pages in Flower (installed by ``conveyor.web.flower.install``).
+
+GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
+acts on one. GET ``/dead`` lists the dead set (``conveyor.broker.dead_set``); POST
+``/dead/<job id>/retry|delete`` acts on one. All use Flower's ``BaseHandler``: the same
+login as Flower's own pages, and POSTs need the form's XSRF token.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.web
+from flower.views import BaseHandler
+from tornado.ioloop import IOLoop
+
+from conveyor.broker.dead_set import DeadSet
+from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
+from conveyor.schedule.file import describe, local_time
+from conveyor.schedule.zoned_cron import ZonedCron
+
+# Actions are audited on the same logger as the rest of the Flower integration.
+logger = logging.getLogger("conveyor.web.flower")
+
+__all__ = ["DeadActionView", "DeadView", "ScheduleActionView", "ScheduleView"]
+
+
+def _zone(schedule: Any) -> str:
+    return schedule.timezone if isinstance(schedule, ZonedCron) else "UTC"
+
+
+def _when(moment: dt.datetime | None, zone: str) -> str:
+    return "never" if moment is None else local_time(moment, zone)
+
+
+def next_run(entry: Any) -> dt.datetime | None:
+    """When the entry runs next: now + the schedule's remaining time since its last run."""
+    if entry.last_run_at is None:
+        return None
+    remaining = entry.schedule.remaining_estimate(entry.last_run_at)
+    now = dt.datetime.now(dt.UTC)  # read after the schedule's own "now", so the sum never falls short
+    return now + max(remaining, dt.timedelta(0)) if remaining is not None else None
+
+
+def schedule_rows(app: Any) -> list[dict[str, Any]]:
+    rows = []
+    for entry in read_entries(app):
+        words, zone = describe(entry.schedule), _zone(entry.schedule)
+        from_file = (entry.options or {}).get(FROM_FILE) or {}
+        rows.append({
+            "name": entry.name,
+            "job": entry.task,
+            "description": from_file.get("description") or "",
+            "source": "schedule.yaml" if from_file else "redbeat API",
+            "schedule": words,
+            "timezone": zone,
+            "next_run": _when(next_run(entry), zone) if entry.enabled else "disabled",
+            # A synced entry counts from the sync (its stored last_run_at); it has not run until it has a count.
+            "last_run": _when(entry.last_run_at, zone) if entry.total_run_count else "never",
+            "enabled": entry.enabled,
+        })  # fmt: skip
+    return rows
+
+
+class ScheduleView(BaseHandler):  # type: ignore[misc]
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def get(self) -> None:
+        app = self.application.capp
+        rows = await IOLoop.current().run_in_executor(None, schedule_rows, app)
+        self.render("schedule.html", rows=rows, notice=self.get_argument("notice", None))
+
+
+class _ActionView(BaseHandler):  # type: ignore[misc]
+    def check_xsrf_cookie(self) -> None:
+        super().check_xsrf_cookie()  # Flower's same-origin checks
+        tornado.web.RequestHandler.check_xsrf_cookie(self)  # and the form's token, always
+
+    def _user(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            return base64.b64decode(header[6:]).decode(errors="replace").partition(":")[0]
+        return str(self.current_user or "anonymous")
+
+
+class ScheduleActionView(_ActionView):
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def post(self, name: str, action: str) -> None:
+        app = self.application.capp
+        user = self._user()
+
+        def act() -> str:
+            try:
+                entry = Entry.from_key(Entry.generate_key(app, name), app=app)
+            except KeyError:
+                raise tornado.web.HTTPError(404, f"No schedule entry {name!r}") from None
+            if action == "enqueue":
+                job_id = enqueue_entry(app, entry)
+                logger.info("schedule: %s enqueued %s now (job %s)", user, name, job_id)
+                return f"Enqueued {name} (job {job_id})"
+            set_enabled(app, name, action == "enable")
+            logger.info("schedule: %s %sd %s", user, action, name)
+            return f"{action.capitalize()}d {name}"
+
+        notice = await IOLoop.current().run_in_executor(None, act)
+        self.redirect(self.reverse_url("schedule") + "?" + urlencode({"notice": notice}))
+
+
+class DeadView(BaseHandler):  # type: ignore[misc]
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def get(self) -> None:
+        dead_set = DeadSet.for_app(self.application.capp)
+
+        def read() -> tuple[int, list[dict[str, Any]]]:
+            return dead_set.count(), dead_set.list(limit=200)
+
+        total, records = await IOLoop.current().run_in_executor(None, read)
+        self.render("dead.html", total=total, records=records, notice=self.get_argument("notice", None))
+
+
+class DeadActionView(_ActionView):
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def post(self, job_id: str, action: str) -> None:
+        app = self.application.capp
+        user = self._user()
+
+        def act() -> str:
+            dead_set = DeadSet.for_app(app)
+            done = dead_set.retry(app, job_id) if action == "retry" else dead_set.delete(job_id)
+            if not done:
+                raise tornado.web.HTTPError(404, f"No dead job {job_id!r}")
+            logger.info("dead: %s %s %s", user, "retried" if action == "retry" else "deleted", job_id)
+            return f"{'Retried' if action == 'retry' else 'Deleted'} {job_id}"
+
+        notice = await IOLoop.current().run_in_executor(None, act)
+        self.redirect(self.reverse_url("dead") + "?" + urlencode({"notice": notice}))

@@ -1,0 +1,159 @@
+"""What conveyor writes where others read it: the message header, dead-set records, Redis keys.
+
+Everything here outlives the process that wrote it (a message waits in a queue across a
+deploy, a dead record for 180 days), so each shape is defined once, typed, and changed
+only compatibly: new keys are optional, old keys keep their meaning.
+
+Example::
+
+    header = job_header(enqueued_at=now, scheduled_at=None, queue="default", priority=5,
+                        exception_executions={})
+    headers = {HEADER: header}                  # sent with the Celery message
+    parse_job_header(request.conveyor)          # the same dict back, on the worker
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NotRequired, TypedDict
+
+__all__ = [
+    "DEAD_JOBS_KEY",
+    "DEAD_KEY",
+    "HEADER",
+    "PRIORITY_SEPARATOR",
+    "SCHEDULED_KEY",
+    "WAKE_CAP",
+    "WAKE_PREFIX",
+    "DeadRecord",
+    "JobHeader",
+    "RawMessage",
+    "dead_record",
+    "job_header",
+    "parse_job_header",
+    "priority_queue_key",
+    "wake_key",
+]
+
+#: The message header carrying a job's metadata (Celery exposes it as ``task.request.conveyor``).
+HEADER = "conveyor"
+
+#: The dead set: a sorted set (job id → time of death) and a hash (job id → JSON record).
+DEAD_KEY = "conveyor:dead"
+DEAD_JOBS_KEY = "conveyor:dead:jobs"
+#: The scheduled set: a sorted set of delayed kombu messages scored by due time.
+SCHEDULED_KEY = "conveyor:scheduled"
+#: Idle workers of a queue block on ``WAKE_PREFIX + queue``; senders push a token per message.
+WAKE_PREFIX = "conveyor:wake:"
+#: Tokens kept per wake-up list: enough to wake every idle worker of a burst.
+WAKE_CAP = 1000
+#: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
+PRIORITY_SEPARATOR = "\x06\x16"
+
+
+class JobHeader(TypedDict):
+    """The ``conveyor`` message header: a job's metadata beside Celery's own headers."""
+
+    enqueued_at: str | None  # ISO 8601, UTC
+    scheduled_at: str | None
+    queue: str | None
+    priority: int | None
+    exception_executions: dict[str, int]  # per retry_on declaration, across retries
+
+
+class RawMessage(TypedDict):
+    """What of a kombu message is kept to publish it again (``body`` base64)."""
+
+    body: str
+    content_type: str | None
+    content_encoding: str | None
+    headers: dict[str, Any]
+
+
+class DeadRecord(TypedDict):
+    """One job in the dead set, as the CLI and the Flower page show it."""
+
+    id: str
+    task: str | None
+    job_class: str
+    queue: str | None
+    reason: str
+    error: str
+    attempts: int
+    failed_at: NotRequired[str]  # set by DeadSet.add
+    priority: NotRequired[int | None]
+    args: NotRequired[list[Any]]
+    kwargs: NotRequired[dict[str, Any]]
+    argsrepr: NotRequired[str | None]
+    kwargsrepr: NotRequired[str | None]
+    meta: NotRequired[JobHeader | dict[str, Any]]
+    backtrace: NotRequired[str | None]
+    hostname: NotRequired[str | None]
+    message: NotRequired[RawMessage]  # the original message, for a retry that sends it as it was
+    raw_entry: NotRequired[str]  # base64 of a list entry that was not a message at all
+
+
+def job_header(
+    enqueued_at: dt.datetime | None,
+    scheduled_at: dt.datetime | None,
+    queue: str | None,
+    priority: int | None,
+    exception_executions: dict[str, int],
+) -> JobHeader:
+    """The header for a job about to be sent."""
+    return {
+        "enqueued_at": enqueued_at.isoformat() if enqueued_at else None,
+        "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
+        "queue": queue,
+        "priority": priority,
+        "exception_executions": exception_executions,
+    }
+
+
+def parse_job_header(value: Any) -> JobHeader:
+    """The header as received; a missing or malformed one (a plain Celery sender) reads as empty."""
+    raw: dict[str, Any] = value if isinstance(value, dict) else {}
+    executions = raw.get("exception_executions")
+    priority = raw.get("priority")
+    return {
+        "enqueued_at": _text(raw.get("enqueued_at")),
+        "scheduled_at": _text(raw.get("scheduled_at")),
+        "queue": _text(raw.get("queue")),
+        "priority": priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
+        "exception_executions": dict(executions) if isinstance(executions, dict) else {},
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def dead_record(id: str, reason: str, *, error: str | None = None, **fields: Any) -> DeadRecord:
+    """A dead-set record with the keys every reader relies on; ``fields`` add the optional ones.
+
+    Example::
+
+        dead_record("3c75…", "unknown job or task 'x.Y'", task="x.Y", queue="default")
+    """
+    task = fields.pop("task", None)
+    record: dict[str, Any] = {
+        "id": str(id),
+        "task": task,
+        "job_class": fields.pop("job_class", None) or (task or "?").rpartition(".")[2],
+        "queue": fields.pop("queue", None),
+        "reason": reason,
+        "error": error or reason,
+        "attempts": int(fields.pop("attempts", 1)),
+        **fields,
+    }
+    return record  # type: ignore[return-value]  # the optional keys are DeadRecord's
+
+
+def wake_key(queue: str) -> str:
+    """The list an idle worker of ``queue`` waits on."""
+    return WAKE_PREFIX + queue
+
+
+def priority_queue_key(queue: str, priority: int) -> str:
+    """The Redis list holding ``queue``'s messages of ``priority`` (kombu's layout)."""
+    return queue if priority == 0 else f"{queue}{PRIORITY_SEPARATOR}{priority}"
