@@ -22,7 +22,7 @@ from celery import Celery
 
 from conveyor import compat
 from conveyor.compat import celery as celery_compat
-from conveyor.defaults import CELERY_SETTINGS, DEFAULT_SCHEDULED_THRESHOLD, VISIBILITY_TIMEOUT, is_redis_url
+from conveyor.defaults import CELERY_SETTINGS, VISIBILITY_TIMEOUT, is_redis_url
 from conveyor.errors import ConfigurationError
 from conveyor.settings import Settings, forget, settings_for
 
@@ -59,7 +59,7 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
 
 
 def _check_scheduled_threshold(app: Celery) -> None:
-    threshold = float(app.conf.get("conveyor_scheduled_threshold", DEFAULT_SCHEDULED_THRESHOLD))
+    threshold = Settings.from_app(app).scheduled_threshold
     visibility = float((app.conf.broker_transport_options or {}).get("visibility_timeout", VISIBILITY_TIMEOUT))
     if threshold * 2 > visibility:
         # An ETA message waiting longer than the visibility timeout is delivered again (kombu#337).

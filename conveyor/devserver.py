@@ -35,6 +35,8 @@ from typing import Any
 
 import redis
 
+from conveyor.settings import redis_client
+
 __all__ = ["RedisChoice", "answers", "free_port", "main", "select_redis"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -44,12 +46,12 @@ _START_TIMEOUT_S = 10.0
 def answers(url: str, timeout_s: float = 0.5) -> bool:
     """True if a Redis at ``url`` answers PING within ``timeout_s``."""
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        client = redis_client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
         try:
             return bool(client.ping())
         finally:
             client.close()
-    except (redis.RedisError, OSError, ValueError):
+    except (redis.RedisError, OSError, ValueError, RuntimeError):
         return False
 
 

@@ -1,4 +1,8 @@
-"""Shared fixtures: the test Redis, the service app pointed at it, a real worker thread.
+"""Shared fixtures: the test Redis and a real worker thread, for whichever app a folder uses.
+
+Each folder's conftest provides ``celery_app``: ``tests/conveyor`` an app of the pack
+alone (the reference service is never imported there), ``tests/service``,
+``tests/integration`` the reference service's app (``tests/service_app.py``).
 
 Tests that need Redis skip when none answers, except under CI=true, where they
 fail: a CI run that skipped them would prove nothing.
@@ -28,11 +32,6 @@ os.environ["REDIS_URL"] = TEST_REDIS_URL
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='conveyor-tests-')}/app.db")
 os.environ["APP_ENV"] = "test"
 
-from app import app as service_app  # noqa: E402 - after the environment is set
-from app.models import create_all  # noqa: E402
-
-create_all()  # the tests' SQLite file
-
 REDIS_AVAILABLE = answers(TEST_REDIS_URL)
 
 
@@ -46,13 +45,6 @@ def missing_service(message: str) -> NoReturn:
 def require_redis() -> None:
     if not REDIS_AVAILABLE:
         missing_service(f"no Redis answers at {TEST_REDIS_URL} (run the tests with `make test`, which starts one)")
-
-
-@pytest.fixture(scope="session")
-def celery_app() -> Any:
-    """The reference service's app, configured for the test Redis database."""
-    service_app.set_current()
-    return service_app
 
 
 @pytest.fixture
@@ -85,3 +77,14 @@ def recorder() -> Iterator[Any]:
     RECORDER.clear()
     yield RECORDER
     RECORDER.clear()
+
+
+# Fixtures that reach Redis or a worker: a test using one is an integration test, so
+# `make test-fast` (-m "not integration") runs without Redis and without subprocesses.
+_INTEGRATION_FIXTURES = {"redis_client", "worker", "celery_worker", "conveyor_worker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -98,6 +98,15 @@ class DataImportJob(Job):
         raise RecordNotFound(f"{file_path} is gone")
 
 
+class ReportGenerationJob(Job):
+    """The declarations of design.md §2's example (the service's job of that name does the work)."""
+
+    queue_as = "low_priority"
+
+    def perform(self, report_id: int) -> None:
+        RECORDER.add(event="report", job_id=self.job_id, report_id=report_id)
+
+
 # --- design.md §2, "Callbacks" --------------------------------------------------------------
 
 

@@ -3,3 +3,5 @@
 Everything here works on kombu messages and Redis keys (``conveyor.wire``) and knows
 nothing of Job classes; the jobs layer above calls into it.
 """
+
+__all__: list[str] = []  # the modules are the API: import from them

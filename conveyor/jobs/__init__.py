@@ -5,3 +5,5 @@ A ``Job`` is composed of one mixin per concern (``core``, ``queue_name``, ``prio
 decorators; ``task`` registers each class as a Celery task and ``adapters`` hands jobs
 to Celery (or to a test). Imports only the broker layer and the leaves below it.
 """
+
+__all__: list[str] = []  # the modules are the API: import from them

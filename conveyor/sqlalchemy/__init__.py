@@ -3,3 +3,5 @@
 from conveyor.extras import require_extra
 
 require_extra("sqlalchemy", "sqlalchemy")
+
+__all__: list[str] = []  # the modules are the API: import from them

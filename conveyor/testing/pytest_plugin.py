@@ -36,6 +36,8 @@ import pytest
 from conveyor.mail.delivery import TestBackend, use_backend
 from conveyor.testing.helpers import EnqueuedJobs, enqueued_jobs_recorded, worker_thread
 
+__all__ = ["celery_app", "celery_worker", "conveyor_worker", "deliveries", "enqueued_jobs", "require_broker"]
+
 
 @pytest.fixture
 def enqueued_jobs() -> Iterator[EnqueuedJobs]:

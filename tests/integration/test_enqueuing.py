@@ -15,8 +15,8 @@ import conveyor
 from conveyor import EnqueueError, SerializationError, perform_all_later
 from conveyor.devserver import free_port
 from tasks.report_generation_job import ReportGenerationJob
-from tests.integration.conftest import queue_keys, queued_messages, scheduled_entries
 from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, SecretJob
+from tests.redis_reading import queue_keys, queued_messages, scheduled_entries
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC

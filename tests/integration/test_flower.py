@@ -102,7 +102,7 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
     import urllib.parse
 
     from conveyor.broker.dead_set import DeadSet
-    from tests.integration.conftest import queued_messages
+    from tests.redis_reading import queued_messages
 
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
     dead_set = DeadSet(client)

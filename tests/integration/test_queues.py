@@ -19,8 +19,8 @@ from conveyor.broker.queue_order import WeightedCycle
 from conveyor.broker.worker_file import WorkerConfig, apply
 from conveyor.testing import worker_thread
 from tests.conftest import TEST_REDIS_URL, require_redis
-from tests.integration.conftest import queued_messages
 from tests.jobs import QueueProbeJob, Recorder
+from tests.redis_reading import queued_messages
 
 pytestmark = pytest.mark.integration
 # A database of its own: these workers must not see the other tests' messages.

@@ -1,1 +1,1 @@
-../../../tests/test_app.py
+../../../tests/service/test_app.py

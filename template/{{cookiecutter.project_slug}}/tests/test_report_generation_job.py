@@ -1,1 +1,1 @@
-../../../tests/test_report_generation_job.py
+../../../tests/service/test_report_generation_job.py

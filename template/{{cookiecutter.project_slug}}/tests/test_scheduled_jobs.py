@@ -1,1 +1,1 @@
-../../../tests/test_scheduled_jobs.py
+../../../tests/service/test_scheduled_jobs.py

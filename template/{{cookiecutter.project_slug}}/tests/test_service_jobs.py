@@ -1,1 +1,1 @@
-../../../tests/test_service_jobs.py
+../../../tests/service/test_service_jobs.py

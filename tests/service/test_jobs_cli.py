@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
-from tests.integration.conftest import queued_messages
+from tests.redis_reading import queued_messages
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration  # runs processes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def celery(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,8 @@ from conveyor import Job
 from conveyor.broker.worker_file import load_worker_config
 from conveyor.schedule.file import load_schedule
 
-ROOT = Path(__file__).resolve().parents[1]
+# The service's root: tests/service/ here, tests/ in a rendered service (the template links this file).
+ROOT = next(parent for parent in Path(__file__).resolve().parents if (parent / "schedule.yaml").is_file())
 
 
 class PingJob(Job):

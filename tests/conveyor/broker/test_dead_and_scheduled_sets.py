@@ -19,7 +19,7 @@ from conveyor.broker.consumer import unknown_task_reason
 from conveyor.broker.dead_set import DEAD_JOBS_KEY, DEAD_KEY, DeadSet
 from conveyor.broker.eviction import eviction_problem
 from conveyor.errors import ConfigurationError, ConveyorError
-from tests.integration.conftest import queued_messages
+from tests.redis_reading import queued_messages
 
 
 def record(job_id: str, **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from celery import Celery
@@ -13,33 +12,13 @@ from conveyor.broker.queue_order import WeightedCycle
 from conveyor.broker.worker_file import apply, load_worker_config
 from conveyor.errors import WorkerConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "worker.yaml"
     path.write_text(text)
     return path
-
-
-def test_the_services_worker_yaml_is_the_seeds_sidekiq_yml(celery_app: Any) -> None:
-    config = load_worker_config(ROOT / "config" / "worker.yaml")
-    assert config.concurrency == 5
-    assert config.queues == [
-        ("high_priority", 2), ("default", 1), ("notifications", 1), ("low_priority", 1), ("mailers", 1),
-        ("maintenance", 1),
-    ]  # fmt: skip
-    assert config.mode == "weighted"
-
-
-def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(celery_app: Any) -> None:
-    assert [queue.name for queue in celery_app.conf.task_queues] == [
-        "high_priority", "default", "notifications", "low_priority", "mailers", "maintenance",
-    ]  # fmt: skip
-    assert celery_app.conf.worker_concurrency == 5
-    strategy = celery_app.conf.broker_transport_options["queue_order_strategy"]
-    assert strategy == "conveyor.broker.queue_order:WeightedCycle"
-    assert celery_app.conf.broker_transport_options["priority_steps"] == list(range(10))
 
 
 def test_plain_names_mean_strict_order(tmp_path: Path) -> None:

