@@ -2,7 +2,7 @@
 
 ``conveyor.web.flower.install`` inserts routes into ``flower.urls.handlers`` before
 Flower's catch-all ``NotFoundErrorHandler``, swaps ``urls.settings["template_loader"]`` and
-splices two links into ``navbar.html`` before ``NAV_MARKER``;
+splices two links into ``navbar.html`` before ``NAV_END``;
 ``conveyor.web.views`` subclasses ``flower.views.BaseHandler``.
 
 Example::
@@ -12,23 +12,24 @@ Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from conveyor.compat.guard import Guard
 from conveyor.errors import CompatibilityError
 
-__all__ = ["GUARD", "NAV_MARKER", "check_navbar", "not_found_handler", "url_table"]
+__all__ = ["GUARD", "NAV_END", "check_navbar", "check_xsrf", "not_found_handler", "splice_navbar", "url_table"]
 
-#: The end of the primary navigation list in Flower's ``navbar.html`` (Flower 2.0-2.2): conveyor's
-#: Schedule and Dead links are spliced in before it, whitespace-exact.
-NAV_MARKER = "      </ul>"
+#: The end of the primary navigation list in Flower's ``navbar.html``: the first line that is only
+#: ``</ul>`` (indented 4 spaces in Flower 2.0, 6 in 2.2). conveyor's links go in before it.
+NAV_END = re.compile(r"^[ \t]*</ul>[ \t]*$", re.MULTILINE)
 
 GUARD = Guard(
     "flower",
     "flower.urls",
     {"": ("handlers", "settings")},
-    tested=">=2.0,<2.3",
+    tested=">=2.2,<2.3",
     extra_modules={
         "flower.views": {"BaseHandler": ("get_current_user", "render")},
         "flower.views.error": {"": ("NotFoundErrorHandler",)},
@@ -36,14 +37,33 @@ GUARD = Guard(
 )
 
 
+def splice_navbar(source: str, items: str) -> str | None:
+    """``source`` with ``items`` inserted before the end of its first list; None if it has none."""
+    end = NAV_END.search(source)
+    return None if end is None else source[: end.start()] + items + source[end.start() :]
+
+
 def check_navbar(template_path: Path) -> None:
-    """Fail if Flower's navbar no longer has the line conveyor's links are spliced in before."""
+    """Fail if Flower's navbar no longer has the list conveyor's links are spliced into."""
     navbar = template_path / "navbar.html"
     source = navbar.read_text(encoding="utf-8") if navbar.is_file() else ""
-    if NAV_MARKER not in source:
+    if NAV_END.search(source) is None:
         raise CompatibilityError(
-            f"flower {GUARD.version()}: {navbar} has no line {NAV_MARKER.strip()!r} indented as in Flower 2.0-2.2, "
+            f"flower {GUARD.version()}: {navbar} has no line that closes a list (</ul>), as Flower 2.2's has, "
             "so conveyor cannot add its Schedule and Dead links. Install a Flower conveyor supports."
+        )
+
+
+def check_xsrf(settings: dict[str, Any]) -> None:
+    """Fail on a Flower that does not make tornado check XSRF tokens (Flower 2.2 sets ``xsrf_cookies``).
+
+    conveyor's action views (retry, delete, enqueue) are POST forms; without the setting tornado
+    never calls their token check, and any site a logged-in operator visits could post them.
+    """
+    if settings.get("xsrf_cookies") is not True:
+        raise CompatibilityError(
+            f"flower {GUARD.version()} does not enable tornado's xsrf_cookies (Flower 2.2 does): conveyor's "
+            "pages would accept cross-site form posts. Install a Flower conveyor supports."
         )
 
 

@@ -27,9 +27,18 @@ GUARD = Guard(
     {
         "": ("ensure_conf", "get_redis", "RedBeatScheduler", "RedBeatSchedulerEntry"),
         "RedBeatScheduler": ("setup_schedule", "tick", "apply_async", "reserve", "Entry"),
-        "RedBeatSchedulerEntry": ("decode_definition", "save", "from_key", "key", "score", "due_at"),
+        "RedBeatSchedulerEntry": (
+            "decode_definition",
+            "decode_meta",
+            "generate_key",
+            "save",
+            "from_key",
+            "key",
+            "score",
+            "due_at",
+        ),
     },
-    tested=">=2.2,<2.5",
+    tested=">=2.3.2,<2.5",
     extra_modules={"redbeat.decoder": {"": ("RedBeatJSONDecoder", "RedBeatJSONEncoder")}},
 )
 

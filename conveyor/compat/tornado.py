@@ -19,5 +19,5 @@ GUARD = Guard(
     "tornado",
     "tornado.template",
     {"BaseLoader": ("_create_template", "load", "resolve_path"), "": ("Template",)},
-    tested=">=6.4,<7",
+    tested=">=6.5.7,<7",
 )

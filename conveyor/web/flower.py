@@ -36,7 +36,6 @@ __all__ = ["QueueDepthCollector", "install", "require_login"]
 
 logger = logging.getLogger("conveyor.web.flower")
 TEMPLATES = Path(__file__).parent / "templates" / "flower"
-_NAV_MARKER = flower_compat.NAV_MARKER
 _NAV_ITEM = """        <li class="nav-item">
           <a class="nav-link{% if active_tab == 'schedule' %} active{% end %}"
             href="{{ reverse_url('schedule') }}"
@@ -85,9 +84,8 @@ class _Loader(BaseLoader):  # type: ignore[misc]
             path = root / name
             if path.is_file():
                 source = path.read_text(encoding="utf-8")
-                if name == "navbar.html" and _NAV_MARKER in source and "reverse_url('schedule')" not in source:
-                    head, _, tail = source.partition(_NAV_MARKER)
-                    source = head + _NAV_ITEM + _NAV_MARKER + tail
+                if name == "navbar.html" and "reverse_url('schedule')" not in source:
+                    source = flower_compat.splice_navbar(source, _NAV_ITEM) or source
                 return Template(source, name=name, loader=self)
         raise FileNotFoundError(f"template {name!r} not found in {', '.join(map(str, self.roots))}")
 
@@ -101,6 +99,7 @@ def install() -> None:
     check_web()
     handlers, settings = flower_compat.url_table()
     flower_compat.check_navbar(Path(settings["template_path"]))
+    flower_compat.check_xsrf(settings)
     not_found = flower_compat.not_found_handler()
     if any(getattr(handler, "name", None) == "schedule" for handler in handlers):
         return

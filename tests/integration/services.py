@@ -53,6 +53,29 @@ class Service:
             if not seen():
                 raise AssertionError(f"never printed {text!r}; output:\n{''.join(self.lines)[-4000:]}")
 
+    def wait_listening(self, port: int, timeout_s: float = 30) -> None:
+        """Wait until the process (or a child) listens on ``port``, read from its sockets (psutil).
+
+        A banner can come before the bind (Flower 2.0 prints "Visit me at" first).
+        """
+        import time
+
+        import psutil
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process.poll() is None:
+            processes = [psutil.Process(self.process.pid), *descendants(self.process.pid)]
+            for process in processes:
+                try:
+                    sockets = process.net_connections(kind="inet")
+                except psutil.Error:
+                    continue
+                if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+                    return
+            with self._changed:  # wakes early on new output or exit
+                self._changed.wait(0.05)
+        raise AssertionError(f"never listened on port {port}; output:\n{self.output[-4000:]}")
+
     def wait(self, timeout_s: float = 60) -> int:
         """Wait for the process to end by itself; returns its exit code."""
         code = self.process.wait(timeout=timeout_s)

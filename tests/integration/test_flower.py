@@ -41,6 +41,7 @@ def flower() -> Iterator[str]:
     assert sync.wait() == 0, sync.output
     service = Service.celery("flower", env=env)
     service.wait_for("Visit me at")
+    service.wait_listening(int(env["FLOWER_PORT"]))
     yield f"http://127.0.0.1:{env['FLOWER_PORT']}"
     service.stop()
     client.flushdb()
