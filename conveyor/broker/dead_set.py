@@ -35,7 +35,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage
+from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage, parse_job_header
 
 __all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "raw_message", "resend"]
 
@@ -160,7 +160,7 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
                 priority=record.get("priority"), declare=[app.amqp.queues[queue]], retry=True,
             )  # fmt: skip
             return
-        meta = dict(record.get("meta") or {})
+        meta = parse_job_header(record.get("meta"))
         meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
         message = app.amqp.create_task_message(
             record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,

@@ -3,7 +3,6 @@
 - ``celery._state``: the current worker task and app (``conveyor.jobs.task.current_app``),
   the finalize hook and the live apps (a Job class registers as a task like ``@shared_task``).
 - ``Celery._tasks`` / ``_finalize_mutex``: attaching a job's task to an app already finalized.
-- ``Task._get_app``: a running task's app.
 - ``Consumer.on_unknown_task`` and friends: overridden by ``conveyor.broker.consumer``.
 
 Example::
@@ -38,7 +37,7 @@ GUARD = Guard(
     {"": ("get_current_worker_task", "get_current_app", "connect_on_app_finalize", "_get_active_apps")},
     tested=">=5.7,<5.8",
     extra_modules={
-        "celery": {"Celery": ("thread_oid", "producer_or_acquire"), "Task": ("_get_app",)},
+        "celery": {"Celery": ("thread_oid", "producer_or_acquire")},
         "celery.app.amqp": {"AMQP": ("create_task_message", "send_task_message")},
         "celery.worker.consumer": {
             "Consumer": ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")

@@ -31,7 +31,8 @@ GUARD = Guard(
     {"": ("handlers", "settings")},
     tested=">=2.2,<2.3",
     extra_modules={
-        "flower.views": {"BaseHandler": ("get_current_user", "render")},
+        # BaseHandler.check_xsrf_cookie: Flower's same-origin checks, which conveyor's action views extend.
+        "flower.views": {"BaseHandler": ("get_current_user", "render", "check_xsrf_cookie")},
         "flower.views.error": {"": ("NotFoundErrorHandler",)},
     },
 )

@@ -14,9 +14,11 @@ Example::
 
 from __future__ import annotations
 
-from conveyor.compat.guard import Guard
+from typing import Any
 
-__all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "register_transport"]
+from conveyor.compat.guard import Guard, require_attributes
+
+__all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "check_redis_channel", "redis_envelope", "register_transport"]
 
 CHANNEL_OVERRIDES = ("_brpop_start", "_brpop_read", "_put", "_get", "_connparams")
 CHANNEL_READS = (
@@ -42,6 +44,30 @@ GUARD = Guard(
         "kombu.utils.json": {"": ("dumps", "loads")},
     },
 )
+
+
+def check_redis_channel(channel: Any) -> None:
+    """The producer's channel is kombu's Redis channel (the bulk and scheduled-set paths build its envelopes)."""
+    require_attributes(
+        channel, ("prepare_message", "_inplace_augment_message", "_q_for_pri", "conn_or_acquire"), "kombu"
+    )
+
+
+def redis_envelope(
+    channel: Any, data: Any, priority: int | None, content_type: str, content_encoding: str,
+    headers: dict[str, Any], properties: dict[str, Any], queue: str,
+) -> tuple[str, str]:  # fmt: skip
+    """The list key and JSON envelope kombu's Redis transport would LPUSH for this message.
+
+    Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority keys,
+    so a worker receives exactly what ``Producer.publish`` would have sent.
+    """
+    from kombu.utils.json import dumps
+
+    envelope = channel.prepare_message(data, priority, content_type, content_encoding, headers, properties)
+    channel._inplace_augment_message(envelope, "", queue)
+    key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
+    return key, dumps(envelope)  # type: ignore[no-untyped-call]
 
 
 def register_transport(scheme: str, target: str) -> None:

@@ -23,6 +23,7 @@ from celery.utils.nodenames import anon_nodename
 
 from conveyor.broker import scheduled_set
 from conveyor.broker.reliable_fetch import wake
+from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
 from conveyor.errors import EnqueueError
 from conveyor.jobs import logs
@@ -140,7 +141,7 @@ class CeleryAdapter:
         try:
             with app.producer_or_acquire(None) as producer:
                 channel = producer.channel
-                _check_redis_channel(channel)
+                kombu_compat.check_redis_channel(channel)
                 if declaring:
                     producer.maybe_declare(app.amqp.queues[options["queue"]])
                 key, envelope = _redis_envelope(app, channel, name, message, options)
@@ -216,7 +217,7 @@ def _lean_redis_sender(app: Celery) -> Any:
     def send_chunk(chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> None:
         with app.producer_or_acquire(None) as producer:
             channel = producer.channel
-            _check_redis_channel(channel)
+            kombu_compat.check_redis_channel(channel)
             for *_, options in chunk:
                 if options.get("declare") != []:  # the first message of a queue new to this process
                     maybe_declare = producer.maybe_declare
@@ -237,11 +238,6 @@ def _lean_redis_sender(app: Celery) -> Any:
     return send_chunk
 
 
-def _check_redis_channel(channel: Any) -> None:
-    if not all(hasattr(channel, a) for a in ("_inplace_augment_message", "_q_for_pri", "conn_or_acquire")):
-        raise RuntimeError("kombu's Redis channel changed; conveyor's Redis paths need updating")
-
-
 def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options: dict[str, Any]) -> tuple[str, str]:
     """The list key and JSON envelope kombu's Redis transport would LPUSH for this Celery message.
 
@@ -250,7 +246,6 @@ def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options:
     """
     from celery import signals
     from kombu.serialization import dumps as serialize
-    from kombu.utils.json import dumps as to_json
 
     headers, properties, body, _sent_event = message
     headers.update(options["headers"])
@@ -261,12 +256,9 @@ def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options:
     if before.receivers:
         before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
                     headers=headers, properties=properties, retry_policy=None)  # fmt: skip
-    envelope = channel.prepare_message(
-        data, options.get("priority"), content_type, content_encoding, headers, properties
+    return kombu_compat.redis_envelope(
+        channel, data, options.get("priority"), content_type, content_encoding, headers, properties, queue
     )
-    channel._inplace_augment_message(envelope, "", queue)
-    key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
-    return key, to_json(envelope)  # type: ignore[no-untyped-call]
 
 
 _DEFAULT = CeleryAdapter()

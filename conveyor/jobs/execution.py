@@ -170,11 +170,11 @@ class Execution(Core):
         now = dt.datetime.now(UTC)
         self.enqueued_at, self.scheduled_at = now, now + dt.timedelta(seconds=wait_s)
         self.queue_name, self.priority = queue, priority
-        settings = settings_for(task._get_app())
+        settings = settings_for(task.app)
         if settings.uses_redis and wait_s > settings.scheduled_threshold:
             # A long wait goes to the scheduled set, not into a worker's memory as an ETA
             # message (see conveyor.broker.scheduled_set); same job id, executions carried on.
-            current_adapter().enqueue(task._get_app(), self)  # type: ignore[arg-type]  # self is a Job
+            current_adapter().enqueue(task.app, self)  # type: ignore[arg-type]  # self is a Job
             raise Retry(f"Retry in {wait_s:g}s (scheduled set)", exc=error, when=self.scheduled_at)
         retry_options: dict[str, Any] = {
             "countdown": wait_s,

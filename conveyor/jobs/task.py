@@ -30,7 +30,7 @@ def current_app() -> Celery:
     """
     task = celery_compat.current_worker_task()
     if task is not None:
-        return task._get_app()  # type: ignore[no-any-return]
+        return task.app  # type: ignore[no-any-return]
     return celery_compat.current_app()
 
 

@@ -105,7 +105,7 @@ class Entry(RedBeatSchedulerEntry):  # type: ignore[misc]
         with redis_of(self.app).pipeline() as pipe:
             pipe.hset(self.key, "definition", self.definition_json())
             pipe.hsetnx(self.key, "meta", meta)
-            pipe.zadd(self.app.redbeat_conf.schedule_key, {self.key: self.score})
+            pipe.zadd(beat_conf(self.app).schedule_key, {self.key: self.score})
             pipe.execute()
         return self
 
