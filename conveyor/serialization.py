@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from billiard.exceptions import Terminated
+from celery.exceptions import WorkerShutdown, WorkerTerminate
 
 from conveyor.errors import DeserializationError, SerializationError
 
@@ -171,14 +173,26 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _import_enum(path: str) -> type[Enum]:
-    module_name, _, qualname = path.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not (isinstance(obj, type) and issubclass(obj, Enum)):
-        raise DeserializationError(f"{path} is not an Enum class")
-    return obj
+def _loaded_enums() -> dict[str, type[Enum]]:
+    """Every Enum class defined in this process, by "<module>:<qualname>" (Python keeps the subclass tree)."""
+    found: dict[str, type[Enum]] = {}
+    pending: list[type[Enum]] = list(Enum.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found[f"{cls.__module__}:{cls.__qualname__}"] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _enum_class(path: Any) -> type[Enum]:
+    # Found among the Enum classes this worker has defined; never imported by the name a message gives.
+    cls = _loaded_enums().get(path) if isinstance(path, str) else None
+    if cls is None:
+        raise DeserializationError(
+            f"no Enum {path!r} is defined in this worker: import its module in the worker (the job's module "
+            "importing it is enough)"
+        )
+    return cls
 
 
 def _with_zone(value: Any, zone: str | None) -> Any:
@@ -204,7 +218,7 @@ def _decode_tagged(value: dict[str, Any]) -> Any:
     if tag == "uuid":
         return uuid.UUID(raw)
     if tag == "enum":
-        return _import_enum(value["cls"])[raw]
+        return _enum_class(value.get("cls"))[raw]
     registered = _by_tag.get(tag)
     if registered is None:
         raise DeserializationError(
@@ -213,6 +227,9 @@ def _decode_tagged(value: dict[str, Any]) -> Any:
         )
     return registered.deserialize(deserialize(raw))
 
+
+# A worker being stopped (warm or cold shutdown, a terminated pool child) stays stopped.
+_SHUTDOWN: tuple[type[BaseException], ...] = (WorkerShutdown, WorkerTerminate, Terminated)
 
 _BUILTIN_TAGS = frozenset({"tuple", "datetime", "date", "time", "timedelta", "decimal", "uuid", "enum"})
 
@@ -228,7 +245,9 @@ def deserialize(value: Any) -> Any:
                 return _decode_tagged(value)
             except DeserializationError:
                 raise
-            except Exception as exc:
+            except _SHUTDOWN:
+                raise
+            except (Exception, SystemExit) as exc:  # a registered deserializer's SystemExit must not end the worker
                 raise DeserializationError(f"cannot rebuild {value!r}: {type(exc).__name__}: {exc}") from exc
         return {key: deserialize(item) for key, item in value.items()}
     return value

@@ -7,16 +7,17 @@ an undecodable body, a message in no known format. conveyor's consumer
 with the reason, and the original message so ``celery -A app jobs dead retry`` can
 send it again once the cause is fixed. The worker keeps consuming either way.
 
-Example (what the log says for a job whose module fails to import)::
+A task name from a message is never imported: a job whose module the worker did not
+import at start (not in the app's ``include`` list, or it failed to import then) is unknown.
+
+Example (what the log says)::
 
     conveyor: message 3c75… for tasks.broken_job.BrokenJob moved to the dead set:
-    cannot import tasks.broken_job: ModuleNotFoundError: No module named 'missing_dependency'
+    unknown job or task 'tasks.broken_job.BrokenJob': no task of that name is registered on this worker ...
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import traceback
 from typing import Any
@@ -31,21 +32,24 @@ __all__ = ["Consumer", "unknown_task_reason"]
 logger = logging.getLogger("conveyor.broker.consumer")
 
 
-def unknown_task_reason(name: str) -> tuple[str, str | None]:
-    """Why no task ``name`` is registered: its module fails to import, or it is simply unknown."""
+def unknown_task_reason(app: Any, name: str) -> str:
+    """Why no task ``name`` is registered on this worker, from what the worker already knows.
+
+    The name comes from a message, so nothing is imported or looked up by it (a message
+    naming ``venv.__main__.x`` would otherwise run that module in the worker): it is only
+    compared with the app's configured ``include``/``imports`` modules.
+    """
     module_name = name.rpartition(".")[0]
-    try:
-        found = bool(module_name) and importlib.util.find_spec(module_name) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        return f"unknown job or task {name!r}: no module {module_name!r} on this worker", None
-    try:
-        # The module exists on this worker but did not register the task: import it to show why.
-        importlib.import_module(module_name)
-    except Exception as exc:
-        return f"cannot import {module_name}: {type(exc).__name__}: {exc}", traceback.format_exc()
-    return f"unknown job or task {name!r}: {module_name} does not define it (or the worker does not import it)", None
+    configured = {str(module) for module in (*(app.conf.include or ()), *(app.conf.imports or ()))}
+    if module_name and module_name in configured:
+        return (
+            f"unknown job or task {name!r}: {module_name} is in the app's include list but does not define it "
+            "(if the job is new, the worker started before it existed: restart the worker)"
+        )
+    return (
+        f"unknown job or task {name!r}: no task of that name is registered on this worker "
+        "(its module is not in the app's include list)"
+    )
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
@@ -54,8 +58,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         headers = message.headers or {}
         name = str(headers.get("task") or "?")
-        reason, backtrace = unknown_task_reason(name)
-        self._to_dead_set(message, reason, backtrace, task=name, job_id=headers.get("id"))
+        self._to_dead_set(message, unknown_task_reason(self.app, name), None, task=name, job_id=headers.get("id"))
         super().on_unknown_task(body, message, exc)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:

@@ -32,8 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import mimetypes
-import re
 import smtplib
 from collections.abc import Callable, Iterable, Mapping
 from email.message import EmailMessage
@@ -42,17 +40,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jinja2
-from celery.utils.imports import symbol_by_name
 
 from conveyor.errors import ConveyorError
 from conveyor.jobs.error_handling import discard_on, polynomially_longer, retry_on
 from conveyor.jobs.job import Job
 from conveyor.jobs.task import current_app
+from conveyor.mail.rendering import Attachment, address_list, attach, snake_case, template_environment
 from conveyor.settings import MailSettings
 
 __all__ = ["MailDeliveryJob", "Mailer", "MailerError", "MessageDelivery"]
-
-Attachment = bytes | str | tuple[bytes | str, str]
 
 
 class MailerError(ConveyorError):
@@ -66,20 +62,6 @@ ACCESSED_THEN_LATER = (
     "Workarounds: 1. don't touch the message before calling deliver_later, or 2. only touch the message "
     "*within your mailer method*, or 3. use deliver_now."
 )
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-@functools.lru_cache(maxsize=32)
-def _environment(template_path: str) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_path),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly, not as an empty string
-        keep_trailing_newline=True,
-    )
 
 
 class _Action:
@@ -107,6 +89,10 @@ class _Action:
         return deliver
 
 
+#: Every Mailer subclass defined in this process, by "<module>.<qualname>" (filled at class definition).
+_MAILERS: dict[str, type[Mailer]] = {}
+
+
 class Mailer:
     """Base class of mailers; public methods are actions (see the module docstring)."""
 
@@ -124,6 +110,8 @@ class Mailer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # MailDeliveryJob finds a mailer by this name, never by importing what a message says.
+        _MAILERS[f"{cls.__module__}.{cls.__qualname__}"] = cls
         for name, value in list(vars(cls).items()):
             if inspect.isfunction(value) and not name.startswith("_") and name not in vars(Mailer):
                 setattr(cls, name, _Action(value))
@@ -159,10 +147,10 @@ class Mailer:
                 "or set conveyor_mail_default_from on the app"
             )
         message["From"] = sender
-        message["To"] = _addresses(to)
+        message["To"] = address_list(to)
         for header, value in (("Cc", cc), ("Bcc", bcc), ("Reply-To", reply_to)):
             if value:
-                message[header] = _addresses(value)
+                message[header] = address_list(value)
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip(">") or None)
@@ -182,13 +170,13 @@ class Mailer:
         elif html is not None:
             message.set_content(html, subtype="html")
         for filename, attachment in (attachments or {}).items():
-            _attach(message, filename, attachment)
+            attach(message, filename, attachment)
         self._message = message
         return message
 
     @classmethod
     def _folder(cls) -> str:
-        return cls.template_folder or _snake(cls.__name__)
+        return cls.template_folder or snake_case(cls.__name__)
 
     @classmethod
     def _template_root(cls) -> str:
@@ -197,30 +185,12 @@ class Mailer:
         return str(cls.template_path)
 
     def _render(self, name: str, context: dict[str, Any]) -> str | None:
-        environment = _environment(self._template_root())
+        environment = template_environment(self._template_root())
         try:
             template = environment.get_template(f"{self._folder()}/{name}")
         except jinja2.TemplateNotFound:
             return None
         return template.render(context)
-
-
-def _addresses(value: str | Iterable[str]) -> str:
-    return value if isinstance(value, str) else ", ".join(value)
-
-
-def _attach(message: EmailMessage, filename: str, attachment: Attachment) -> None:
-    content, mimetype = attachment if isinstance(attachment, tuple) else (attachment, None)
-    mimetype = (
-        mimetype
-        or mimetypes.guess_type(filename)[0]
-        or ("text/plain" if isinstance(content, str) else "application/octet-stream")
-    )
-    maintype, _, subtype = mimetype.partition("/")
-    if isinstance(content, str):
-        message.add_attachment(content, subtype=subtype, filename=filename)
-    else:
-        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
 
 
 class MessageDelivery:
@@ -294,7 +264,10 @@ class MailDeliveryJob(Job):
     queue_as = "mailers"
 
     def perform(self, mailer: str, action: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-        mailer_class = symbol_by_name(mailer)
-        if not (isinstance(mailer_class, type) and issubclass(mailer_class, Mailer)):
-            raise MailerError(f"{mailer!r} is not a Mailer class")
+        mailer_class = _MAILERS.get(mailer) if isinstance(mailer, str) else None
+        if mailer_class is None:
+            raise MailerError(
+                f"no Mailer {mailer!r} is defined in this worker: import its module in the worker "
+                "(e.g. from app/mailers.py through the app's include list)"
+            )
         MessageDelivery(mailer_class, action, tuple(args), kwargs).deliver_now()

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from celery.utils.imports import symbol_by_name
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,21 @@ from conveyor.errors import DeserializationError, RecordNotFound
 from conveyor.serialization import register_serializer
 
 __all__ = ["register_models"]
+
+
+def _mapped_classes(base: type) -> dict[str, type]:
+    """The classes mapped on ``base`` in this process, by "<module>:<qualname>" (SQLAlchemy's registry)."""
+    registry = getattr(base, "registry", None)
+    classes: list[type] = []
+    if registry is not None:
+        classes = [mapper.class_ for mapper in registry.mappers]
+    else:  # a base without a registry of its own: its subclasses as Python knows them
+        pending: list[type] = list(base.__subclasses__())
+        while pending:
+            cls = pending.pop()
+            classes.append(cls)
+            pending.extend(cls.__subclasses__())
+    return {f"{cls.__module__}:{cls.__qualname__}": cls for cls in classes if issubclass(cls, base)}
 
 
 def register_models(base: type, session_factory: Callable[[], Session]) -> None:
@@ -42,9 +56,12 @@ def register_models(base: type, session_factory: Callable[[], Session]) -> None:
 
     def deserialize(reference: list[Any]) -> Any:
         path, key = reference
-        cls = symbol_by_name(path)
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise DeserializationError(f"{path} is not a model of {base.__qualname__}")
+        cls = _mapped_classes(base).get(path) if isinstance(path, str) else None
+        if cls is None:
+            raise DeserializationError(
+                f"{path!r} is not a model of {base.__qualname__} defined in this worker (models are found in "
+                "the base's mapper registry, never imported by the name a message gives)"
+            )
         with session_factory() as session:
             instance = session.get(cls, tuple(key))
             if instance is None:
