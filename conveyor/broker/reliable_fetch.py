@@ -66,14 +66,18 @@ _CLAIM = """
 for i = 3, #KEYS do
   local item = redis.call('RPOP', KEYS[i])
   if item then
+    -- Everything is checked before anything is written: an error after the RPOP would lose the item
+    -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
     local ok, message = pcall(cjson.decode, item)
     local properties = ok and type(message) == 'table' and message['properties']
     local tag = type(properties) == 'table' and properties['delivery_tag']
-    if not tag or message['body'] == nil then
+    local delivery = type(properties) == 'table' and properties['delivery_info']
+    if delivery == nil then delivery = {} end
+    if type(tag) ~= 'string' or tag == '' or type(message['body']) ~= 'string' or type(delivery) ~= 'table'
+        or (delivery['exchange'] ~= nil and type(delivery['exchange']) ~= 'string')
+        or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
       return {KEYS[i], item, 'bad'}
     end
-    local delivery = properties['delivery_info']
-    if type(delivery) ~= 'table' then delivery = {} end
     redis.call('ZADD', KEYS[2], ARGV[1], tag)
     redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
       .. cjson.encode(delivery['routing_key'] or '') .. ']')

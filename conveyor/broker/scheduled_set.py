@@ -25,6 +25,8 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import random
@@ -34,27 +36,37 @@ from typing import Any
 
 from celery import bootsteps
 
+from conveyor.broker.dead_set import DeadSet
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import SCHEDULED_KEY, wake_key
+from conveyor.wire import SCHEDULED_KEY, dead_record, wake_key
 
-__all__ = ["SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
+__all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 
 logger = logging.getLogger("conveyor.broker.scheduled_set")
 
+#: Entries of the scheduled set that were not valid, on their way to the dead set.
+MALFORMED_KEY = SCHEDULED_KEY + ":malformed"
 #: Moved per script call, so one call never blocks Redis for long; the poller calls again while some were due.
 BATCH = 100
 
 # Atomic: a job leaves the set and enters its queue in one step, whichever worker runs it first.
+# A member that is not a valid entry is checked before it is removed, and moved to a holding list
+# (KEYS[2]) in the same step, from which move_due files it in the dead set: it never vanishes.
 _MOVE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, item in ipairs(due) do
+  local ok, entry = pcall(cjson.decode, item)
   redis.call('ZREM', KEYS[1], item)
-  local entry = cjson.decode(item)
-  redis.call('LPUSH', entry['key'], entry['message'])
-  if type(entry['wake']) == 'string' then  -- wake an idle worker of the queue (conveyor.broker.reliable_fetch)
-    redis.call('LPUSH', entry['wake'], 1)
-    redis.call('LTRIM', entry['wake'], 0, 999)
+  if ok and type(entry) == 'table' and type(entry['key']) == 'string' and entry['key'] ~= ''
+      and type(entry['message']) == 'string' then
+    redis.call('LPUSH', entry['key'], entry['message'])
+    if type(entry['wake']) == 'string' then  -- wake an idle worker of the queue (conveyor.broker.reliable_fetch)
+      redis.call('LPUSH', entry['wake'], 1)
+      redis.call('LTRIM', entry['wake'], 0, 999)
+    end
+  else
+    redis.call('RPUSH', KEYS[2], item)
   end
 end
 return #due
@@ -74,7 +86,23 @@ def add(client: Any, queue_key: str, message: str, due: float, job_id: str, queu
 def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:
     """Move up to ``limit`` jobs due by ``now`` to their queues; returns how many moved."""
     script = _script(client)
-    return int(script(keys=[SCHEDULED_KEY], args=[time.time() if now is None else now, limit]))
+    moved = int(script(keys=[SCHEDULED_KEY, MALFORMED_KEY], args=[time.time() if now is None else now, limit]))
+    _bury_malformed(client)
+    return moved
+
+
+def _bury_malformed(client: Any) -> None:
+    """File the entries the move script set aside in the dead set (each removed only once it is filed)."""
+    for item in client.lrange(MALFORMED_KEY, 0, 99):
+        raw = item if isinstance(item, bytes) else str(item).encode()
+        reason = "malformed entry in the scheduled set (not a JSON object with key and message strings)"
+        record = dead_record(
+            f"malformed-scheduled-{hashlib.sha1(raw).hexdigest()[:16]}", reason,
+            raw_entry=base64.b64encode(raw).decode(),
+        )  # fmt: skip
+        DeadSet(client).add(record)
+        client.lrem(MALFORMED_KEY, 1, item)
+        logger.error("conveyor: %s; kept in the dead set as %s: %r", reason, record["id"], raw[:200])
 
 
 def count(client: Any) -> int:

@@ -1,0 +1,60 @@
+"""The scheduled set's move script and the deserializer keep hostile input out of the worker's way."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from conveyor import DeserializationError, register_serializer
+from conveyor.broker import scheduled_set
+from conveyor.broker.dead_set import DeadSet
+from conveyor.serialization import deserialize
+
+
+@pytest.mark.parametrize(
+    "member",
+    [b"{not json", b'{"key": 5, "message": "m"}', b'{"key": "q", "message": {"a": 1}}', b"[1, 2]", b'{"key": ""}'],
+    ids=["not-json", "numeric-key", "object-message", "a-list", "empty-key"],
+)
+def test_a_malformed_scheduled_entry_ends_in_the_dead_set_and_the_valid_ones_move(
+    redis_client: redis.Redis, member: bytes
+) -> None:
+    now = time.time()
+    scheduled_set.add(redis_client, "q1", '{"n": 1}', now - 1, "good")
+    redis_client.zadd(scheduled_set.SCHEDULED_KEY, {member: now - 1})
+
+    assert scheduled_set.move_due(redis_client, now=now) == 2
+    assert redis_client.lrange("q1", 0, -1) == [b'{"n": 1}']
+    assert redis_client.zcard(scheduled_set.SCHEDULED_KEY) == 0
+    assert redis_client.llen(scheduled_set.MALFORMED_KEY) == 0
+    [record] = DeadSet(redis_client).list()
+    assert base64.b64decode(record["raw_entry"]) == member
+    assert record["reason"].startswith("malformed entry in the scheduled set")
+
+
+def test_a_set_aside_entry_is_filed_by_the_next_poll_if_the_first_could_not(redis_client: redis.Redis) -> None:
+    redis_client.rpush(scheduled_set.MALFORMED_KEY, b"{left over")  # a poller died between the two steps
+    assert scheduled_set.move_due(redis_client) == 0
+    assert DeadSet(redis_client).count() == 1
+    assert redis_client.llen(scheduled_set.MALFORMED_KEY) == 0
+
+
+class Token:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+def exit_on_load(value: Any) -> Token:
+    raise SystemExit("a deserializer called exit")
+
+
+register_serializer(Token, serialize=lambda token: token.value, deserialize=exit_on_load, name="security-token")
+
+
+def test_a_deserializer_that_exits_becomes_a_deserialization_error() -> None:
+    with pytest.raises(DeserializationError, match="SystemExit: a deserializer called exit"):
+        deserialize({"_cj": "security-token", "v": "x"})
