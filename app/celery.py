@@ -7,6 +7,7 @@ is registered under ``tasks.<module>.<ClassName>``.
 
 from __future__ import annotations
 
+import os
 import pkgutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ from config.settings import settings
 from conveyor.broker.worker_file import apply, load_worker_config
 
 __all__ = ["app"]
+
+# `celery -A app flower` reads this service's flowerconfig.py (login, loopback bind, conveyor's pages)
+# wherever it starts: Flower itself looks for it in the working directory only, and started
+# elsewhere it would listen on every address without a login.
+os.environ.setdefault("FLOWER_CONF", str(Path(__file__).resolve().parents[1] / "flowerconfig.py"))
 
 app = Celery("app")
 conveyor.configure(

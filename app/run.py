@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from config.settings import settings
+from conveyor.web.secrets import read_or_create
 
 LOGIN_FILE = Path("var/flower-login")
 
@@ -25,11 +26,8 @@ def flower_login() -> str | None:
         return settings.flower_logins[0]
     if settings.flower_unauthenticated:
         return None
-    if not LOGIN_FILE.exists():
-        LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
-        LOGIN_FILE.write_text(f"admin:{secrets.token_urlsafe(12)}\n")
-        LOGIN_FILE.chmod(0o600)
-    return LOGIN_FILE.read_text().strip()
+    # Created 0600 in one step (never readable by others, even for a moment), narrowed if it was wider.
+    return read_or_create(LOGIN_FILE, lambda: f"admin:{secrets.token_urlsafe(12)}")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -34,10 +35,11 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
 from conveyor.errors import ConveyorError
+from conveyor.routing import validate_queue_name
 from conveyor.settings import Settings, redis_client
 from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage, parse_job_header
 
-__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "raw_message", "resend"]
+__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "RetryPlan", "raw_message", "resend", "retry_plan"]
 
 logger = logging.getLogger("conveyor.broker.dead_set")
 
@@ -139,18 +141,82 @@ class DeadSet:
             raise
         return True
 
-    def retry_all(self, app: Celery) -> int:
-        sent = 0
-        for job_id in self.client.zrange(DEAD_KEY, 0, -1):
-            sent += self.retry(app, job_id.decode() if isinstance(job_id, bytes) else job_id)
-        return sent
+    def retry_all(self, app: Celery) -> tuple[int, dict[str, str]]:
+        """Send every retryable dead job again; returns how many were sent and, by id, why the others were not."""
+        sent, refused = 0, {}
+        for raw_id in self.client.zrange(DEAD_KEY, 0, -1):
+            job_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            record = self.get(job_id)
+            plan = retry_plan(app, record) if record is not None else None
+            if plan is not None and plan.refusal is not None:
+                refused[job_id] = plan.refusal  # kept for a person to delete
+                continue
+            sent += self.retry(app, job_id)
+        return sent, refused
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What Retry would send for a dead record, as the page and the CLI show it; ``refusal`` says why not."""
+
+    task: str | None
+    queue: str
+    content_type: str | None
+    body_preview: str
+    refusal: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.refusal is None
+
+
+def _registered_tasks(app: Celery) -> Any:
+    # The app's own configured modules (include/imports), as a worker imports them at start: the CLI
+    # and Flower have not. Nothing named by the record is imported.
+    app.loader.import_default_modules()
+    return app.tasks
+
+
+def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
+    """What ``resend`` would publish: only JSON messages of a task registered on ``app``, to a valid queue.
+
+    The task, content type and body come from the stored message itself (not from the record's
+    other fields), so what is shown is what is sent.
+    """
+    queue = record.get("queue") or app.conf.task_default_queue
+    raw = record.get("message")
+    if record.get("raw_entry"):
+        return RetryPlan(None, queue, None, "", "it was not a message (nothing a worker could run): delete it")
+    if raw:
+        headers = raw.get("headers") if isinstance(raw.get("headers"), dict) else {}
+        task, content_type = headers.get("task"), raw.get("content_type")
+        try:
+            body = base64.b64decode(raw.get("body") or "", validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            body, content_type = "", None
+    else:
+        task, content_type = record.get("task"), "application/json"
+        body = json.dumps([record.get("args") or [], record.get("kwargs") or {}], default=repr)
+    preview = body if len(body) <= 200 else body[:197] + "..."
+    refusal = None
+    if content_type != "application/json":
+        refusal = f"its body is {content_type or 'not text'}, not JSON: only JSON messages are sent again"
+    elif not isinstance(task, str) or task not in _registered_tasks(app):
+        refusal = f"{task!r} is not a job or task registered on this app"
+    else:
+        try:
+            validate_queue_name(queue, "its queue", ConveyorError)
+        except ConveyorError as exc:
+            refusal = str(exc)
+    return RetryPlan(task if isinstance(task, str) else None, str(queue), content_type, preview, refusal)
 
 
 def resend(app: Celery, record: dict[str, Any]) -> None:
-    """Publish a dead job again: its original message if kept, else a new one with its arguments."""
-    queue = record.get("queue") or app.conf.task_default_queue
-    if record.get("raw_entry"):
-        raise ConveyorError(f"{record['id']} was not a message (nothing a worker could run): delete it instead")
+    """Publish a dead job again, as ``retry_plan`` shows: its original message if kept, else one with its arguments."""
+    plan = retry_plan(app, record)
+    if plan.refusal is not None:
+        raise ConveyorError(f"{record.get('id')} cannot be retried: {plan.refusal}")
+    queue = plan.queue
     with app.producer_or_acquire(None) as producer:
         raw = record.get("message")
         if raw:

@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from conveyor.errors import ConveyorError
+
 __all__ = ["jobs"]
 
 
@@ -209,10 +211,17 @@ def dead_retry(ctx: click.Context, job_id: str | None, retry_all: bool) -> None:
         raise click.UsageError("give a JOB_ID or --all")
     dead_set = _dead_set(ctx)
     if retry_all:
-        click.echo(f"Retried {dead_set.retry_all(_app(ctx))} job(s)")
+        sent, refused = dead_set.retry_all(_app(ctx))
+        click.echo(f"Retried {sent} job(s)" + (f"; kept {len(refused)} that cannot be retried:" if refused else ""))
+        for refused_id, reason in refused.items():
+            click.echo(f"  {refused_id}: {reason}")
         return
     assert job_id is not None
-    if not dead_set.retry(_app(ctx), job_id):
+    try:
+        sent_one = dead_set.retry(_app(ctx), job_id)
+    except ConveyorError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not sent_one:
         raise click.ClickException(f"no dead job {job_id}")
     click.echo(f"Retried {job_id}")
 

@@ -19,7 +19,16 @@ from typing import Any
 from conveyor.compat.guard import Guard
 from conveyor.errors import CompatibilityError
 
-__all__ = ["GUARD", "NAV_END", "check_navbar", "check_xsrf", "not_found_handler", "splice_navbar", "url_table"]
+__all__ = [
+    "GUARD",
+    "NAV_END",
+    "check_navbar",
+    "check_xsrf",
+    "harden_basic_auth",
+    "not_found_handler",
+    "splice_navbar",
+    "url_table",
+]
 
 #: The end of the primary navigation list in Flower's ``navbar.html``: the first line that is only
 #: ``</ul>`` (indented 4 spaces in Flower 2.0, 6 in 2.2). conveyor's links go in before it.
@@ -66,6 +75,29 @@ def check_xsrf(settings: dict[str, Any]) -> None:
             f"flower {GUARD.version()} does not enable tornado's xsrf_cookies (Flower 2.2 does): conveyor's "
             "pages would accept cross-site form posts. Install a Flower conveyor supports."
         )
+
+
+def harden_basic_auth() -> None:
+    """Make Flower answer 401, not 500, to credentials it cannot compare (non-ASCII text).
+
+    Flower compares the header's credentials with ``hmac.compare_digest`` on ``str``, which
+    raises TypeError for non-ASCII text: a 500 for any request with such a header.
+    """
+    import tornado.web
+    from flower.views import BaseHandler
+
+    original = BaseHandler.get_current_user
+    if getattr(original, "_conveyor_hardened", False):
+        return
+
+    def get_current_user(self: Any) -> Any:
+        try:
+            return original(self)
+        except TypeError as exc:
+            raise tornado.web.HTTPError(401) from exc
+
+    get_current_user._conveyor_hardened = True  # type: ignore[attr-defined]
+    BaseHandler.get_current_user = get_current_user
 
 
 def url_table() -> tuple[list[Any], dict[str, Any]]:

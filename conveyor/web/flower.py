@@ -21,6 +21,9 @@ Example (``flowerconfig.py``)::
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +34,9 @@ from tornado.template import BaseLoader, Template
 
 from conveyor.compat import check_web
 from conveyor.compat import flower as flower_compat
+from conveyor.web.secrets import read_or_create
 
-__all__ = ["QueueDepthCollector", "install", "require_login"]
+__all__ = ["QueueDepthCollector", "SecurityHeaders", "cookie_secret", "install", "require_login"]
 
 logger = logging.getLogger("conveyor.web.flower")
 TEMPLATES = Path(__file__).parent / "templates" / "flower"
@@ -49,12 +53,15 @@ _NAV_ITEM = """        <li class="nav-item">
 """
 
 
-def require_login(basic_auth: Iterable[str] | None, open_ok: bool = False) -> list[str]:
+def require_login(basic_auth: Iterable[str] | None, open_ok: bool = False, oauth: bool = False) -> list[str]:
     """Return the basic-auth credentials, or exit explaining how to give some.
 
+    ``oauth`` (Flower's ``auth`` option, ``FLOWER_AUTH``, is set) counts as a login.
     ``open_ok`` (``FLOWER_UNAUTHENTICATED=1``) runs Flower without a login, on purpose.
     """
     credentials = [item for item in (basic_auth or []) if item]
+    if oauth:
+        return credentials
     for item in credentials:
         user, _, password = item.partition(":")
         if not user or not password:
@@ -67,6 +74,18 @@ def require_login(basic_auth: Iterable[str] | None, open_ok: bool = False) -> li
     if not credentials:
         logger.warning("flower: running WITHOUT authentication (FLOWER_UNAUTHENTICATED=1)")
     return credentials
+
+
+def cookie_secret(configured: str | None, path: Path) -> str:
+    """Flower's cookie secret: ``configured``, else a random one kept in ``path`` (0600) across restarts.
+
+    Never a constant nor derived from a password: a known secret lets anyone forge the
+    ``user`` cookie of an OAuth login, and one derived from a password turns a stolen cookie
+    into an offline password guess.
+    """
+    if configured:
+        return configured
+    return read_or_create(path, lambda: secrets.token_hex(32))
 
 
 class _Loader(BaseLoader):  # type: ignore[misc]
@@ -90,10 +109,16 @@ class _Loader(BaseLoader):  # type: ignore[misc]
         raise FileNotFoundError(f"template {name!r} not found in {', '.join(map(str, self.roots))}")
 
 
-def install() -> None:
-    """Add the Schedule and Dead pages and queue-depth metrics to Flower (idempotent)."""
-    import prometheus_client
+def install(app: Any = None) -> None:
+    """Add the Schedule and Dead pages, queue-depth metrics and security headers to Flower (idempotent).
 
+    ``app`` is the Celery app whose queues the metrics show (default: the current one, which
+    ``celery -A app flower`` has configured by the time Flower reads its config file).
+    """
+    import prometheus_client
+    from tornado.web import GZipContentEncoding
+
+    from conveyor.jobs.task import current_app
     from conveyor.web.views import DeadActionView, DeadView, ScheduleActionView, ScheduleView
 
     check_web()
@@ -115,25 +140,69 @@ def install() -> None:
         (r"/dead/(?P<job_id>[^/]+)/(?P<action>retry|delete)", DeadActionView),
     ]
     settings["template_loader"] = _Loader([TEMPLATES, Path(settings["template_path"])])
-    prometheus_client.REGISTRY.register(QueueDepthCollector())
+    # tornado's Application takes ``transforms`` beside its settings; Flower passes the settings through.
+    gzip = settings.get("compress_response") or settings.get("gzip")
+    settings["transforms"] = [SecurityHeaders, *([GZipContentEncoding] if gzip else [])]
+    flower_compat.harden_basic_auth()
+    prometheus_client.REGISTRY.register(QueueDepthCollector(app or current_app()))
 
 
 class QueueDepthCollector:
-    """Prometheus gauge ``conveyor_queue_depth{queue, priority}``, read from Redis at scrape time."""
+    """Prometheus gauge ``conveyor_queue_depth{queue, priority}`` of ``app``'s queues.
+
+    A scrape runs on Flower's event loop, so it never waits for Redis: it reads the depths a
+    background thread refreshes every ``interval`` seconds (started by the first scrape, so
+    registering touches nothing). The app is the one Flower was started with, captured at
+    install: Flower's threads have no current app of their own.
+    """
+
+    def __init__(self, app: Any, interval: float = 5.0) -> None:
+        self.app, self.interval = app, interval
+        self._depths: list[tuple[str, int, int]] = []
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _refresh_forever(self) -> None:
+        from conveyor.broker.depths import queue_depths
+
+        while True:
+            try:
+                self._depths = queue_depths(self.app)
+            except Exception as exc:  # Redis away: the last depths stay; say so once per refresh
+                logger.warning("conveyor_queue_depth: cannot read queue lengths: %s", exc)
+            time.sleep(self.interval)
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from conveyor.broker.depths import queue_depths
-        from conveyor.jobs.task import current_app
-
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._refresh_forever, name="conveyor-depths", daemon=True)
+                self._thread.start()
         gauge = GaugeMetricFamily("conveyor_queue_depth", "Jobs waiting in a queue", labels=["queue", "priority"])
-        try:
-            for queue, priority, depth in queue_depths(current_app()):
-                gauge.add_metric([queue, str(priority)], depth)
-        except Exception as exc:  # a scrape must not fail because Redis is away
-            logger.warning("conveyor_queue_depth: cannot read queue lengths: %s", exc)
+        for queue, priority, depth in self._depths:
+            gauge.add_metric([queue, str(priority)], depth)
         yield gauge
 
     def describe(self) -> list[Any]:
         return []  # collected lazily: registering must not touch Redis
+
+
+class SecurityHeaders(tornado.web.OutputTransform):  # type: ignore[misc]
+    """Every Flower response may not be framed (clickjacking of the action buttons) nor sniffed."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: Any, chunk: bytes, finishing: bool
+    ) -> tuple[int, Any, bytes]:
+        for name, value in _SECURITY_HEADERS.items():
+            if name not in headers:
+                headers[name] = value
+        return status_code, headers, chunk
+
+
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}

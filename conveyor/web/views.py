@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hmac
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 import tornado.web
 from flower.views import BaseHandler
 from tornado.ioloop import IOLoop
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead_set import DeadSet, RetryPlan, retry_plan
+from conveyor.errors import ConveyorError
 from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
 from conveyor.schedule.file import describe, local_time
 from conveyor.schedule.zoned_cron import ZonedCron
@@ -66,24 +67,51 @@ def schedule_rows(app: Any) -> list[dict[str, Any]]:
     return rows
 
 
-class ScheduleView(BaseHandler):  # type: ignore[misc]
+_NOTICE = "conveyor_notice"
+
+
+class _Page(BaseHandler):  # type: ignore[misc]
+    def take_notice(self) -> str | None:
+        """The message the last action left (a signed cookie, read once), never text from the URL."""
+        raw = self.get_signed_cookie(_NOTICE, max_age_days=1)
+        if raw is None:
+            return None
+        self.clear_cookie(_NOTICE)
+        return str(raw.decode("utf-8", errors="replace"))
+
+
+class ScheduleView(_Page):
     @tornado.web.authenticated  # type: ignore[misc]
     async def get(self) -> None:
         app = self.application.capp
         rows = await IOLoop.current().run_in_executor(None, schedule_rows, app)
-        self.render("schedule.html", rows=rows, notice=self.get_argument("notice", None))
+        self.render("schedule.html", rows=rows, notice=self.take_notice())
 
 
-class _ActionView(BaseHandler):  # type: ignore[misc]
+class _ActionView(_Page):
     def check_xsrf_cookie(self) -> None:
         super().check_xsrf_cookie()  # Flower's same-origin checks
         tornado.web.RequestHandler.check_xsrf_cookie(self)  # and the form's token, always
 
+    def flash(self, notice: str) -> None:
+        self.set_signed_cookie(_NOTICE, notice, expires_days=None, httponly=True, samesite="Strict")
+
     def _user(self) -> str:
-        header = self.request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            return base64.b64decode(header[6:]).decode(errors="replace").partition(":")[0]
-        return str(self.current_user or "anonymous")
+        """Who did it, as Flower authenticated them (never a name taken from an unchecked header)."""
+        options = self.application.options
+        if options.auth:  # OAuth: the e-mail from Flower's signed cookie, checked by get_current_user
+            return str(self.current_user)
+        if options.basic_auth:  # get_current_user accepted the header: name the login it matched
+            header = self.request.headers.get("Authorization", "")
+            try:
+                given = base64.b64decode(header.partition(" ")[2], validate=True)
+            except ValueError:
+                return "unknown"
+            for login in options.basic_auth:
+                if hmac.compare_digest(login.encode(), given):
+                    return str(login.partition(":")[0])
+            return "unknown"
+        return "anonymous (Flower runs without login)"
 
 
 class ScheduleActionView(_ActionView):
@@ -105,20 +133,21 @@ class ScheduleActionView(_ActionView):
             logger.info("schedule: %s %sd %s", user, action, name)
             return f"{action.capitalize()}d {name}"
 
-        notice = await IOLoop.current().run_in_executor(None, act)
-        self.redirect(self.reverse_url("schedule") + "?" + urlencode({"notice": notice}))
+        self.flash(await IOLoop.current().run_in_executor(None, act))
+        self.redirect(self.reverse_url("schedule"))
 
 
-class DeadView(BaseHandler):  # type: ignore[misc]
+class DeadView(_Page):
     @tornado.web.authenticated  # type: ignore[misc]
     async def get(self) -> None:
-        dead_set = DeadSet.for_app(self.application.capp)
+        app = self.application.capp
+        dead_set = DeadSet.for_app(app)
 
-        def read() -> tuple[int, list[dict[str, Any]]]:
-            return dead_set.count(), dead_set.list(limit=200)
+        def read() -> tuple[int, list[tuple[dict[str, Any], RetryPlan]]]:
+            return dead_set.count(), [(record, retry_plan(app, record)) for record in dead_set.list(limit=200)]
 
-        total, records = await IOLoop.current().run_in_executor(None, read)
-        self.render("dead.html", total=total, records=records, notice=self.get_argument("notice", None))
+        total, rows = await IOLoop.current().run_in_executor(None, read)
+        self.render("dead.html", total=total, rows=rows, notice=self.take_notice())
 
 
 class DeadActionView(_ActionView):
@@ -129,11 +158,14 @@ class DeadActionView(_ActionView):
 
         def act() -> str:
             dead_set = DeadSet.for_app(app)
-            done = dead_set.retry(app, job_id) if action == "retry" else dead_set.delete(job_id)
+            try:
+                done = dead_set.retry(app, job_id) if action == "retry" else dead_set.delete(job_id)
+            except ConveyorError as exc:  # not retryable (not JSON, not a registered job): shown, not sent
+                raise tornado.web.HTTPError(409, str(exc)) from None
             if not done:
                 raise tornado.web.HTTPError(404, f"No dead job {job_id!r}")
             logger.info("dead: %s %s %s", user, "retried" if action == "retry" else "deleted", job_id)
             return f"{'Retried' if action == 'retry' else 'Deleted'} {job_id}"
 
-        notice = await IOLoop.current().run_in_executor(None, act)
-        self.redirect(self.reverse_url("dead") + "?" + urlencode({"notice": notice}))
+        self.flash(await IOLoop.current().run_in_executor(None, act))
+        self.redirect(self.reverse_url("dead"))

@@ -82,13 +82,16 @@ def test_enqueue_refuses_what_is_not_a_job() -> None:
     assert "is not a Job class" in result.stderr
 
 
+NOTIFICATION = "tasks.notification_job.NotificationJob"  # a job the service's worker runs
+
+
 def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
     from conveyor.broker.dead_set import DeadSet
 
     dead = DeadSet(redis_client)
     for n in (1, 2, 3):
         dead.add({
-            "id": f"job-{n}", "task": "tests.jobs.EchoJob", "job_class": "EchoJob", "args": [n], "kwargs": {},
+            "id": f"job-{n}", "task": NOTIFICATION, "job_class": "EchoJob", "args": [n], "kwargs": {},
             "argsrepr": f"({n},)", "queue": "default", "priority": 5, "reason": "retries exhausted",
             "error": f"ValueError: bad {n}", "attempts": 3,
         }, now=1_800_000_000 + n)  # fmt: skip
@@ -106,11 +109,17 @@ def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
     assert "no dead job job-2" in missing.stderr
     assert celery("jobs", "dead", "retry").returncode == 2  # neither an id nor --all
 
+    dead.add({"id": "job-x", "task": "tests.jobs.EchoJob", "args": [], "queue": "default", "reason": "r", "error": "e"})
+    refused = celery("jobs", "dead", "retry", "job-x")
+    assert refused.returncode == 1
+    assert "job-x cannot be retried: 'tests.jobs.EchoJob' is not a job or task registered on this app" in refused.stderr
+    assert celery("jobs", "dead", "delete", "job-x").stdout == "Deleted job-x\n"
+
     assert celery("jobs", "dead", "delete", "job-1").stdout == "Deleted job-1\n"
-    dead.add({"id": "job-4", "task": "tests.jobs.EchoJob", "args": [4], "queue": "default"})
+    dead.add({"id": "job-4", "task": NOTIFICATION, "args": [4], "queue": "default"})
     assert celery("jobs", "dead", "retry", "--all").stdout == "Retried 2 job(s)\n"
     assert sorted(m["headers"]["id"] for m in queued_messages(redis_client, "default")) == ["job-2", "job-3", "job-4"]
-    dead.add({"id": "job-5", "task": "tests.jobs.EchoJob", "args": [5], "queue": "default"})
+    dead.add({"id": "job-5", "task": NOTIFICATION, "args": [5], "queue": "default"})
     assert celery("jobs", "dead", "clear", stdin="n\n").returncode == 1  # asked, declined
     assert dead.count() == 1
     assert celery("jobs", "dead", "clear", "--yes").stdout == "Deleted 1 dead job(s)\n"

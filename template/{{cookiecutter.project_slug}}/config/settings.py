@@ -16,7 +16,10 @@ Every setting is an environment variable (or a line in ``.env``) of the same nam
 ``FLOWER_BASIC_AUTH``: user:password[,user2:password2]; without it Flower refuses to start.
 ``FLOWER_UNAUTHENTICATED``: run Flower without login, on purpose; default false.
 ``FLOWER_ADDRESS``, ``FLOWER_PORT``: Flower's bind address and port; default 127.0.0.1:5555.
-``FLOWER_COOKIE_SECRET``: keeps Flower sessions across restarts; default derived from the login.
+``FLOWER_AUTH``: Flower's OAuth (a regex of allowed emails, with ``FLOWER_AUTH_PROVIDER`` and
+``FLOWER_OAUTH2_*``); counts as a login.
+``FLOWER_COOKIE_SECRET``: signs Flower's cookies; default a random one kept in
+``FLOWER_COOKIE_SECRET_FILE`` (default ``var/flower-cookie-secret`` in the service's folder, 0600).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Settings(BaseSettings):
     flower_address: str = "127.0.0.1"
     flower_port: int = 5555
     flower_cookie_secret: str | None = None
+    flower_cookie_secret_file: str | None = None
+    flower_auth: str | None = None
 
     @property
     def flower_logins(self) -> list[str]:

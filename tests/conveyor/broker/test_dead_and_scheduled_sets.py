@@ -50,6 +50,9 @@ def test_the_dead_set_drops_jobs_older_than_its_timeout(redis_client: redis.Redi
 
 
 def test_retry_sends_the_job_again_with_its_attempts_counted_afresh(redis_client: redis.Redis, celery_app: Any) -> None:
+    from tests.jobs import EchoJob  # registered on the app, as a worker's jobs are
+
+    assert EchoJob.__name__ in record("job-r")["task"]
     dead = DeadSet(redis_client)
     dead.add(record("job-r"))
 
@@ -70,7 +73,7 @@ def test_delete_clear_and_an_entry_that_was_never_a_message(redis_client: redis.
         dead.add(record(f"job-{n}"))
     dead.add({"id": "garbage", "queue": "default", "raw_entry": "Z2FyYmFnZQ==", "error": "unparsable"})
 
-    with pytest.raises(ConveyorError, match=r"garbage was not a message .*: delete it instead"):
+    with pytest.raises(ConveyorError, match=r"garbage cannot be retried: it was not a message .*: delete it"):
         dead.retry(celery_app, "garbage")
     assert dead.get("garbage") is not None  # kept, since it was not sent
     assert dead.delete("job-0") is True
