@@ -7,6 +7,8 @@ Example::
 
 from __future__ import annotations
 
+import csv
+import io
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,7 +16,27 @@ from app.models import Report, User
 from config.settings import settings
 from conveyor import Mailer
 
-__all__ = ["ApplicationMailer", "ReportMailer", "UserMailer"]
+__all__ = ["ApplicationMailer", "ReportMailer", "UserMailer", "report_csv", "spreadsheet_safe"]
+
+# A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|..., -, @), or that starts with a
+# tab or carriage return (OWASP's CSV injection list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet shows as text: a leading formula character gets a ``'`` before it."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def report_csv(report: Report) -> str:
+    """The report as CSV (quoted by the csv module, formulas neutralised: titles come from users)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "title", "status"])
+    writer.writerow([report.id, spreadsheet_safe(report.title), spreadsheet_safe(report.status)])
+    return buffer.getvalue()
 
 
 class ApplicationMailer(Mailer):
@@ -32,10 +54,11 @@ class UserMailer(ApplicationMailer):
 
 class ReportMailer(ApplicationMailer):
     def report_ready(self, report: Report, recipient: str) -> EmailMessage:
-        csv = f"id,title,status\n{report.id},{report.title},{report.status}\n"
         return self.mail(
             to=recipient,
             subject=f"Your report {report.title!r} is ready",
             template="report_ready",
-            attachments={f"report-{report.id}.csv": csv.encode()},  # bytes: base64, so line ends stay as they are
+            attachments={
+                f"report-{report.id}.csv": report_csv(report).encode()
+            },  # bytes: base64, so line ends stay as they are
         )

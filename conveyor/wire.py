@@ -136,6 +136,8 @@ def dead_record(id: str, reason: str, *, error: str | None = None, **fields: Any
         dead_record("3c75…", "unknown job or task 'x.Y'", task="x.Y", queue="default")
     """
     task = fields.pop("task", None)
+    if task is not None and not isinstance(task, str):  # a header of another type, kept readable
+        task = repr(task)
     record: dict[str, Any] = {
         "id": str(id),
         "task": task,

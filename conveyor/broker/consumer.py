@@ -18,10 +18,12 @@ Example (what the log says)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from typing import Any
 
+from celery.exceptions import WorkerShutdown, WorkerTerminate
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from conveyor.broker.dead_set import DeadSet, raw_message
@@ -30,6 +32,9 @@ from conveyor.wire import dead_record
 __all__ = ["Consumer", "unknown_task_reason"]
 
 logger = logging.getLogger("conveyor.broker.consumer")
+
+# The worker is being stopped: that goes on whatever message is in hand.
+_STOPPING = (WorkerShutdown, WorkerTerminate, KeyboardInterrupt)
 
 
 def unknown_task_reason(app: Any, name: str) -> str:
@@ -55,6 +60,29 @@ def unknown_task_reason(app: Any, name: str) -> str:
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer; messages it cannot run go to the dead set before it drops them."""
 
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
+        handle = super().create_task_handler(*args, **kwargs)
+        recoverable = tuple(self.connection_errors) + tuple(getattr(self, "channel_errors", ()))
+
+        def on_task_received(message: Any) -> Any:
+            # Celery reads the message's fields before any hook of ours runs; a field of an unexpected
+            # type raises out of here and Celery stops the worker ("Unrecoverable error"), and every
+            # worker after it, as long as the message is there. It goes to the dead set instead.
+            try:
+                return handle(message)
+            except _STOPPING:
+                raise
+            except recoverable:
+                raise  # the broker connection: Celery reconnects
+            except (Exception, SystemExit) as exc:
+                reason = f"the worker could not take this message: {type(exc).__name__}: {exc}"
+                self._to_dead_set(message, reason, traceback.format_exc())
+                with contextlib.suppress(Exception):
+                    message.ack()  # recorded: it must not come back after the visibility timeout
+                return None
+
+        return on_task_received
+
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         headers = message.headers or {}
         name = str(headers.get("task") or "?")
@@ -76,11 +104,13 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     def _to_dead_set(
         self, message: Any, reason: str, backtrace: str | None, task: str | None = None, job_id: str | None = None
     ) -> None:
+        # Every field comes from the message and may be of any JSON type.
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        properties = message.properties if isinstance(message.properties, dict) else {}
+        delivery = message.delivery_info if isinstance(message.delivery_info, dict) else {}
+        job_id = str(job_id or headers.get("id") or properties.get("correlation_id") or message.delivery_tag)
+        retries = headers.get("retries")
         try:
-            headers = message.headers if isinstance(message.headers, dict) else {}
-            delivery = message.delivery_info or {}
-            job_id = job_id or headers.get("id") or (message.properties or {}).get("correlation_id")
-            job_id = str(job_id or message.delivery_tag)
             record = dead_record(
                 job_id,
                 reason,
@@ -88,9 +118,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 argsrepr=headers.get("argsrepr"),
                 kwargsrepr=headers.get("kwargsrepr"),
                 queue=delivery.get("routing_key"),
-                priority=(message.properties or {}).get("priority"),
+                priority=properties.get("priority"),
                 backtrace=backtrace,
-                attempts=int(headers.get("retries") or 0) + 1,
+                attempts=(retries if type(retries) is int else 0) + 1,
                 hostname=self.hostname,
                 message=raw_message(message),
             )

@@ -78,24 +78,46 @@ for i = 3, #KEYS do
         or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
       return {KEYS[i], item, 'bad'}
     end
+    -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
+    local queue = (string.gsub(KEYS[i], '\\6\\22.*$', ''))
     redis.call('ZADD', KEYS[2], ARGV[1], tag)
     redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
-      .. cjson.encode(delivery['routing_key'] or '') .. ']')
-    return {KEYS[i], item}
+      .. cjson.encode(delivery['routing_key'] or queue) .. ']')
+    return {KEYS[i], item, 'ok', tag}
   end
 end
 return false
 """
 
 
-def parse_envelope(item: bytes | str) -> dict[str, Any]:
-    """The kombu envelope in a Redis list entry; ValueError if it is not one."""
+def parse_envelope(item: bytes | str, queue: str = "") -> dict[str, Any]:
+    """The kombu envelope in a Redis list entry, its routing completed; ValueError if it is not one.
+
+    The same checks as the claim script's (a message one accepts, the other must too): a string
+    body, a non-empty string delivery tag, string exchange and routing key if given. Missing
+    routing is filled in (exchange "", routing key ``queue``): kombu and Celery index both.
+    """
     payload = loads(bytes_to_str(item))
     properties = payload.get("properties") if isinstance(payload, dict) else None
-    if not isinstance(properties, dict) or "body" not in payload or "delivery_tag" not in properties:
-        raise ValueError("not a kombu message (a JSON object with body and properties.delivery_tag)")
-    if not isinstance(properties.get("delivery_info", {}), dict):
+    tag = properties.get("delivery_tag") if isinstance(properties, dict) else None
+    if (
+        not isinstance(properties, dict)
+        or not isinstance(payload.get("body"), str)
+        or not tag
+        or not isinstance(tag, str)
+    ):
+        raise ValueError("not a kombu message (a JSON object with a body and a properties.delivery_tag string)")
+    info = properties.get("delivery_info")
+    if info is None or isinstance(info, list):  # the claim script reads a JSON array as a table without keys
+        info = {}
+    if not isinstance(info, dict):
         raise ValueError("properties.delivery_info is not an object")
+    for key, default in (("exchange", ""), ("routing_key", queue)):
+        if key not in info:
+            info[key] = default
+        elif not isinstance(info[key], str):
+            raise ValueError(f"properties.delivery_info.{key} is not a string")
+    properties["delivery_info"] = info
     return payload  # type: ignore[no-any-return]
 
 
@@ -186,10 +208,14 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
             try:
-                if len(reply) > 2:
-                    raise ValueError("not a kombu message (a JSON object with body and properties.delivery_tag)")
-                payload = parse_envelope(item)
+                if bytes_to_str(reply[2]) == "bad":
+                    raise ValueError(
+                        "not a kombu message (a JSON object with a body and a properties.delivery_tag string)"
+                    )
+                payload = parse_envelope(item, dest)
             except ValueError as exc:
+                if bytes_to_str(reply[2]) == "ok":  # claimed, but Python cannot read it: not unacked after all
+                    self._unclaim(bytes_to_str(reply[3]))
                 self._bury(dest, item, exc)
                 raise Empty() from None
             self.connection._deliver(payload, dest)
@@ -228,12 +254,18 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                 if item:
                     self._maybe_update_queues_expire(client, queue)
                     try:
-                        return parse_envelope(item)
+                        return parse_envelope(item, queue)
                     except ValueError as exc:
                         self._bury(queue, item, exc)
                         continue
             self._maybe_update_queues_expire(client, queue)
             raise Empty()
+
+    def _unclaim(self, tag: str) -> None:
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.hdel(self.unacked_key, tag)
+            pipe.zrem(self.unacked_index_key, tag)
+            pipe.execute()
 
     def _bury(self, queue: str, item: bytes | str, exc: Exception) -> None:
         raw = item if isinstance(item, bytes) else str(item).encode()

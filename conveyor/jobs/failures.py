@@ -19,11 +19,38 @@ from typing import Any
 from conveyor.broker.dead_set import BROKER_ERRORS, DeadSet
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.task import JobTask
-from conveyor.wire import HEADER, dead_record, parse_job_header
+from conveyor.wire import HEADER, DeadRecord, dead_record, parse_job_header
 
 __all__ = ["record_task_failure"]
 
 logger = logging.getLogger("conveyor.jobs.failures")
+
+
+def _record(
+    task: JobTask, task_id: str, reason: str, error: str, exception: BaseException, args: Any, kwargs: Any, einfo: Any
+) -> DeadRecord:
+    # The request comes from the message: any of its fields may be missing or of another type.
+    request = task.request
+    delivery = request.delivery_info if isinstance(request.delivery_info, dict) else {}
+    meta = parse_job_header(getattr(request, HEADER, None))
+    retries = getattr(request, "retries", 0)
+    return dead_record(
+        str(task_id),
+        reason,
+        error=error,
+        task=task.name,
+        job_class=task.job_class.__qualname__,
+        args=list(args) if isinstance(args, list | tuple) else [],
+        kwargs=dict(kwargs) if isinstance(kwargs, dict) else {},
+        argsrepr=getattr(request, "argsrepr", None),
+        kwargsrepr=getattr(request, "kwargsrepr", None),
+        queue=delivery.get("routing_key") or meta["queue"],
+        priority=delivery.get("priority"),
+        meta=meta,
+        backtrace=str(einfo.traceback) if einfo is not None else "".join(tb.format_exception(exception)),
+        attempts=(retries if isinstance(retries, int) else 0) + 1,
+        hostname=getattr(request, "hostname", None),
+    )
 
 
 def record_task_failure(
@@ -49,27 +76,15 @@ def record_task_failure(
         logger.warning("conveyor: job %s hit a broker error outside its perform (%s: %s); not a dead job",
                        task_id, type(exception).__name__, exception)  # fmt: skip
         return
-    request = task.request
-    delivery = request.delivery_info or {}
-    meta = parse_job_header(getattr(request, HEADER, None))
-    backtrace = str(einfo.traceback) if einfo is not None else "".join(tb.format_exception(exception))
-    record = dead_record(
-        task_id,
-        reason or "failed in Celery, outside the job",
-        error=f"{type(exception).__name__}: {exception}",
-        task=task.name,
-        job_class=task.job_class.__qualname__,
-        args=list(args or []),
-        kwargs=dict(kwargs or {}),
-        argsrepr=request.argsrepr,
-        kwargsrepr=request.kwargsrepr,
-        queue=delivery.get("routing_key") or meta["queue"],
-        priority=delivery.get("priority"),
-        meta=meta,
-        backtrace=backtrace,
-        attempts=(request.retries or 0) + 1,
-        hostname=request.hostname,
-    )
+    reason = reason or "failed in Celery, outside the job"
+    error = f"{type(exception).__name__}: {exception}"
+    try:
+        record = _record(task, task_id, reason, error, exception, args, kwargs, einfo)
+    except Exception as exc:  # a message with odd headers must still leave a record, if a smaller one
+        logger.error(
+            "conveyor: job %s: a full dead record could not be built (%s: %s)", task_id, type(exc).__name__, exc
+        )
+        record = dead_record(str(task_id), reason, error=error, task=task.name, job_class=task.job_class.__qualname__)
     try:
         DeadSet.for_app(task.app).add(record)
     except Exception as exc:

@@ -144,23 +144,27 @@ def install(app: Any = None) -> None:
     gzip = settings.get("compress_response") or settings.get("gzip")
     settings["transforms"] = [SecurityHeaders, *([GZipContentEncoding] if gzip else [])]
     flower_compat.harden_basic_auth()
-    prometheus_client.REGISTRY.register(QueueDepthCollector(app or current_app()))
+    collector = QueueDepthCollector(app or current_app())
+    prometheus_client.REGISTRY.register(collector)
+    collector.start()
 
 
 class QueueDepthCollector:
     """Prometheus gauge ``conveyor_queue_depth{queue, priority}`` of ``app``'s queues.
 
-    A scrape runs on Flower's event loop, so it never waits for Redis: it reads the depths a
-    background thread refreshes every ``interval`` seconds (started by the first scrape, so
-    registering touches nothing). The app is the one Flower was started with, captured at
-    install: Flower's threads have no current app of their own.
+    A scrape runs on Flower's event loop, so it does not query Redis: it reads the depths a
+    background thread refreshes every ``interval`` seconds (``start``; only the very first scrape
+    waits, at most ``first_wait`` seconds, for the first refresh). The app is the one Flower was
+    started with, captured at install: Flower's threads have no current app of their own.
     """
 
-    def __init__(self, app: Any, interval: float = 5.0) -> None:
-        self.app, self.interval = app, interval
+    def __init__(self, app: Any, interval: float = 5.0, first_wait: float = 2.0) -> None:
+        self.app, self.interval, self.first_wait = app, interval, first_wait
         self._depths: list[tuple[str, int, int]] = []
-        self._started = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._refreshed = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._refresh_forever, name="conveyor-depths", daemon=True).start()
 
     def _refresh_forever(self) -> None:
         from conveyor.broker.depths import queue_depths
@@ -170,15 +174,13 @@ class QueueDepthCollector:
                 self._depths = queue_depths(self.app)
             except Exception as exc:  # Redis away: the last depths stay; say so once per refresh
                 logger.warning("conveyor_queue_depth: cannot read queue lengths: %s", exc)
+            self._refreshed.set()
             time.sleep(self.interval)
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        with self._started:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._refresh_forever, name="conveyor-depths", daemon=True)
-                self._thread.start()
+        self._refreshed.wait(self.first_wait)
         gauge = GaugeMetricFamily("conveyor_queue_depth", "Jobs waiting in a queue", labels=["queue", "priority"])
         for queue, priority, depth in self._depths:
             gauge.add_metric([queue, str(priority)], depth)

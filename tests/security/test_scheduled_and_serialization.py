@@ -58,3 +58,22 @@ register_serializer(Token, serialize=lambda token: token.value, deserialize=exit
 def test_a_deserializer_that_exits_becomes_a_deserialization_error() -> None:
     with pytest.raises(DeserializationError, match="SystemExit: a deserializer called exit"):
         deserialize({"_cj": "security-token", "v": "x"})
+
+
+@pytest.mark.parametrize(
+    ("title", "cell"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '"\'=HYPERLINK(""http://evil.example"",""x"")"'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("Q3, final", '"Q3, final"'),
+        ("Quarterly", "Quarterly"),
+    ],
+)
+def test_the_report_csv_neutralises_formulas_and_quotes_cells(title: str, cell: str) -> None:
+    from app.mailers import report_csv
+    from app.models import Report
+
+    report = Report(id=7, title=title, status="completed")
+    assert report_csv(report) == f"id,title,status\n7,{cell},completed\n"
