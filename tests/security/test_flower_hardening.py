@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import stat
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -178,3 +179,55 @@ def test_a_second_start_keeps_the_cookie_secret(tmp_path: Path) -> None:
         if _ == 0:
             first = secret
     assert secret == first
+
+
+@pytest.fixture(scope="module")
+def installed_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rendered service installed (not editable) into a venv of its own, with conveyor from this checkout."""
+    import shutil
+
+    from cookiecutter.main import cookiecutter
+
+    require_redis()
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    base = tmp_path_factory.mktemp("installed")
+    answers = {"service_name": "Installed Svc", "conveyor_source": str(ROOT)}
+    rendered = Path(cookiecutter(str(ROOT / "template"), no_input=True, output_dir=str(base), extra_context=answers))
+    venv = base / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         f"{ROOT}[flower,sqlalchemy]", str(rendered)],
+        check=True, timeout=600, env={**os.environ, "VIRTUAL_ENV": str(venv)},
+    )  # fmt: skip
+    shutil.rmtree(rendered)  # only the installed copy is left
+    return venv
+
+
+@pytest.mark.timeout(600)
+def test_an_installed_service_started_from_another_directory_keeps_its_secure_flower(
+    installed_service: Path, tmp_path: Path
+) -> None:
+    celery = [str(installed_service / "bin" / "celery"), "-A", "app", "flower"]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("FLOWER_", "PYTHONPATH"))}
+    environment.update(REDIS_URL=FLOWER_REDIS_URL, FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "secret"))
+
+    refused = Service(celery, env={**environment, "FLOWER_PORT": str(free_port())}, cwd=Path("/"))
+    assert refused.wait(timeout_s=60) != 0
+    assert "refusing to start without a login" in refused.output
+
+    port = free_port()
+    flower = Service(celery, env={**environment, "FLOWER_PORT": str(port), "FLOWER_BASIC_AUTH": LOGIN}, cwd=Path("/"))
+    try:
+        flower.wait_listening(port)
+        listening = {
+            connection.laddr.ip
+            for process in [psutil.Process(flower.process.pid), *psutil.Process(flower.process.pid).children(True)]
+            for connection in process.net_connections(kind="inet")
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        }
+        assert listening == {"127.0.0.1"}
+        assert request(f"http://127.0.0.1:{port}/dead")[0] == 401
+        assert request(f"http://127.0.0.1:{port}/dead", basic(LOGIN))[0] == 200
+    finally:
+        flower.stop()
