@@ -191,16 +191,19 @@ def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
         headers = raw.get("headers") if isinstance(raw.get("headers"), dict) else {}
         task, content_type = headers.get("task"), raw.get("content_type")
         try:
-            body = base64.b64decode(raw.get("body") or "", validate=True).decode("utf-8")
+            body: str | None = base64.b64decode(raw.get("body") or "", validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            body, content_type = "", None
+            body = None
     else:
         task, content_type = record.get("task"), "application/json"
         body = json.dumps([record.get("args") or [], record.get("kwargs") or {}], default=repr)
-    preview = body if len(body) <= 200 else body[:197] + "..."
+    text = body or ""
+    preview = text if len(text) <= 200 else text[:197] + "..."
     refusal = None
     if content_type != "application/json":
-        refusal = f"its body is {content_type or 'not text'}, not JSON: only JSON messages are sent again"
+        refusal = f"its body is {content_type or 'of no content type'}, not JSON: only JSON messages are sent again"
+    elif body is None:
+        refusal = "its body is not UTF-8 JSON text"
     elif not isinstance(task, str) or task not in _registered_tasks(app):
         refusal = f"{task!r} is not a job or task registered on this app"
     else:

@@ -110,6 +110,39 @@ def test_started_from_another_directory_flower_binds_loopback_and_asks_for_the_l
     assert request(url + "/", basic(LOGIN))[0] == 200
 
 
+def test_with_basic_auth_a_forged_session_cookie_opens_nothing(flower: tuple[Service, str]) -> None:
+    _, url = flower
+    old_secret = hashlib.sha256(("conveyor-flower:" + LOGIN).encode()).hexdigest()  # derived from the password
+    forged = create_signed_value(old_secret, "user", "admin").decode()
+    assert request(url + "/dead", {"Cookie": f"user={forged}"})[0] == 401
+
+
+def test_the_dead_page_shows_what_retry_sends_and_offers_no_retry_for_other_messages(
+    flower: tuple[Service, str],
+) -> None:
+    _, url = flower
+    dead = DeadSet(redis.Redis.from_url(FLOWER_REDIS_URL))
+    pickled = {"body": base64.b64encode(b"\x80\x04pickle").decode(), "content_type": "application/x-python-serialize",
+               "content_encoding": "binary", "headers": {"task": "tasks.notification_job.NotificationJob"}}  # fmt: skip
+    dead.add({"id": "pickled-1", "task": "tasks.notification_job.NotificationJob", "job_class": "NotificationJob",
+              "queue": "default", "reason": "r", "error": "E", "attempts": 1, "message": pickled})  # fmt: skip
+    dead.add({"id": "json-1", "task": "tasks.notification_job.NotificationJob", "job_class": "NotificationJob",
+              "args": [5, "hi"], "kwargs": {}, "queue": "default", "reason": "r", "error": "E",
+              "attempts": 1})  # fmt: skip
+    _, _, page = request(url + "/dead", basic(LOGIN))
+    json_row = page[page.index('id="dead-json-1"') :]
+    json_row = json_row[: json_row.index("</tr>")]
+    assert "<code>tasks.notification_job.NotificationJob</code> to <code>default</code>, application/json" in json_row
+    assert "[[5, &quot;hi&quot;], {}]" in json_row
+    assert "/json-1/retry" in json_row
+    pickled_row = page[page.index('id="dead-pickled-1"') :]
+    pickled_row = pickled_row[: pickled_row.index("</tr>")]
+    assert "Cannot be retried: its body is application/x-python-serialize, not JSON" in pickled_row
+    assert "/pickled-1/retry" not in pickled_row
+    dead.delete("pickled-1")
+    dead.delete("json-1")
+
+
 def test_every_page_forbids_framing(flower: tuple[Service, str]) -> None:
     _, url = flower
     for path, headers in (("/", basic(LOGIN)), ("/dead", basic(LOGIN)), ("/metrics", {}), ("/tasks", {})):
