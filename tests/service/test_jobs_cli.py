@@ -76,6 +76,16 @@ def test_enqueue_takes_json_arguments_and_queues_and_clear_show_and_delete_them(
     assert queued_messages(redis_client, "low_priority") == []
 
 
+@pytest.mark.parametrize("argument", ['{"a": 1', "[1, 2", '{"a": 1,}', '"unclosed'])
+def test_an_argument_meant_as_json_that_does_not_parse_is_refused_not_sent_as_text(
+    redis_client: redis.Redis, argument: str
+) -> None:
+    result = celery("jobs", "enqueue", "tests.jobs.EchoJob", "1", argument)
+    assert result.returncode == 2
+    assert f"argument 2 {argument!r} is not valid JSON" in result.stderr
+    assert queued_messages(redis_client, "default") == []
+
+
 def test_enqueue_refuses_what_is_not_a_job() -> None:
     result = celery("jobs", "enqueue", "tests.jobs.Recorder")
     assert result.returncode != 0

@@ -68,7 +68,18 @@ def test_an_empty_file_is_an_empty_schedule(tmp_path: Path) -> None:
             "cron: '0 2 * * *'\n  job: tests.jobs.ApplicationJob",
             "e.job: 'tests.jobs.ApplicationJob' is not a conveyor Job class",
         ),
-        ("cron: '0 25 * * *'\n  job: tests.jobs.TickJob", "e.cron: invalid cron expression '0 25 * * *'"),
+        (
+            "cron: '0 25 * * *'\n  job: tests.jobs.TickJob",
+            "e.cron: invalid cron expression '0 25 * * *': hour 25 is outside 0-23",
+        ),
+        (
+            "cron: '0 0 2 * 1-9'\n  job: tests.jobs.TickJob",
+            "e.cron: invalid cron expression '0 0 2 * 1-9': day of week 9 is outside 0-7",
+        ),
+        (
+            "cron: '61 0 2 * * *'\n  job: tests.jobs.TickJob",
+            "e.cron: invalid cron expression '61 0 2 * * *': second 61 is outside 0-59",
+        ),
         (
             "cron: '0 2 * *'\n  job: tests.jobs.TickJob",
             "e.cron: expected 5 fields (minute hour day month weekday) or 6 with seconds first",
