@@ -39,7 +39,7 @@ beat: $(STAMP)
 	$(WITH_REDIS) $(BIN)/celery -A app beat --loglevel=INFO
 
 flower: $(STAMP)
-	$(WITH_REDIS) $(BIN)/celery -A app flower
+	$(WITH_REDIS) $(BIN)/python -m app.run flower
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

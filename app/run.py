@@ -1,6 +1,7 @@
 """``make run``: worker, beat and Flower together (honcho and the Procfile), with a Flower login.
 
-Run by ``make run`` under ``conveyor.devserver`` (which chose the Redis). Without
+Run by ``make run`` under ``conveyor.devserver`` (which chose the Redis); ``make flower`` runs
+``python -m app.run flower``, Flower alone with the same login. Without
 ``FLOWER_BASIC_AUTH``, a login is generated once into ``var/flower-login`` and
 reused. Prints Flower's URL and login, then becomes honcho: Ctrl-C or SIGTERM
 stops every process (the worker with a warm shutdown).
@@ -30,7 +31,9 @@ def flower_login() -> str | None:
     return read_or_create(LOGIN_FILE, lambda: f"admin:{secrets.token_urlsafe(12)}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``make run`` (worker, beat and Flower through honcho), or ``make flower`` (``flower``: Flower alone)."""
+    only_flower = (sys.argv[1:] if argv is None else argv) == ["flower"]
     env = dict(os.environ)
     login = flower_login()
     if login and not settings.flower_logins:
@@ -42,6 +45,8 @@ def main() -> None:
     print(
         f"conveyor: Flower login: {user} / {password}" if login else "conveyor: Flower runs WITHOUT login", flush=True
     )
+    if only_flower:  # the same login as make run's, from var/flower-login
+        os.execvpe(sys.executable, [sys.executable, "-m", "celery", "-A", "app", "flower"], env)
     honcho = shutil.which("honcho", path=env["PATH"])
     if honcho is None:
         raise SystemExit("honcho is not installed: run `make install`")

@@ -47,3 +47,40 @@ def test_make_runs_login_file_is_created_0600(tmp_path: Path) -> None:
     assert result.stdout.strip() == login_file.read_text().strip()
     assert result.stdout.startswith("admin:")
     assert mode(login_file) == 0o600
+
+
+def test_make_flower_uses_the_login_make_run_keeps(tmp_path: Path) -> None:
+    """``make flower`` (``python -m app.run flower``) starts Flower with var/flower-login, as make run does."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from conveyor.devserver import free_port
+    from tests.conftest import TEST_REDIS_URL, require_redis
+    from tests.integration.services import Service
+
+    require_redis()
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWER_")}
+    env.update(PYTHONPATH=str(ROOT), REDIS_URL=TEST_REDIS_URL, FLOWER_PORT=str(port),
+               FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "cookie-secret"))  # fmt: skip
+    flower = Service([sys.executable, "-m", "app.run", "flower"], env=env, cwd=tmp_path)
+    try:
+        flower.wait_listening(port)
+        login = (tmp_path / "var" / "flower-login").read_text().strip()
+        assert f"conveyor: Flower login: {login.replace(':', ' / ', 1)}" in flower.output
+
+        def status(credentials: str | None) -> int:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/")
+            if credentials:
+                request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        assert status(None) == 401
+        assert status(login) == 200
+    finally:
+        flower.stop()
