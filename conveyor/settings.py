@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 
@@ -54,7 +55,7 @@ from conveyor.defaults import (
     is_redis_url,
 )
 
-__all__ = ["MailSettings", "Settings", "forget", "redis_client", "settings_for"]
+__all__ = ["MailSettings", "Settings", "forget", "masked_url", "redis_client", "settings_for"]
 
 _CACHE_ATTR = "_conveyor_settings"
 
@@ -160,6 +161,14 @@ def forget(app: Celery) -> None:
     """Drop the cached settings, so the next use reads ``app.conf`` again."""
     if hasattr(app, _CACHE_ATTR):
         delattr(app, _CACHE_ATTR)
+
+
+def masked_url(url: object) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(str(url or ""))
+    if parts.password is None:
+        return str(url or "")
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def redis_client(app_or_url: Celery | str, **options: Any) -> Any:

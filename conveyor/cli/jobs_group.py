@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from conveyor.cli.errors import OneLineErrors
 from conveyor.errors import ConveyorError
 
 __all__ = ["jobs"]
@@ -65,7 +66,7 @@ def test_it_performs(enqueued_jobs: EnqueuedJobs) -> None:
 '''
 
 
-@click.group(name="jobs")
+@click.group(name="jobs", cls=OneLineErrors)
 def jobs() -> None:
     """Generate, enqueue and inspect jobs."""
 

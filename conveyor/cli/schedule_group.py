@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from conveyor.cli.errors import OneLineErrors
 from conveyor.errors import ScheduleError
 from conveyor.schedule.file import ScheduledJob, describe, load_schedule, local_time
 
@@ -72,7 +73,7 @@ def _last_runs(app: Any, names: list[str]) -> dict[str, dt.datetime | None] | No
     }
 
 
-@click.group(name="schedule")
+@click.group(name="schedule", cls=OneLineErrors)
 def schedule() -> None:
     """The cron schedule (schedule.yaml) and its copy in redbeat."""
 

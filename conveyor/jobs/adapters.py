@@ -29,7 +29,7 @@ from conveyor.errors import EnqueueError
 from conveyor.jobs import logs
 from conveyor.jobs.task import task_name
 from conveyor.serialization import serialize_arguments
-from conveyor.settings import settings_for
+from conveyor.settings import masked_url, settings_for
 from conveyor.wire import HEADER
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class CeleryAdapter:
         except Exception as exc:
             raise EnqueueError(
                 f"Could not enqueue {type(job).__qualname__} (Job ID: {job.job_id}) to {job.queue_name}: "
-                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+                f"{type(exc).__name__}: {exc}. Is the broker at {masked_url(app.conf.broker_url)!r} reachable?"
             ) from exc
         if declaring:
             self._declared.add(declaring)
@@ -150,7 +150,7 @@ class CeleryAdapter:
         except Exception as exc:
             raise EnqueueError(
                 f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
-                f"{type(exc).__name__}: {exc}. Is the broker at {app.conf.broker_url!r} reachable?"
+                f"{type(exc).__name__}: {exc}. Is the broker at {masked_url(app.conf.broker_url)!r} reachable?"
             ) from exc
         if declaring:
             self._declared.add(declaring)

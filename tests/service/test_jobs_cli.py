@@ -86,6 +86,28 @@ def test_an_argument_meant_as_json_that_does_not_parse_is_refused_not_sent_as_te
     assert queued_messages(redis_client, "default") == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("jobs", "queues"),
+        ("jobs", "dead", "list"),
+        ("jobs", "enqueue", "tests.jobs.EchoJob", "1"),
+        ("schedule", "sync"),
+    ],
+    ids=" ".join,
+)
+def test_with_the_broker_down_a_command_fails_in_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+    result = celery(*command)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "127.0.0.1:1" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
 def test_enqueue_refuses_what_is_not_a_job() -> None:
     result = celery("jobs", "enqueue", "tests.jobs.Recorder")
     assert result.returncode != 0
