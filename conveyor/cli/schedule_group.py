@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from conveyor.cli.errors import OneLineErrors
+from conveyor.cli.group import OneLineErrors
 from conveyor.errors import ScheduleError
 from conveyor.schedule.file import ScheduledJob, describe, load_schedule, local_time
 
