@@ -172,8 +172,11 @@ class RetryPlan:
 
 def _registered_tasks(app: Celery) -> Any:
     # The app's own configured modules (include/imports), as a worker imports them at start: the CLI
-    # and Flower have not. Nothing named by the record is imported.
-    app.loader.import_default_modules()
+    # and Flower have not. Nothing named by the record is imported. Once per app, not per record
+    # (the Dead page plans up to 200 records per view).
+    if not getattr(app, "_conveyor_modules_imported", False):
+        app.loader.import_default_modules()
+        app._conveyor_modules_imported = True
     return app.tasks
 
 

@@ -69,7 +69,7 @@ for _, item in ipairs(due) do
     redis.call('RPUSH', KEYS[2], item)
   end
 end
-return #due
+return {#due, redis.call('LLEN', KEYS[2])}
 """
 
 
@@ -86,9 +86,10 @@ def add(client: Any, queue_key: str, message: str, due: float, job_id: str, queu
 def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:
     """Move up to ``limit`` jobs due by ``now`` to their queues; returns how many moved."""
     script = _script(client)
-    moved = int(script(keys=[SCHEDULED_KEY, MALFORMED_KEY], args=[time.time() if now is None else now, limit]))
-    _bury_malformed(client)
-    return moved
+    moved, set_aside = script(keys=[SCHEDULED_KEY, MALFORMED_KEY], args=[time.time() if now is None else now, limit])
+    if set_aside:  # rare: only then a second round trip (the script reports what waits there, left over too)
+        _bury_malformed(client)
+    return int(moved)
 
 
 def _bury_malformed(client: Any) -> None:

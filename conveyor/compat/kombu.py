@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.utils.json import dumps
+
 from conveyor.compat.guard import Guard, require_attributes
 
 __all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "check_redis_channel", "redis_envelope", "register_transport"]
@@ -62,8 +64,6 @@ def redis_envelope(
     Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority keys,
     so a worker receives exactly what ``Producer.publish`` would have sent.
     """
-    from kombu.utils.json import dumps
-
     envelope = channel.prepare_message(data, priority, content_type, content_encoding, headers, properties)
     channel._inplace_augment_message(envelope, "", queue)
     key = channel._q_for_pri(queue, channel._get_message_priority(envelope, reverse=False))
