@@ -16,6 +16,9 @@ __all__ = [
     "DEFAULT_JITTER",
     "DEFAULT_QUEUE",
     "DEFAULT_WAIT_S",
+    "HEARTBEAT_INTERVAL_S",
+    "HEARTBEAT_TTL_S",
+    "MAX_WORKER_DEATHS",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "PRIORITY_STEPS",
@@ -24,6 +27,8 @@ __all__ = [
     "SCHEDULED_POLL_INTERVAL_S",
     "SCHEDULE_FILE",
     "SMTP_TIMEOUT_S",
+    "VISIBILITY_TIMEOUT",
+    "WORKER_DEATHS_TTL_S",
     "is_redis_url",
 ]
 
@@ -33,9 +38,25 @@ DEFAULT_WAIT_S: Final = 3
 DEFAULT_ATTEMPTS: Final = 5
 #: Fraction of the wait added at random so retries of many jobs spread out.
 DEFAULT_JITTER: Final = 0.15
-#: How long (s) Redis waits before it gives an unacknowledged message (a worker died
-#: holding it) to another worker. One value for the broker and the result backend.
+#: How long (s) Redis waits before it gives an unacknowledged message to another worker, for
+#: messages no live conveyor worker owns (claimed by kombu's own fetch, e.g. with
+#: ``global_keyprefix``, or by a worker older than super fetch). A message conveyor's fetch
+#: claimed is never redelivered on time alone: see HEARTBEAT_TTL_S. One value for the broker
+#: and the result backend.
 VISIBILITY_TIMEOUT: Final = 3600
+#: Super fetch (``conveyor.broker.owners``): a worker that has not refreshed its heartbeat for
+#: this long (s) is dead, and the jobs it held go back to their queues. 30 s, not Sidekiq's 60:
+#: with the recovery check below, a killed worker's jobs are back within HEARTBEAT_TTL_S +
+#: RECOVERY_INTERVAL_S (35 s), inside the one minute we promise; six missed refreshes in a row
+#: (a thread of the worker's main process, which runs no job code under prefork) is not a hiccup.
+HEARTBEAT_TTL_S: Final = 30.0
+#: How often (s) each worker refreshes its heartbeat and looks for dead owners (one round trip).
+HEARTBEAT_INTERVAL_S: Final = 5.0
+#: A job whose worker died this many times while running it goes to the dead set instead of
+#: being run again (a job that kills its process would otherwise kill worker after worker).
+MAX_WORKER_DEATHS: Final = 3
+#: How long (s) a job's death count is kept: deaths further apart than a day are not a pattern.
+WORKER_DEATHS_TTL_S: Final = 24 * 3600
 #: Waits longer than this (s) are kept in the scheduled set (``conveyor.broker.scheduled_set``);
 #: shorter ones stay Celery ETA messages. Must be well under VISIBILITY_TIMEOUT.
 DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0

@@ -18,9 +18,15 @@ import datetime as dt
 from typing import Any, NotRequired, TypedDict
 
 __all__ = [
+    "CLAIMS_KEY",
     "DEAD_JOBS_KEY",
     "DEAD_KEY",
+    "DEATHS_PREFIX",
     "HEADER",
+    "HEARTBEAT_PREFIX",
+    "HELD_PREFIX",
+    "OWNERS_KEY",
+    "POISONED_KEY",
     "PRIORITY_SEPARATOR",
     "SCHEDULED_KEY",
     "WAKE_CAP",
@@ -47,6 +53,19 @@ SCHEDULED_KEY = "conveyor:scheduled"
 WAKE_PREFIX = "conveyor:wake:"
 #: Tokens kept per wake-up list: enough to wake every idle worker of a burst.
 WAKE_CAP = 1000
+#: Super fetch (``conveyor.broker.owners``). Each consuming channel is an *owner*: a heartbeat
+#: string with a TTL (JSON: host, pid, queues, started), its score in the OWNERS_KEY sorted set
+#: (owner id → time of its last heartbeat), the set of delivery tags it holds (HELD_PREFIX + id),
+#: and per held tag a claim record in CLAIMS_KEY: ``"<owner> <length of the message> <source list>"``.
+HEARTBEAT_PREFIX = "conveyor:heartbeat:"
+OWNERS_KEY = "conveyor:owners"
+HELD_PREFIX = "conveyor:held:"
+CLAIMS_KEY = "conveyor:claims"
+#: How often a job's worker died while running it (job id → count, with a TTL): a poison pill at 3.
+DEATHS_PREFIX = "conveyor:deaths:"
+#: Messages taken from a dead owner for the last time, waiting to be written to the dead set:
+#: ``"<length of source> <deaths> <source list><message>"``.
+POISONED_KEY = "conveyor:poisoned"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"
 

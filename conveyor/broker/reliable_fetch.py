@@ -5,7 +5,8 @@ unacknowledged (``unacked`` hash) afterwards, in a second command: a worker kill
 between the two (``kill -9``, OOM, a lost machine) has taken the message out of Redis
 and recorded it nowhere, so it is lost (seen in the fault-injection suite: one job in
 about four runs of "kill -9 two of four workers"). Here a Lua script takes the message
-*and* records it as unacknowledged in one atomic step, scanning the queue keys in
+*and* records it as unacknowledged, held by this channel's owner, in one atomic step
+(``conveyor.broker.claim``), scanning the queue keys in
 kombu's fetch order (queue order and priority steps, as ``BRPOP`` would). Lua cannot
 block, so an idle worker waits with ``BLPOP`` on wake-up lists
 (``conveyor:wake:<queue>``, capped at 1,000 tokens) that this transport pushes to with
@@ -13,10 +14,16 @@ every message it sends, and claims again when woken, or after 1 s at the latest
 (messages sent by other producers, or restored by kombu, wait at most that long).
 With ``global_keyprefix`` set, kombu's own ``BRPOP`` fetch is used.
 
+**Super fetch.** Each consuming channel is an owner with a heartbeat
+(``conveyor.broker.owners``): a dead owner's messages go back to their queues within
+seconds of its heartbeat expiring, and a live owner's are never redelivered, however long
+its jobs run. Acknowledgements act only on messages the channel still owns
+(``conveyor.broker.acks``).
+
 **Connection loss.** A broker connection lost while a worker holds unacknowledged
 messages can make kombu raise out of the channel's close (``QoS.restore_unacked``) and
-Celery stop the worker; here that is logged and the messages come back after the
-visibility timeout, and the worker reconnects.
+Celery stop the worker; here that is logged, the worker reconnects, and the messages
+come back when the old channel's heartbeat has expired.
 
 **Unparsable entries.** kombu parses each message it pops as JSON before Celery sees it;
 a list entry that is not a kombu envelope (garbage pushed by hand, a truncated write,
@@ -45,12 +52,16 @@ from typing import Any
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import dumps
 
+from conveyor.broker.acks import QoS
+from conveyor.broker.claim import CLAIM, parse_envelope
 from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.owners import Owner
 from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
-from conveyor.wire import WAKE_CAP, WAKE_PREFIX, dead_record, wake_key
+from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
+from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX, dead_record, wake_key
 
 __all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
 
@@ -59,89 +70,39 @@ logger = logging.getLogger("conveyor.broker.reliable_fetch")
 #: The longest an idle worker waits before it claims again without a wake-up.
 WAIT_TIMEOUT_S = 1.0
 
-# Take the first message of the queue keys (KEYS[3..], in fetch order) and record it as
-# unacknowledged as kombu's QoS.append does (unacked hash + index), atomically. A value that
-# is not a kombu envelope is returned with a third element and not recorded (it is buried).
-_CLAIM = """
-for i = 3, #KEYS do
-  local item = redis.call('RPOP', KEYS[i])
-  if item then
-    -- Everything is checked before anything is written: an error after the RPOP would lose the item
-    -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
-    local ok, message = pcall(cjson.decode, item)
-    local properties = ok and type(message) == 'table' and message['properties']
-    local tag = type(properties) == 'table' and properties['delivery_tag']
-    local delivery = type(properties) == 'table' and properties['delivery_info']
-    if delivery == nil then delivery = {} end
-    if type(tag) ~= 'string' or tag == '' or type(message['body']) ~= 'string' or type(delivery) ~= 'table'
-        or (delivery['exchange'] ~= nil and type(delivery['exchange']) ~= 'string')
-        or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
-      return {KEYS[i], item, 'bad'}
-    end
-    -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
-    local queue = (string.gsub(KEYS[i], '\\6\\22.*$', ''))
-    redis.call('ZADD', KEYS[2], ARGV[1], tag)
-    redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
-      .. cjson.encode(delivery['routing_key'] or queue) .. ']')
-    return {KEYS[i], item, 'ok', tag}
-  end
-end
-return false
-"""
-
-
-def parse_envelope(item: bytes | str, queue: str = "") -> dict[str, Any]:
-    """The kombu envelope in a Redis list entry, its routing completed; ValueError if it is not one.
-
-    The same checks as the claim script's (a message one accepts, the other must too): a string
-    body, a non-empty string delivery tag, string exchange and routing key if given. Missing
-    routing is filled in (exchange "", routing key ``queue``): kombu and Celery index both.
-    """
-    payload = loads(bytes_to_str(item))
-    properties = payload.get("properties") if isinstance(payload, dict) else None
-    tag = properties.get("delivery_tag") if isinstance(properties, dict) else None
-    if (
-        not isinstance(properties, dict)
-        or not isinstance(payload.get("body"), str)
-        or not tag
-        or not isinstance(tag, str)
-    ):
-        raise ValueError("not a kombu message (a JSON object with a body and a properties.delivery_tag string)")
-    info = properties.get("delivery_info")
-    if info is None or isinstance(info, list):  # the claim script reads a JSON array as a table without keys
-        info = {}
-    if not isinstance(info, dict):
-        raise ValueError("properties.delivery_info is not an object")
-    for key, default in (("exchange", ""), ("routing_key", queue)):
-        if key not in info:
-            info[key] = default
-        elif not isinstance(info[key], str):
-            raise ValueError(f"properties.delivery_info.{key} is not a string")
-    properties["delivery_info"] = info
-    return payload  # type: ignore[no-any-return]
-
-
-class QoS(kombu_redis.QoS):  # type: ignore[misc]
-    def restore_unacked(self, client: Any = None) -> Any:
-        # kombu hands unacknowledged messages back when a channel closes. After a broker
-        # connection loss it closes the channel once the connection is already released, and
-        # this raises AttributeError ('NoneType' object has no attribute 'hostname'), which
-        # Celery treats as unrecoverable: the worker exits (seen in the suite's Redis restart).
-        # The messages are still in Redis' unacked set, and any worker restores them after
-        # the visibility timeout; nothing is lost by not handing them back here.
-        try:
-            return super().restore_unacked(client)
-        except (AttributeError, redis.ConnectionError, redis.TimeoutError) as exc:
-            logger.warning(
-                "conveyor: could not hand %d unacknowledged message(s) back to their queues now (%s: %s); "
-                "they stay in Redis' unacked set and return after the visibility timeout",
-                len(self._delivered), type(exc).__name__, exc,
-            )  # fmt: skip
-            return None
-
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
     QoS = QoS
+    #: This channel's super-fetch identity, made at its first fetch (a producer's channel has none).
+    _conveyor_owner: Owner | None = None
+
+    @property
+    def owner_id(self) -> str:
+        return self._conveyor_owner.id if self._conveyor_owner is not None else ""
+
+    @property
+    def owner_held_key(self) -> str:
+        return self._conveyor_owner.held_key if self._conveyor_owner is not None else ""
+
+    def _start_owner(self) -> Owner:
+        options = self.connection.client.transport_options
+        owner = Owner(
+            redis.Redis(connection_pool=redis.ConnectionPool(**self._connparams())),
+            sorted(self.active_queues),
+            ttl=float(options.get("conveyor_heartbeat_ttl", HEARTBEAT_TTL_S)),
+            interval=float(options.get("conveyor_heartbeat_interval", HEARTBEAT_INTERVAL_S)),
+            unacked=(self.unacked_key, self.unacked_index_key),
+        )
+        owner.start()  # beats once before returning: nothing is claimed under an id without a heartbeat
+        self._conveyor_owner = owner
+        return owner
+
+    def close(self) -> None:
+        try:
+            super().close()  # hands back what this channel holds (conveyor.broker.acks)
+        finally:
+            if self._conveyor_owner is not None:
+                self._conveyor_owner.stop()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -171,11 +132,13 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]  # kombu declares it None
         if self._conveyor_next == "claim":
+            owner = self._conveyor_owner or self._start_owner()
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             self._conveyor_sent = "claim"
             self.client.connection.send_command(
-                "EVAL", _CLAIM, len(keys) + 2, self.unacked_key, self.unacked_index_key, *keys, time.time()
-            )
+                "EVAL", CLAIM, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, owner.held_key,
+                owner.heartbeat_key, *keys, time.time(), owner.id,
+            )  # fmt: skip
         else:
             wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
             self._conveyor_sent = "wait"
@@ -205,6 +168,10 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                 self._conveyor_next = "wait"
                 raise Empty()
             key, item = reply[0], reply[1]
+            if bytes_to_str(reply[2]) == "dead" and self._conveyor_owner is not None:
+                # Paused past its heartbeat's TTL (its jobs were recovered): beat before claiming again.
+                self._conveyor_owner.beat()
+                raise Empty()
             dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
             try:
@@ -218,6 +185,7 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                     self._unclaim(bytes_to_str(reply[3]))
                 self._bury(dest, item, exc)
                 raise Empty() from None
+            self.qos.claimed.add(bytes_to_str(reply[3]))
             self.connection._deliver(payload, dest)
             return True
         finally:
@@ -265,6 +233,8 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
             pipe.hdel(self.unacked_key, tag)
             pipe.zrem(self.unacked_index_key, tag)
+            pipe.hdel(CLAIMS_KEY, tag)
+            pipe.srem(self.owner_held_key, tag)
             pipe.execute()
 
     def _bury(self, queue: str, item: bytes | str, exc: Exception) -> None:

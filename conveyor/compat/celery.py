@@ -39,6 +39,7 @@ GUARD = Guard(
     extra_modules={
         "celery": {"Celery": ("thread_oid", "producer_or_acquire")},
         "celery.app.amqp": {"AMQP": ("create_task_message", "send_task_message")},
+        "celery.worker.request": {"Request": ("_retry_worker_lost", "task", "task_name", "id")},
         "celery.worker.consumer": {
             "Consumer": ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")
         },

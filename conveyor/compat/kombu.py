@@ -22,11 +22,16 @@ from conveyor.compat.guard import Guard, require_attributes
 
 __all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "check_redis_channel", "redis_envelope", "register_transport"]
 
-CHANNEL_OVERRIDES = ("_brpop_start", "_brpop_read", "_put", "_get", "_connparams")
+CHANNEL_OVERRIDES = ("_brpop_start", "_brpop_read", "_put", "_get", "_connparams", "close")
 CHANNEL_READS = (
     "_q_for_pri", "_get_message_priority", "_inplace_augment_message", "prepare_message",
     "conn_or_acquire", "_maybe_update_queues_expire", "global_keyprefix", "_in_poll", "unacked_key",
-    "unacked_index_key", "priority_steps", "sep",
+    "unacked_index_key", "priority_steps", "sep", "_do_restore_message", "active_queues",
+)  # fmt: skip
+#: conveyor.broker.acks overrides these of kombu's Redis QoS and calls the rest.
+QOS_NAMES = (
+    "append", "ack", "reject", "restore_by_tag", "restore_unacked", "restore_visible", "_delivered",
+    "_remove_from_indices", "unacked_key", "unacked_index_key",
 )  # fmt: skip
 #: Set in ``Channel.__init__``: checked on each channel the reliable fetch opens.
 CHANNEL_INSTANCE_READS = ("_queue_cycle", "brpop_timeout", "connection_errors", "_expires")
@@ -36,7 +41,7 @@ GUARD = Guard(
     "kombu.transport.redis",
     {
         "Channel": CHANNEL_OVERRIDES + CHANNEL_READS,
-        "QoS": ("restore_unacked", "_delivered", "append"),
+        "QoS": QOS_NAMES,
         "Transport": ("Channel",),
     },
     tested=">=5.7,<5.8",
@@ -44,6 +49,7 @@ GUARD = Guard(
         "kombu.transport": {"": ("TRANSPORT_ALIASES",)},
         "kombu.serialization": {"": ("dumps",)},
         "kombu.utils.json": {"": ("dumps", "loads")},
+        "kombu.transport.virtual.base": {"QoS": ("append", "ack")},
     },
 )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from celery import Celery, Task
 
 from conveyor.compat import celery as celery_compat
+from conveyor.jobs.worker_lost import JobRequest
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
@@ -58,6 +59,8 @@ class JobTask(Task):  # type: ignore[misc]
     #: Arguments arrive serialized; the job class checks them against perform()
     #: at enqueue, before anything is sent.
     typing = False
+    #: Counts pool-process deaths: a job that kills its process goes to the dead set at the third.
+    Request = JobRequest
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         return self.job_class._perform_from_worker(self, args, kwargs)

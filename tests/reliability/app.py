@@ -2,7 +2,9 @@
 
 Its broker is a private redis-server the suite starts (and restarts); jobs record
 what they did in another Redis, so a broker restart cannot lose the evidence. The
-visibility timeout is shortened to seconds so redelivery happens within a test.
+visibility timeout and the super fetch's heartbeat TTL are shortened to seconds so
+recovery happens within a test, except in a worker started with RELIABILITY_SHIPPED=1,
+which keeps conveyor's shipped defaults (visibility timeout 3600 s, heartbeat TTL 30 s).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from conveyor import Job
 BROKER_URL = os.environ.get("RELIABILITY_BROKER_URL", "redis://127.0.0.1:6379/6")
 RECORDS_URL = os.environ.get("RELIABILITY_RECORDS_URL", "redis://127.0.0.1:6379/7")
 VISIBILITY_TIMEOUT = float(os.environ.get("RELIABILITY_VISIBILITY_TIMEOUT", "5"))
+HEARTBEAT_TTL = float(os.environ.get("RELIABILITY_HEARTBEAT_TTL", "4"))
+SHIPPED = os.environ.get("RELIABILITY_SHIPPED") == "1"
+# The suite's short timeouts, or none (conveyor's defaults) for the shipped-defaults scenarios.
+SHORT = {} if SHIPPED else {
+    "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT, "unacked_restore_interval": 1,
+                                 "conveyor_heartbeat_ttl": HEARTBEAT_TTL, "conveyor_heartbeat_interval": 1},
+    "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+}  # fmt: skip
 
 app = conveyor.configure(
     Celery("reliability"),
@@ -27,8 +37,7 @@ app = conveyor.configure(
     result_backend=BROKER_URL,
     task_ignore_result=True,
     task_default_queue="rel",
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT, "unacked_restore_interval": 1},
-    result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    **SHORT,  # type: ignore[arg-type]
     conveyor_scheduled_threshold=1,
     conveyor_scheduled_poll_interval=0.2,
     worker_soft_shutdown_timeout=float(os.environ.get("RELIABILITY_SOFT_SHUTDOWN", "3")),
@@ -59,6 +68,7 @@ class RecordJob(Job):
         with records().pipeline() as pipe:
             pipe.sadd("done", self.job_id)
             pipe.hincrby("runs", self.job_id, 1)
+            pipe.hset("last_run", self.job_id, time.time())
             pipe.execute()
 
 
@@ -93,3 +103,13 @@ class FlakyJob(Job):
         if not records().exists("fixed"):
             raise RuntimeError("not fixed yet")
         records().hincrby("runs", self.job_id, 1)
+
+
+class KillerJob(Job):
+    """Kills the process running it (``kill -9`` of itself: a segfault, the OOM killer), counted in ``runs``."""
+
+    queue_as = "rel"
+
+    def perform(self) -> None:
+        records().hincrby("runs", self.job_id, 1)
+        os.kill(os.getpid(), 9)

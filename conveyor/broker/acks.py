@@ -1,0 +1,174 @@
+"""Acknowledging, rejecting and handing back messages the super fetch claimed.
+
+kombu's Redis QoS removes a message's unacknowledged record by delivery tag, whoever
+acknowledges. With super fetch (``conveyor.broker.owners``) a message can be recovered
+from a worker that stopped sending heartbeats and claimed by another; if the first one
+was only paused, its late acknowledgement would delete the second one's record, and the
+job would be lost if the second worker died too. Here each of the three operations is one
+script that acts only if the claim record still names this channel's owner:
+
+- ``ack``: removes the unacknowledged record, the claim and the held-set entry (one round
+  trip, as kombu's pipeline);
+- ``reject(requeue=True)`` and the hand-back at channel close (``restore_by_tag``): put
+  the message back on the list it was claimed from, byte for byte, and wake a worker;
+- a message this channel did not claim with conveyor's fetch (kombu's own ``BRPOP`` with
+  ``global_keyprefix``, ``basic_get``) goes through kombu's code, except that the
+  visibility-timeout sweep leaves alone a message a conveyor owner holds.
+
+``append`` no longer writes the record kombu writes after delivery: the claim script
+already did, atomically (one round trip less per message).
+
+Example::
+
+    channel.qos.ack(tag)     # kombu calls these; nothing to call by hand
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from kombu.transport import redis as kombu_redis
+from kombu.transport.virtual import base as kombu_virtual
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+
+from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
+
+__all__ = ["QoS"]
+
+logger = logging.getLogger("conveyor.broker.acks")
+
+# KEYS: unacked, unacked_index, claims, held. ARGV: tag, owner. 1 if acknowledged, 0 if not ours.
+_ACK = (
+    LUA_HELPERS
+    + """
+redis.call('SREM', KEYS[4], ARGV[1])
+local owner = parse_claim(redis.call('HGET', KEYS[3], ARGV[1]))
+if owner ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: unacked, unacked_index, claims, held. ARGV: tag, owner, leftmost ('1'/'0'), wake prefix, wake cap.
+# 1 if handed back, 0 if not ours, -1 if ours but not in the claim script's layout (kombu restores it).
+_RESTORE = (
+    LUA_HELPERS
+    + """
+redis.call('SREM', KEYS[4], ARGV[1])
+local owner, len, source = parse_claim(redis.call('HGET', KEYS[3], ARGV[1]))
+if owner ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+local message = message_of(redis.call('HGET', KEYS[1], ARGV[1]), len)
+if not message then return -1 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+-- kombu's meaning of leftmost (reject with requeue): the back of the queue; otherwise the head.
+if ARGV[3] == '1' then redis.call('LPUSH', source, message) else redis.call('RPUSH', source, message) end
+wake(ARGV[4], source, tonumber(ARGV[5]))
+return 1
+"""
+)
+
+
+class QoS(kombu_redis.QoS):  # type: ignore[misc]
+    """kombu's Redis QoS, owner-aware for the messages the super fetch claimed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Tags this channel claimed with the claim script and has not acknowledged yet.
+        self.claimed: set[str] = set()
+        self._sweeping = False
+
+    def _keys(self) -> list[str]:
+        return [self.unacked_key, self.unacked_index_key, CLAIMS_KEY, self.channel.owner_held_key]
+
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        if delivery_tag in self.claimed:  # recorded by the claim script already
+            kombu_virtual.QoS.append(self, message, delivery_tag)
+        else:
+            super().append(message, delivery_tag)
+
+    def ack(self, delivery_tag: Any) -> None:
+        tag = bytes_to_str(delivery_tag)
+        if tag not in self.claimed:
+            return super().ack(delivery_tag)  # type: ignore[no-any-return]
+        with self.channel.conn_or_acquire() as client:
+            if not run(client, _ACK, self._keys(), [tag, self.channel.owner_id]):
+                logger.warning(
+                    "conveyor: acknowledgement of %s came after its job was recovered from this worker "
+                    "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere", tag,
+                )  # fmt: skip
+        self.claimed.discard(tag)
+        kombu_virtual.QoS.ack(self, delivery_tag)
+        return None
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        tag = bytes_to_str(delivery_tag)
+        if tag not in self.claimed:
+            return super().reject(delivery_tag, requeue)  # type: ignore[no-any-return]
+        if requeue:
+            self.restore_by_tag(tag, leftmost=True)
+            kombu_virtual.QoS.ack(self, delivery_tag)
+            return None
+        return self.ack(delivery_tag)
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
+        # kombu's visibility sweep calls restore_by_tag for every message held longer than the
+        # visibility timeout, this channel's own included: those must stay where they are.
+        self._sweeping = True
+        try:
+            return super().restore_visible(*args, **kwargs)
+        finally:
+            self._sweeping = False
+
+    def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
+        tag = bytes_to_str(tag)
+        if self._sweeping or tag not in self.claimed:
+            return self._restore_unowned(tag, client, leftmost)
+        with self.channel.conn_or_acquire(client) as client:
+            args = [tag, self.channel.owner_id, int(leftmost), WAKE_PREFIX, WAKE_CAP]
+            done = run(client, _RESTORE, self._keys(), args)
+        self.claimed.discard(tag)
+        if done == -1:
+            self._restore_unowned(tag, client, leftmost)
+        return None
+
+    def _restore_unowned(self, tag: str, client: Any, leftmost: bool) -> None:
+        # kombu's restore_by_tag, except that a message a conveyor owner holds is left alone: the
+        # visibility sweep calls this for every old enough message, and a live owner's job must
+        # not run twice however long it runs (a dead owner's is recovered by conveyor.broker.owners).
+        def restore_transaction(pipe: Any) -> None:
+            if pipe.hexists(CLAIMS_KEY, tag):
+                return
+            raw = pipe.hget(self.unacked_key, tag)
+            pipe.multi()
+            self._remove_from_indices(tag, pipe)
+            if raw:
+                message, exchange, routing_key = loads(bytes_to_str(raw))
+                self.channel._do_restore_message(message, exchange, routing_key, pipe, leftmost)
+
+        with self.channel.conn_or_acquire(client) as client:
+            client.transaction(restore_transaction, self.unacked_key, CLAIMS_KEY)
+
+    def restore_unacked(self, client: Any = None) -> Any:
+        # kombu hands unacknowledged messages back when a channel closes. After a broker
+        # connection loss it closes the channel once the connection is already released, and
+        # this raises AttributeError ('NoneType' object has no attribute 'hostname'), which
+        # Celery treats as unrecoverable: the worker exits (seen in the suite's Redis restart).
+        # The messages stay claimed in Redis; this owner's heartbeat stops with the channel, and
+        # any worker recovers them (conveyor.broker.owners): nothing is lost by not handing them back.
+        try:
+            return super().restore_unacked(client)
+        except (AttributeError, redis.ConnectionError, redis.TimeoutError) as exc:
+            logger.warning(
+                "conveyor: could not hand %d unacknowledged message(s) back to their queues now (%s: %s); "
+                "they return when this worker's heartbeat has expired",
+                len(self._delivered), type(exc).__name__, exc,
+            )  # fmt: skip
+            return None

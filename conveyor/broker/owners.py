@@ -1,0 +1,279 @@
+"""Super fetch: jobs come back when their worker dies, and never while it lives.
+
+kombu on Redis gives an unacknowledged message to another worker when it has been held
+longer than the visibility timeout: a killed worker's jobs wait an hour (the shipped
+timeout), and a job that runs longer than the timeout is started again on a second worker
+while the first still runs it (celery#5935, #6229). Here, as in Sidekiq Pro's super_fetch,
+recovery is keyed on a dead worker instead of elapsed time:
+
+- every consuming channel is an **owner** with an id and a heartbeat key in Redis (TTL
+  HEARTBEAT_TTL_S, refreshed every HEARTBEAT_INTERVAL_S by a thread of its own, which a
+  job cannot block: under prefork jobs run in other processes, and elsewhere it only needs
+  the GIL for a moment);
+- the claim script (``conveyor.broker.reliable_fetch``) records each message it takes under
+  its owner, in the same atomic step, and refuses to claim for an owner whose heartbeat has
+  expired; acknowledging or requeueing removes the record (``conveyor.broker.acks``), and
+  only the owner's own acknowledgement does;
+- each owner's thread also looks for owners whose heartbeat expired, and for each runs
+  RECOVER, one script that puts the dead owner's messages back at the head of the queue and
+  priority list they came from. Two workers recovering at once cannot both requeue a
+  message: the second finds nothing left;
+- a job whose worker died MAX_WORKER_DEATHS times while running it is a poison pill: it is
+  written to the dead set ("its worker died 3 times while running it") instead of killing
+  the next worker.
+
+A worker that was only paused (SIGSTOP, a VM migration) longer than the TTL finds its jobs
+recovered when it resumes: it finishes them, its late acknowledgements are ignored, and the
+job has run twice (at-least-once, as with any broker).
+
+Example::
+
+    owner = Owner(client, queues=["default"])   # done by the channel at its first fetch
+    owner.start()                               # heartbeat + recovery thread
+    owner.stop()                                # on close: its messages were handed back
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from kombu.utils.encoding import bytes_to_str
+
+from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
+from conveyor.wire import (
+    CLAIMS_KEY,
+    DEATHS_PREFIX,
+    HEARTBEAT_PREFIX,
+    HELD_PREFIX,
+    OWNERS_KEY,
+    POISONED_KEY,
+    WAKE_CAP,
+    WAKE_PREFIX,
+    dead_record,
+)
+
+__all__ = ["UNACKED_KEYS", "Owner", "bury_poisoned", "heartbeat_key", "held_key", "poison_reason",
+           "recover_dead_owners"]  # fmt: skip
+
+logger = logging.getLogger("conveyor.broker.owners")
+
+#: kombu's unacknowledged-message hash and its index (its ``unacked_key`` and ``unacked_index_key``).
+UNACKED_KEYS = ("unacked", "unacked_index")
+
+# KEYS: owners, heartbeat, held, claims, unacked, unacked_index, poisoned.
+# ARGV: owner, max deaths, deaths prefix, deaths TTL, wake prefix, wake cap, count ('1': the owner
+# died; '0': it signed off and these are messages it could not hand back itself).
+# Returns {requeued, poisoned}, or {-1} if the owner is alive after all.
+_RECOVER = (
+    LUA_HELPERS
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
+local requeued, poisoned = 0, 0
+for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local owner, len, source = parse_claim(redis.call('HGET', KEYS[4], tag))
+  if owner == ARGV[1] then
+    redis.call('HDEL', KEYS[4], tag)
+    local value = redis.call('HGET', KEYS[5], tag)
+    local message = message_of(value, len)
+    if message then
+      redis.call('HDEL', KEYS[5], tag)
+      redis.call('ZREM', KEYS[6], tag)
+      local ok, decoded = pcall(cjson.decode, message)
+      local id = ok and type(decoded) == 'table' and type(decoded['headers']) == 'table' and decoded['headers']['id']
+      if type(id) ~= 'string' then id = tag end
+      local deaths = 0
+      if ARGV[7] == '1' then
+        deaths = redis.call('INCR', ARGV[3] .. id)
+        redis.call('EXPIRE', ARGV[3] .. id, ARGV[4])
+      end
+      if deaths >= tonumber(ARGV[2]) then
+        redis.call('RPUSH', KEYS[7], #source .. ' ' .. deaths .. ' ' .. source .. message)
+        poisoned = poisoned + 1
+      else
+        redis.call('RPUSH', source, message)
+        wake(ARGV[5], source, tonumber(ARGV[6]))
+        requeued = requeued + 1
+      end
+    elseif value then
+      -- Not in the claim script's layout (rewritten by another program): kombu's visibility
+      -- sweep restores it, now that no owner holds it; score 0 makes it due at once.
+      redis.call('ZADD', KEYS[6], 0, tag)
+    end
+  end
+end
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return {requeued, poisoned}
+"""
+)
+
+
+def heartbeat_key(owner: str) -> str:
+    return HEARTBEAT_PREFIX + owner
+
+
+def held_key(owner: str) -> str:
+    return HELD_PREFIX + owner
+
+
+def poison_reason(deaths: int) -> str:
+    """The dead-set reason of a poison pill."""
+    return f"its worker died {deaths} times while running it"
+
+
+def recover_dead_owners(
+    client: Any, ttl: float = HEARTBEAT_TTL_S, unacked: tuple[str, str] = UNACKED_KEYS
+) -> tuple[int, int]:
+    """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts.
+
+    Candidates are owners whose last heartbeat (their score) is older than ``ttl``; the script
+    checks the heartbeat key itself, so a clock that is off only costs a script call.
+    """
+    stale = client.zrangebyscore(OWNERS_KEY, "-inf", time.time() - ttl)
+    return _recover(client, [bytes_to_str(owner) for owner in stale], unacked)
+
+
+def _recover(client: Any, owners: list[str], unacked: tuple[str, str], died: bool = True) -> tuple[int, int]:
+    requeued = poisoned = 0
+    for owner in owners:
+        keys = [OWNERS_KEY, heartbeat_key(owner), held_key(owner), CLAIMS_KEY, *unacked, POISONED_KEY]
+        args = [owner, MAX_WORKER_DEATHS, DEATHS_PREFIX, int(WORKER_DEATHS_TTL_S), WAKE_PREFIX, WAKE_CAP, int(died)]
+        result = run(client, _RECOVER, keys, args)
+        if result and int(result[0]) + int(result[-1]) > 0:
+            requeued, poisoned = requeued + int(result[0]), poisoned + int(result[1])
+            logger.warning(
+                "conveyor: worker %s stopped sending heartbeats; %d of its job(s) put back in their queues%s",
+                owner, int(result[0]), f", {int(result[1])} to the dead set (poison pills)" if int(result[1]) else "",
+            )  # fmt: skip
+    if poisoned or client.llen(POISONED_KEY):
+        bury_poisoned(client)
+    return requeued, poisoned
+
+
+def bury_poisoned(client: Any, hostname: str | None = None) -> int:
+    """Write the messages RECOVER set aside as poison pills to the dead set; how many.
+
+    Each is removed from the list only after its record is written, and a record is keyed
+    by job id, so two workers doing this at once, or one dying half-way, write it once.
+    """
+    buried = 0
+    dead = DeadSet(client)
+    for entry in client.lrange(POISONED_KEY, 0, 99):
+        length, deaths, rest = entry.split(b" ", 2)
+        source, item = bytes_to_str(rest[: int(length)]), rest[int(length) :]
+        queue = source.split("\x06\x16", 1)[0]
+        dead.add(_poison_record(item, queue, int(deaths), hostname))
+        client.lrem(POISONED_KEY, 1, entry)
+        buried += 1
+    return buried
+
+
+def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -> Any:
+    reason = poison_reason(deaths)
+    try:
+        payload = json.loads(item)
+        headers = payload.get("headers") or {}
+        properties = payload.get("properties") or {}
+        body = (
+            payload["body"]
+            if properties.get("body_encoding") == "base64"
+            else base64.b64encode(str(payload["body"]).encode()).decode()
+        )
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return dead_record(f"unparsable-{uuid.uuid4()}", reason, queue=queue,
+                           raw_entry=base64.b64encode(item).decode())  # fmt: skip
+    retries = headers.get("retries")
+    return dead_record(
+        str(headers.get("id") or properties.get("delivery_tag")),
+        reason,
+        task=headers.get("task"),
+        argsrepr=headers.get("argsrepr"),
+        kwargsrepr=headers.get("kwargsrepr"),
+        queue=queue,
+        priority=properties.get("priority"),
+        attempts=(retries if type(retries) is int else 0) + deaths,
+        hostname=hostname,
+        message={"body": body, "content_type": payload.get("content-type"),
+                 "content_encoding": payload.get("content-encoding"), "headers": headers},
+    )  # fmt: skip
+
+
+class Owner:
+    """One consuming channel's identity and heartbeat, and the thread that also recovers dead owners."""
+
+    def __init__(
+        self,
+        client: Any,
+        queues: list[str],
+        ttl: float = HEARTBEAT_TTL_S,
+        interval: float = HEARTBEAT_INTERVAL_S,
+        unacked: tuple[str, str] = UNACKED_KEYS,
+    ) -> None:
+        self.client, self.ttl, self.interval, self.unacked = client, float(ttl), float(interval), unacked
+        self.id = uuid.uuid4().hex
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.started_at = time.time()
+        self.queues = list(queues)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def heartbeat_key(self) -> str:
+        return heartbeat_key(self.id)
+
+    @property
+    def held_key(self) -> str:
+        return held_key(self.id)
+
+    def beat(self) -> list[str]:
+        """Refresh the heartbeat; return the owners that look dead (one round trip)."""
+        now = time.time()
+        value = json.dumps({"host": self.host, "pid": self.pid, "queues": self.queues, "started_at": self.started_at})
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.heartbeat_key, value, px=int(self.ttl * 1000))
+            pipe.zadd(OWNERS_KEY, {self.id: now})
+            pipe.zrangebyscore(OWNERS_KEY, "-inf", now - self.ttl)
+            pipe.llen(POISONED_KEY)
+            _, _, stale, poisoned = pipe.execute()
+        dead = [bytes_to_str(owner) for owner in stale if bytes_to_str(owner) != self.id]
+        if poisoned and not dead:
+            bury_poisoned(self.client, self.host)  # left by a recoverer that died half-way
+        return dead
+
+    def start(self) -> None:
+        """Beat once now (before anything is claimed under this id), then from a daemon thread."""
+        _recover(self.client, self.beat(), self.unacked)
+        self._thread = threading.Thread(target=self._run, name=f"conveyor-heartbeat-{self.id[:8]}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                dead = self.beat()
+                if dead:
+                    _recover(self.client, dead, self.unacked)
+            except Exception as exc:  # Redis away: the next beat tries again; the worker goes on
+                logger.warning("conveyor: heartbeat of worker %s failed: %s: %s", self.id, type(exc).__name__, exc)
+
+    def stop(self) -> None:
+        """Stop beating and say so: what this owner still holds is recovered at once, not after the TTL."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.interval + 1)
+        try:
+            self.client.delete(self.heartbeat_key)
+            _recover(self.client, [self.id], self.unacked, died=False)  # requeues what it could not hand back
+        except Exception as exc:  # Redis away (the usual reason a channel closes): the TTL does it
+            logger.info("conveyor: worker %s could not sign off (%s); its heartbeat expires instead", self.id, exc)
+        finally:
+            self.client.close()

@@ -1,0 +1,56 @@
+"""Running conveyor's Lua scripts by their SHA1, and the helpers they share.
+
+``EVALSHA`` sends 40 bytes instead of the script's text on every acknowledgement; a Redis
+that does not know the script yet (restarted, flushed) gets it once with ``EVAL``, which
+also caches it there.
+
+Example::
+
+    run(client, _ACK, keys=[...], args=[tag, owner])
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import redis
+
+__all__ = ["LUA_HELPERS", "run"]
+
+# Shared by the scripts that read a claim record or requeue a message (conveyor.broker.owners,
+# conveyor.broker.acks). A claim is "<owner> <length of the message> <source list>"; the unacked
+# value the claim script wrote is "[" .. message .. "," .. exchange .. "," .. routing key .. "]",
+# so the message is its first <length> bytes after the bracket, byte for byte as it was sent.
+LUA_HELPERS = """
+local function parse_claim(claim)
+  if not claim then return nil end
+  local owner, len, source = string.match(claim, '^(%S+) (%d+) (.*)$')
+  if not owner then return nil end
+  return owner, tonumber(len), source
+end
+local function message_of(value, len)
+  if value and len and string.sub(value, 1, 1) == '[' and string.sub(value, len + 2, len + 2) == ',' then
+    return string.sub(value, 2, len + 1)
+  end
+  return nil
+end
+local function wake(wake_prefix, source, cap)
+  local queue = (string.gsub(source, '\\6\\22.*$', ''))
+  redis.call('LPUSH', wake_prefix .. queue, 1)
+  redis.call('LTRIM', wake_prefix .. queue, 0, cap - 1)
+end
+"""
+
+_SHAS: dict[str, str] = {}
+
+
+def run(client: Any, script: str, keys: list[str], args: list[Any]) -> Any:
+    """The script's reply; loaded into Redis on first use (or after Redis forgot it)."""
+    sha = _SHAS.get(script)
+    if sha is None:
+        sha = _SHAS[script] = hashlib.sha1(script.encode()).hexdigest()
+    try:
+        return client.evalsha(sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(script, len(keys), *keys, *args)
