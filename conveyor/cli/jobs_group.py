@@ -5,6 +5,8 @@
     celery -A app jobs new ReportGeneration --queue low_priority    # tasks/…_job.py + its test
     celery -A app jobs enqueue tasks.report_generation_job.ReportGenerationJob 42
     celery -A app jobs queues        # jobs waiting per queue and priority
+    celery -A app jobs busy          # jobs running now: worker, job, id, since, runtime
+    celery -A app jobs workers       # worker processes, alive or dead, with their last heartbeat
     celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
     celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
 """
@@ -18,6 +20,7 @@ from typing import Any
 import click
 
 from conveyor.cli.group import OneLineErrors
+from conveyor.cli.workers_commands import busy, workers
 from conveyor.errors import ConveyorError
 
 __all__ = ["jobs"]
@@ -69,6 +72,10 @@ def test_it_performs(enqueued_jobs: EnqueuedJobs) -> None:
 @click.group(name="jobs", cls=OneLineErrors)
 def jobs() -> None:
     """Generate, enqueue and inspect jobs."""
+
+
+jobs.add_command(busy)
+jobs.add_command(workers)
 
 
 @jobs.command()

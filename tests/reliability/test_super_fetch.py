@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -20,6 +22,7 @@ import redis
 from conveyor import perform_all_later
 from conveyor.broker.dead_set import DeadSet
 from conveyor.wire import CLAIMS_KEY, HEARTBEAT_PREFIX, HELD_PREFIX
+from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import diagnose, enqueuing_through, runs
 
@@ -118,6 +121,11 @@ def test_sigstop_past_the_heartbeat_ttl_recovers_its_job_and_sigcont_corrupts_no
     [other] = workers.start(1, concurrency=1, **SHIPPED)
     broker = redis.Redis.from_url(workers.broker.url)
     other_owner = owner_of(broker, other.process.pid)
+
+    shown = subprocess.run([sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "busy"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "1 job(s) running" in shown.stdout, shown.stderr
+    assert f":{paused.process.pid}  SlowJob  {job.job_id}  rel  since " in shown.stdout
 
     os.killpg(paused.process.pid, signal.SIGSTOP)  # the worker and its pool: a paused VM
     stopped_at = time.monotonic()

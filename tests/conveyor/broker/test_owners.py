@@ -217,3 +217,27 @@ def test_a_closing_channel_hands_its_messages_back_and_signs_off(
     assert redis_client.zscore(OWNERS_KEY, owner.id) is None
     assert redis_client.get(DEATHS_PREFIX + "job-0") is None  # a clean hand-back is not a death
     assert not owner._thread.is_alive()  # type: ignore[union-attr]
+
+
+def test_busy_and_workers_show_what_each_worker_holds_and_who_is_dead(
+    app: Celery, consumers: Any, redis_client: redis.Redis
+) -> None:
+    from conveyor.broker.busy import busy, workers
+
+    send(app, 2)
+    first, second = consumers(), consumers()
+    held = first.take()
+    second.take()
+    kill(redis_client, second.owner)
+
+    found = {owner.id: owner for owner in workers(redis_client)}
+    assert found[first.owner.id].alive
+    assert found[first.owner.id].holding == 1
+    assert found[first.owner.id].queues == [QUEUE]
+    assert not found[second.owner.id].alive  # dead, its job not recovered yet
+    running = busy(redis_client, now=time.time() + 10)
+    assert [(job.owner, job.job_id, job.queue) for job in running] == [
+        (first.owner.id, held.headers["id"], QUEUE),
+        (second.owner.id, "job-1", QUEUE),
+    ]
+    assert 10 <= running[0].runtime_s < 15  # type: ignore[operator]
