@@ -50,6 +50,11 @@ _NAV_ITEM = """        <li class="nav-item">
             href="{{ reverse_url('dead') }}"
             {% if active_tab == 'dead' %}aria-current="page"{% end %}>Dead</a>
         </li>
+        <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'busy' %} active{% end %}"
+            href="{{ reverse_url('busy') }}"
+            {% if active_tab == 'busy' %}aria-current="page"{% end %}>Busy</a>
+        </li>
 """
 
 
@@ -119,7 +124,7 @@ def install(app: Any = None) -> None:
     from tornado.web import GZipContentEncoding
 
     from conveyor.jobs.task import current_app
-    from conveyor.web.views import DeadActionView, DeadView, ScheduleActionView, ScheduleView
+    from conveyor.web.views import BusyView, DeadActionView, DeadView, ScheduleActionView, ScheduleView
 
     check_web()
     handlers, settings = flower_compat.url_table()
@@ -138,6 +143,7 @@ def install(app: Any = None) -> None:
         (r"/schedule/(?P<name>[^/]+)/(?P<action>enqueue|enable|disable)", ScheduleActionView),
         tornado.web.url(r"/dead", DeadView, name="dead"),
         (r"/dead/(?P<job_id>[^/]+)/(?P<action>retry|delete)", DeadActionView),
+        tornado.web.url(r"/busy", BusyView, name="busy"),
     ]
     settings["template_loader"] = _Loader([TEMPLATES, Path(settings["template_path"])])
     # tornado's Application takes ``transforms`` beside its settings; Flower passes the settings through.

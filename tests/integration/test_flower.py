@@ -6,6 +6,7 @@ import base64
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -145,3 +146,32 @@ def test_dead_actions_need_the_forms_xsrf_token(flower: str) -> None:
     status, _ = request(flower + "/dead/dead-job-2/delete", LOGIN, data=b"")
     assert status == 403
     assert dead_set.get("dead-job-2") is not None
+
+
+def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) -> None:
+    import os
+
+    from celery import Celery
+
+    import conveyor
+
+    app = conveyor.configure(Celery("busy-page"), default=False, broker_url=FLOWER_REDIS_URL)
+    with app.connection_for_read() as connection:  # a consumer holding one job, as a worker does
+        with app.producer_or_acquire() as producer:
+            producer.publish({}, routing_key="busy", headers={"id": "busy-job-1", "task": "tasks.x.ReportJob"})
+        channel = connection.channel()
+        held: list[Any] = []
+        channel.basic_consume("busy", no_ack=False, callback=held.append, consumer_tag="busy-page")
+        connection.drain_events(timeout=5)
+        assert [message.headers["id"] for message in held] == ["busy-job-1"]
+
+        status, page = request(flower + "/busy", LOGIN)
+        assert status == 200
+        assert 'href="/busy"' in page  # in the navbar
+        assert 'id="busy-busy-job-1"' in page
+        assert "<strong>ReportJob</strong>" in page
+        assert f":{os.getpid()}</td>" in page  # the worker process holding it
+        assert "alive" in page
+        channel.close()  # hands the job back
+    assert request(flower + "/busy")[0] == 401
+    assert "No job running." in request(flower + "/busy", LOGIN)[1]
