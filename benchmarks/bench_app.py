@@ -3,6 +3,9 @@
 Conveyor jobs and their plain-Celery twins do the same work with the same payload. The app
 has conveyor's defaults and no result backend (fire-and-forget, as most jobs are), so
 neither side pays for results. ``BENCH_QUEUES`` is a worker.yaml ``queues`` list as JSON.
+``BENCH_FETCH`` picks how a worker fetches: ``super`` (conveyor's default: the reliable
+fetch with owners and heartbeats), ``reliable`` (the Lua claim alone, conveyor before the
+super fetch) or ``kombu`` (kombu's own ``BRPOP`` transport: plain Celery on Redis).
 """
 
 from __future__ import annotations
@@ -19,11 +22,18 @@ from conveyor import Job
 from conveyor.broker.worker_file import WorkerConfig, apply
 
 REDIS_URL = os.environ["REDIS_URL"]
+FETCH = os.environ.get("BENCH_FETCH", "super")
 app = Celery("bench", set_as_current=True)
 conveyor.configure(
     app, broker_url=REDIS_URL, result_backend=None, task_ignore_result=True, worker_send_task_events=False,
     conveyor_log_arguments=False,
+    broker_transport_options={"conveyor_super_fetch": FETCH == "super"},
 )  # fmt: skip
+if FETCH == "kombu":
+    from conveyor.compat import kombu as kombu_compat
+
+    for scheme in ("redis", "rediss"):
+        kombu_compat.register_transport(scheme, "kombu.transport.redis:Transport")
 apply(app, WorkerConfig(concurrency=2, queues=json.loads(os.environ.get("BENCH_QUEUES", '["default"]'))))
 _redis = redis.Redis.from_url(REDIS_URL)
 

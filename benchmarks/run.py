@@ -10,9 +10,12 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              raw Redis LPUSH of N equally sized messages (the physical reference).
 3. drain     a start marker, D no-op jobs and an end marker queued; one ``celery worker -c 2``
              (prefork, then threads) starts; time from the start marker to the end marker.
+             Prefork also runs conveyor with the reliable fetch alone (before the super fetch)
+             and plain tasks on kombu's own fetch (``BENCH_FETCH``, ``benchmarks/bench_app.py``).
 4. latency   L jobs sent at a steady rate to an idle worker (-c 2 prefork); each records the time
              from send to start; p50 and p99.
 5. priority  ``benchmarks.priority_latency`` (strict and weighted), run once at the end.
+6. heartbeat the super fetch's Redis cost: commands of an idle worker process over 30 s, per minute.
 
 Writes ``benchmarks/results/<date>.md`` and ``docs/benchmarks.md``.
 """
@@ -33,11 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _worker(pool: str) -> subprocess.Popen[bytes]:
+def _worker(pool: str, fetch: str = "super") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "-P", pool,
          "--loglevel=WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "BENCH_FETCH": fetch},
     )  # fmt: skip
 
 
@@ -96,7 +99,7 @@ class Bench:
         return time.perf_counter() - started
 
     # 3 --------------------------------------------------------------------------------------------
-    def drain(self, pool: str, conveyor: bool) -> float:
+    def drain(self, pool: str, conveyor: bool, fetch: str = "super") -> float:
         def fill() -> None:
             from conveyor import perform_all_later
 
@@ -113,7 +116,7 @@ class Bench:
                 self.app.plain_mark.apply_async(("bench:end",))
 
         fill()
-        worker = _worker(pool)
+        worker = _worker(pool, fetch)
         try:
             deadline = time.monotonic() + 600
             # The end marker is the last message; wait on its key with a blocking keyspace-free loop.
@@ -124,6 +127,30 @@ class Bench:
         finally:
             _stop(worker)
         return float(self.redis.get("bench:end")) - float(self.redis.get("bench:start"))  # type: ignore[arg-type]
+
+    # 6 --------------------------------------------------------------------------------------------
+    def heartbeat_cost(self, seconds: float = 30.0) -> dict[str, float]:
+        """Commands per minute of one idle worker process: the heartbeat's, and everything it sends."""
+        worker = _worker("prefork")
+        try:
+            deadline = time.monotonic() + 60
+            while not self.redis.keys("conveyor:heartbeat:*"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the worker never sent a heartbeat")
+                time.sleep(0.1)
+            self.redis.config_resetstat()
+            time.sleep(seconds)  # an idle worker: what it costs Redis per unit of time
+            stats = self.redis.info("commandstats")
+        finally:
+            _stop(worker)
+        calls = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+        per_minute = 60.0 / seconds
+        # Each heartbeat is one pipeline: SET (the key, with its TTL), ZADD, ZRANGEBYSCORE, LLEN.
+        beats = calls.get("zrangebyscore", 0)
+        heartbeat = sum(calls.get(name, 0) for name in ("set", "zadd", "zrangebyscore", "llen"))
+        everything = sum(count for name, count in calls.items() if name not in {"info", "config|resetstat"})
+        return {"round trips": beats * per_minute, "commands": heartbeat * per_minute,
+                "idle worker commands": everything * per_minute}  # fmt: skip
 
     # 4 --------------------------------------------------------------------------------------------
     def latency(self, conveyor: bool) -> tuple[float, float]:
@@ -190,6 +217,8 @@ def main() -> int:
             ("bulk", "raw LPUSH pipeline", bench.bulk_raw_lpush),
             ("drain prefork", "conveyor", lambda: bench.drain("prefork", True)),
             ("drain prefork", "plain", lambda: bench.drain("prefork", False)),
+            ("drain prefork", "conveyor, reliable fetch alone", lambda: bench.drain("prefork", True, "reliable")),
+            ("drain prefork", "plain, kombu's fetch", lambda: bench.drain("prefork", False, "kombu")),
             ("drain threads", "conveyor", lambda: bench.drain("threads", True)),
             ("drain threads", "plain", lambda: bench.drain("threads", False)),
             ("latency", "conveyor", lambda: bench.latency(True)), ("latency", "plain", lambda: bench.latency(False)),
@@ -224,6 +253,10 @@ def main() -> int:
     if options.only:  # a partial run: print the table, keep the results files as they are
         print("\n".join(" | ".join(map(str, row[:7])) for row in rows))
         return 0
+    heartbeat = bench.heartbeat_cost()
+    drains = {side: statistics.median(values) for side, values in results["drain prefork"].items()}
+    super_vs_reliable = drains["conveyor"] / drains["conveyor, reliable fetch alone"]
+    super_vs_kombu = drains["conveyor"] / drains["plain, kombu's fetch"]
     priority = subprocess.run(
         [sys.executable, "-m", "benchmarks.priority_latency"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -244,6 +277,13 @@ def main() -> int:
         "Same app config on both sides (conveyor defaults, no result backend). Ratio = median / median.",
         "",
         *table,
+        "",
+        f"Super fetch: drain prefork took {super_vs_reliable:.3f} of the time of the reliable fetch alone "
+        f"(conveyor before the super fetch), and {super_vs_kombu:.3f} of plain Celery tasks on kombu's own "
+        "fetch, same run. Its Redis cost per idle worker process: "
+        f"{heartbeat['round trips']:.0f} heartbeat round trips ({heartbeat['commands']:.0f} commands) per minute, "
+        f"of {heartbeat['idle worker commands']:.0f} commands per minute the idle worker sends in all "
+        "(the 1 s claim/wait loop and the scheduled-set poller are the rest).",
         "",
         "Priority latency (`benchmarks/priority_latency.py`):",
         "",

@@ -22,7 +22,7 @@ from celery import Celery
 
 from conveyor import compat
 from conveyor.compat import celery as celery_compat
-from conveyor.defaults import CELERY_SETTINGS, VISIBILITY_TIMEOUT, is_redis_url
+from conveyor.defaults import CELERY_SETTINGS, HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, VISIBILITY_TIMEOUT, is_redis_url
 from conveyor.errors import ConfigurationError
 from conveyor.settings import Settings, forget, settings_for
 
@@ -51,6 +51,7 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
         overrides["redbeat_redis_url"] = broker
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
     _check_scheduled_threshold(app)
+    _check_heartbeat(app)
     _add_worker_steps(app)
     forget(app)
     if default:
@@ -66,6 +67,23 @@ def _check_scheduled_threshold(app: Celery) -> None:
         raise ConfigurationError(
             f"conveyor_scheduled_threshold ({threshold:g} s) must be under half the broker's visibility_timeout "
             f"({visibility:g} s): longer waits must go to the scheduled set. Lower the threshold."
+        )
+
+
+def _check_heartbeat(app: Celery) -> None:
+    options = app.conf.broker_transport_options or {}
+    ttl = options.get("conveyor_heartbeat_ttl", HEARTBEAT_TTL_S)
+    interval = options.get("conveyor_heartbeat_interval", HEARTBEAT_INTERVAL_S)
+    for name, value in (("conveyor_heartbeat_ttl", ttl), ("conveyor_heartbeat_interval", interval)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigurationError(
+                f"broker_transport_options {name} must be a positive number of seconds, not {value!r}"
+            )
+    if interval * 2 > ttl:
+        # One late refresh would make a live worker look dead, and its jobs would run twice.
+        raise ConfigurationError(
+            f"broker_transport_options conveyor_heartbeat_interval ({interval:g} s) must be at most half of "
+            f"conveyor_heartbeat_ttl ({ttl:g} s), so one late heartbeat does not make a live worker look dead"
         )
 
 

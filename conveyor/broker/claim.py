@@ -27,7 +27,8 @@ __all__ = ["CLAIM", "parse_envelope"]
 # from it before it beats again.
 # KEYS: unacked, unacked_index, claims, held, heartbeat, queues... ARGV: now, owner.
 CLAIM = """
-if redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
+local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
+if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
 for i = 6, #KEYS do
   local item = redis.call('RPOP', KEYS[i])
   if item then
@@ -48,8 +49,10 @@ for i = 6, #KEYS do
     redis.call('ZADD', KEYS[2], ARGV[1], tag)
     redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
       .. cjson.encode(delivery['routing_key'] or queue) .. ']')
-    redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
-    redis.call('SADD', KEYS[4], tag)
+    if owned then
+      redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
+      redis.call('SADD', KEYS[4], tag)
+    end
     return {KEYS[i], item, 'ok', tag}
   end
 end

@@ -84,8 +84,10 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
     def owner_held_key(self) -> str:
         return self._conveyor_owner.held_key if self._conveyor_owner is not None else ""
 
-    def _start_owner(self) -> Owner:
+    def _start_owner(self) -> Owner | None:
         options = self.connection.client.transport_options
+        if not options.get("conveyor_super_fetch", True):
+            return None  # the reliable fetch alone: kombu's acks and its visibility timeout
         owner = Owner(
             redis.Redis(connection_pool=redis.ConnectionPool(**self._connparams())),
             sorted(self.active_queues),
@@ -133,11 +135,12 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]  # kombu declares it None
         if self._conveyor_next == "claim":
             owner = self._conveyor_owner or self._start_owner()
+            held, heartbeat, owner_id = (owner.held_key, owner.heartbeat_key, owner.id) if owner else ("", "", "")
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             self._conveyor_sent = "claim"
             self.client.connection.send_command(
-                "EVAL", CLAIM, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, owner.held_key,
-                owner.heartbeat_key, *keys, time.time(), owner.id,
+                "EVAL", CLAIM, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held, heartbeat,
+                *keys, time.time(), owner_id,
             )  # fmt: skip
         else:
             wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
@@ -185,7 +188,8 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                     self._unclaim(bytes_to_str(reply[3]))
                 self._bury(dest, item, exc)
                 raise Empty() from None
-            self.qos.claimed.add(bytes_to_str(reply[3]))
+            if self._conveyor_owner is not None:
+                self.qos.claimed.add(bytes_to_str(reply[3]))
             self.connection._deliver(payload, dest)
             return True
         finally:

@@ -241,3 +241,41 @@ def test_busy_and_workers_show_what_each_worker_holds_and_who_is_dead(
         (second.owner.id, "job-1", QUEUE),
     ]
     assert 10 <= running[0].runtime_s < 15  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"conveyor_heartbeat_interval": 20}, r"conveyor_heartbeat_interval \(20 s\) must be at most half of "
+                                              r"conveyor_heartbeat_ttl \(30 s\)"),
+        ({"conveyor_heartbeat_ttl": 0}, r"conveyor_heartbeat_ttl must be a positive number of seconds, not 0"),
+        ({"conveyor_heartbeat_interval": "5"}, r"conveyor_heartbeat_interval must be a positive number"),
+    ],
+)  # fmt: skip
+def test_a_heartbeat_that_would_make_live_workers_look_dead_is_refused(options: dict[str, Any], message: str) -> None:
+    from conveyor.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=message):
+        conveyor.configure(Celery("t"), default=False, broker_transport_options=options)
+
+
+def test_with_super_fetch_off_a_claim_has_no_owner_and_kombus_visibility_timeout_applies(
+    redis_client: redis.Redis,
+) -> None:
+    app = conveyor.configure(
+        Celery("no-super"), default=False, broker_url=TEST_REDIS_URL, conveyor_scheduled_threshold=0.4,
+        broker_transport_options={"visibility_timeout": 1, "conveyor_super_fetch": False},
+    )  # fmt: skip
+    send(app)
+    consumer = Consumer(app)
+    try:
+        message = consumer.take()
+        assert consumer.owner is None
+        assert redis_client.hlen(CLAIMS_KEY) == 0
+        assert redis_client.keys("conveyor:heartbeat:*") == []
+        time.sleep(1.2)
+        consumer.channel.qos.restore_visible(interval=1)  # the reliable fetch alone: redelivered on time
+        assert redis_client.llen(QUEUE + "\x06\x165") == 1
+        assert message.headers["id"] == "job-0"
+    finally:
+        consumer.close()
