@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ import time
 import uuid
 from typing import Any
 
+import redis
 from kombu.utils.encoding import bytes_to_str
 
 from conveyor.broker.dead_set import DeadSet
@@ -118,6 +120,18 @@ return {requeued, poisoned}
 )
 
 
+# KEYS: owners. ARGV: heartbeat prefix. The registered owners whose heartbeat key has expired:
+# Redis' own expiry decides, so the workers' clocks do not have to agree.
+_FIND_DEAD = """
+local dead = {}
+for _, owner in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. owner) == 0 then table.insert(dead, owner) end
+end
+return dead
+"""
+_FIND_DEAD_SHA = hashlib.sha1(_FIND_DEAD.encode()).hexdigest()
+
+
 def heartbeat_key(owner: str) -> str:
     return HEARTBEAT_PREFIX + owner
 
@@ -131,16 +145,10 @@ def poison_reason(deaths: int) -> str:
     return f"its worker died {deaths} times while running it"
 
 
-def recover_dead_owners(
-    client: Any, ttl: float = HEARTBEAT_TTL_S, unacked: tuple[str, str] = UNACKED_KEYS
-) -> tuple[int, int]:
-    """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts.
-
-    Candidates are owners whose last heartbeat (their score) is older than ``ttl``; the script
-    checks the heartbeat key itself, so a clock that is off only costs a script call.
-    """
-    stale = client.zrangebyscore(OWNERS_KEY, "-inf", time.time() - ttl)
-    return _recover(client, [bytes_to_str(owner) for owner in stale], unacked)
+def recover_dead_owners(client: Any, unacked: tuple[str, str] = UNACKED_KEYS) -> tuple[int, int]:
+    """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts."""
+    dead = run(client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
+    return _recover(client, [bytes_to_str(owner) for owner in dead], unacked)
 
 
 def _recover(client: Any, owners: list[str], unacked: tuple[str, str], died: bool = True) -> tuple[int, int]:
@@ -236,15 +244,18 @@ class Owner:
         return held_key(self.id)
 
     def beat(self) -> list[str]:
-        """Refresh the heartbeat; return the owners that look dead (one round trip)."""
-        now = time.time()
+        """Refresh the heartbeat; return the owners found dead (one round trip: SET, ZADD, script, LLEN)."""
         value = json.dumps({"host": self.host, "pid": self.pid, "queues": self.queues, "started_at": self.started_at})
         with self.client.pipeline(transaction=False) as pipe:
             pipe.set(self.heartbeat_key, value, px=int(self.ttl * 1000))
-            pipe.zadd(OWNERS_KEY, {self.id: now})
-            pipe.zrangebyscore(OWNERS_KEY, "-inf", now - self.ttl)
+            pipe.zadd(OWNERS_KEY, {self.id: time.time()})  # shown as "last heartbeat"; not used to decide death
+            pipe.evalsha(_FIND_DEAD_SHA, 1, OWNERS_KEY, HEARTBEAT_PREFIX)
             pipe.llen(POISONED_KEY)
-            _, _, stale, poisoned = pipe.execute()
+            try:
+                _, _, stale, poisoned = pipe.execute()
+            except redis.exceptions.NoScriptError:  # Redis restarted or flushed: load it, find them next beat
+                run(self.client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
+                return []
         dead = [bytes_to_str(owner) for owner in stale if bytes_to_str(owner) != self.id]
         if poisoned and not dead:
             bury_poisoned(self.client, self.host)  # left by a recoverer that died half-way
@@ -252,7 +263,8 @@ class Owner:
 
     def start(self) -> None:
         """Beat once now (before anything is claimed under this id), then from a daemon thread."""
-        _recover(self.client, self.beat(), self.unacked)
+        self.beat()
+        recover_dead_owners(self.client, self.unacked)  # at worker start, as well as on every beat
         self._thread = threading.Thread(target=self._run, name=f"conveyor-heartbeat-{self.id[:8]}", daemon=True)
         self._thread.start()
 
