@@ -24,6 +24,7 @@ from conveyor.errors import (  # noqa: E402
     ConveyorError,
     DeclarationError,
     DeserializationError,
+    DuplicateJobError,
     EnqueueError,
     MissingExtraError,
     RecordNotFound,
@@ -37,6 +38,7 @@ from conveyor.jobs.callbacks import (  # noqa: E402
     before_enqueue,
     before_perform,
 )
+from conveyor.jobs.controls import limits_concurrency, throttle, unique  # noqa: E402
 from conveyor.jobs.enqueuing import ConfiguredJob, perform_all_later  # noqa: E402
 from conveyor.jobs.error_handling import after_discard, discard_on, polynomially_longer, retry_on  # noqa: E402
 from conveyor.jobs.job import Job  # noqa: E402
@@ -62,6 +64,10 @@ __all__ = [
     "discard_on",
     "polynomially_longer",
     "retry_on",
+    # controls
+    "limits_concurrency",
+    "throttle",
+    "unique",
     # mail
     "Mailer",
     "MailerError",
@@ -76,6 +82,7 @@ __all__ = [
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
+    "DuplicateJobError",
     "EnqueueError",
     "MissingExtraError",
     "RecordNotFound",

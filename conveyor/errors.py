@@ -82,6 +82,18 @@ class EnqueueError(ConveyorError):
     """
 
 
+class DuplicateJobError(ConveyorError):
+    """A ``@unique`` job was enqueued while another job holds its lock (``on_conflict="raise"``).
+
+    ``job_id`` is the refused job's id, ``holder_id`` the id of the job holding the lock.
+    Nothing was enqueued for the refused job.
+    """
+
+    def __init__(self, message: str, job_id: str = "", holder_id: str = "") -> None:
+        super().__init__(message)
+        self.job_id, self.holder_id = job_id, holder_id
+
+
 class SerializationError(ConveyorError, TypeError):
     """Raised at enqueue when an argument has no JSON representation.
 

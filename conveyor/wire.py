@@ -25,6 +25,8 @@ __all__ = [
     "HEADER",
     "HEARTBEAT_PREFIX",
     "HELD_PREFIX",
+    "LIMITS_KEY",
+    "LIMITS_TO_KEY",
     "OWNERS_KEY",
     "POISONED_KEY",
     "PRIORITY_SEPARATOR",
@@ -66,6 +68,9 @@ DEATHS_PREFIX = "conveyor:deaths:"
 #: Messages taken from a dead owner for the last time, waiting to be written to the dead set:
 #: ``"<length of source> <deaths> <source list><message>"``.
 POISONED_KEY = "conveyor:poisoned"
+#: Concurrency limits in use (``conveyor.broker.controls``): a set of slot keys, and each key's size.
+LIMITS_KEY = "conveyor:limits"
+LIMITS_TO_KEY = "conveyor:limits:to"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"
 

@@ -12,26 +12,72 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-__all__ = ["CLAIM", "parse_envelope"]
+from conveyor.broker.scripts import LUA_HELPERS
+
+__all__ = ["CLAIM", "CLAIM_SHA", "discarded_over_limit", "parse_envelope"]
 
 # Take the first message of the queue keys (KEYS[6..], in fetch order) and record it as
 # unacknowledged as kombu's QoS.append does (unacked hash + index) and as held by this owner
 # (claim record + held set, conveyor.broker.owners), atomically. A value that is not a kombu
 # envelope is returned with a third element and not recorded (it is buried). An owner whose
 # heartbeat has expired claims nothing ({'', '', 'dead'}): what it took could be recovered
-# from it before it beats again.
-# KEYS: unacked, unacked_index, claims, held, heartbeat, queues... ARGV: now, owner.
-CLAIM = """
+# from it before it beats again. A message whose throttle window is full goes to the scheduled
+# set, one whose concurrency limit is reached to the limit's blocked list (conveyor.broker.controls),
+# and the script looks at the next one (up to 100 set aside per call).
+# KEYS: unacked, unacked_index, claims, held, heartbeat, queues...
+# ARGV: now, owner, wake prefix, scheduled set, a random number in [0, 1) (throttle jitter),
+#       limits set, limits' sizes.
+CLAIM = (
+    LUA_HELPERS
+    + """
+local now = tonumber(ARGV[1])
+
+-- 'run', 'throttled' or 'blocked' (set aside here), or 'discard' (over a limit that discards).
+local function control(headers, source, item, id)
+  local throttle, window = headers['conveyor_throttle'], nil
+  if type(throttle) == 'table' and type(throttle['key']) == 'string' and tonumber(throttle['limit'])
+      and tonumber(throttle['period']) then
+    local period = tonumber(throttle['period'])
+    window = throttle['key']
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', now - period)
+    if redis.call('ZCARD', window) >= tonumber(throttle['limit']) then
+      local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
+      local due = tonumber(oldest[2]) + period * (1 + 0.1 * tonumber(ARGV[5]))
+      redis.call('ZADD', ARGV[4], due, cjson.encode({key = source, message = item, wake = ARGV[3] .. queue_of(source)}))
+      return 'throttled'
+    end
+  end
+  local limit = headers['conveyor_limit']
+  if type(limit) == 'table' and type(limit['key']) == 'string' then
+    local to = tonumber(limit['to']) or 1
+    redis.call('SADD', ARGV[6], limit['key'])
+    redis.call('HSET', ARGV[7], limit['key'], to)
+    redis.call('ZREMRANGEBYSCORE', limit['key'], '-inf', now)
+    if not redis.call('ZSCORE', limit['key'], id) and redis.call('ZCARD', limit['key']) >= to then
+      if limit['discard'] == true then return 'discard' end
+      redis.call('LPUSH', limit['key'] .. ':blocked', #source .. ' ' .. source .. item)
+      return 'blocked'
+    end
+    redis.call('ZADD', limit['key'], now + (tonumber(limit['duration']) or 900), id)
+  end
+  if window then redis.call('ZADD', window, now, id .. ':' .. now) end
+  return 'run'
+end
+
 local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
 if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
-for i = 6, #KEYS do
+local i, set_aside = 6, 0
+while i <= #KEYS do
   local item = redis.call('RPOP', KEYS[i])
-  if item then
+  if not item then
+    i = i + 1
+  else
     -- Everything is checked before anything is written: an error after the RPOP would lose the item
     -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
     local ok, message = pcall(cjson.decode, item)
@@ -44,20 +90,45 @@ for i = 6, #KEYS do
         or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
       return {KEYS[i], item, 'bad'}
     end
-    -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
-    local queue = (string.gsub(KEYS[i], '\\6\\22.*$', ''))
-    redis.call('ZADD', KEYS[2], ARGV[1], tag)
-    redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
-      .. cjson.encode(delivery['routing_key'] or queue) .. ']')
-    if owned then
-      redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
-      redis.call('SADD', KEYS[4], tag)
+    local verdict, headers = 'run', message['headers']
+    if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
+      local id = headers['id']
+      if type(id) ~= 'string' then id = tag end
+      verdict = control(headers, KEYS[i], item, id)
     end
-    return {KEYS[i], item, 'ok', tag}
+    if verdict == 'discard' then return {KEYS[i], item, 'discarded'} end
+    if verdict == 'run' then
+      -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
+      redis.call('ZADD', KEYS[2], now, tag)
+      redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
+        .. cjson.encode(delivery['routing_key'] or queue_of(KEYS[i])) .. ']')
+      if owned then
+        redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
+        redis.call('SADD', KEYS[4], tag)
+      end
+      return {KEYS[i], item, 'ok', tag}
+    end
+    set_aside = set_aside + 1
+    if set_aside >= 100 then return false end
   end
 end
 return false
 """
+)
+
+
+CLAIM_SHA = hashlib.sha1(CLAIM.encode()).hexdigest()
+
+
+def discarded_over_limit(item: bytes | str) -> str:
+    """The log line for a job the claim script dropped: over a concurrency limit with on_conflict="discard"."""
+    try:
+        headers = loads(bytes_to_str(item)).get("headers") or {}
+        limit = headers.get("conveyor_limit") or {}
+        return (f"{headers.get('task')} (Job ID: {headers.get('id')}) discarded: {limit.get('to')} already running "
+                f"for {limit.get('key')} (limits_concurrency on_conflict='discard')")  # fmt: skip
+    except (ValueError, AttributeError):
+        return "a job over its concurrency limit was discarded"
 
 
 def parse_envelope(item: bytes | str, queue: str = "") -> dict[str, Any]:

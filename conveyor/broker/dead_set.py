@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,10 @@ from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
 from conveyor.errors import ConveyorError
 from conveyor.routing import validate_queue_name
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage, parse_job_header
+from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage, dead_record, parse_job_header
 
-__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "RetryPlan", "raw_message", "resend", "retry_plan"]
+__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "RetryPlan", "bury_entry", "raw_message", "resend",
+           "retry_plan"]  # fmt: skip
 
 logger = logging.getLogger("conveyor.broker.dead_set")
 
@@ -242,6 +244,17 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
         if record.get("priority") is not None:
             options["priority"] = record["priority"]
         app.amqp.send_task_message(producer, record["task"], message, **options)
+
+
+def bury_entry(client: Any, queue: str, item: bytes | str, reason: str) -> None:
+    """Keep a queue entry that is not a message, raw, in the dead set; never raises (a worker goes on)."""
+    raw = item if isinstance(item, bytes) else str(item).encode()
+    job_id = f"unparsable-{uuid.uuid4()}"
+    logger.error("conveyor: %s; kept in the dead set as %s: %r", reason, job_id, raw[:200])
+    try:
+        DeadSet(client).add(dead_record(job_id, reason, queue=queue, raw_entry=base64.b64encode(raw).decode()))
+    except Exception as store_exc:  # never a reason to stop consuming
+        logger.error("conveyor: could not keep it in the dead set: %s", store_exc)
 
 
 def raw_message(message: Any) -> RawMessage:

@@ -35,7 +35,6 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -49,7 +48,8 @@ from typing import Any
 import redis
 from kombu.utils.encoding import bytes_to_str
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.controls import sweep_limits
+from conveyor.broker.poison import bury_poisoned, poison_reason
 from conveyor.broker.scripts import LUA_HELPERS, run
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.wire import (
@@ -57,11 +57,11 @@ from conveyor.wire import (
     DEATHS_PREFIX,
     HEARTBEAT_PREFIX,
     HELD_PREFIX,
+    LIMITS_KEY,
     OWNERS_KEY,
     POISONED_KEY,
     WAKE_CAP,
     WAKE_PREFIX,
-    dead_record,
 )
 
 __all__ = ["UNACKED_KEYS", "Owner", "bury_poisoned", "heartbeat_key", "held_key", "poison_reason",
@@ -80,6 +80,8 @@ _RECOVER = (
     LUA_HELPERS
     + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local requeued, poisoned = 0, 0
 for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local owner, len, source = parse_claim(redis.call('HGET', KEYS[4], tag))
@@ -91,8 +93,10 @@ for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
       redis.call('HDEL', KEYS[5], tag)
       redis.call('ZREM', KEYS[6], tag)
       local ok, decoded = pcall(cjson.decode, message)
-      local id = ok and type(decoded) == 'table' and type(decoded['headers']) == 'table' and decoded['headers']['id']
+      local headers = ok and type(decoded) == 'table' and type(decoded['headers']) == 'table' and decoded['headers']
+      local id = headers and headers['id']
       if type(id) ~= 'string' then id = tag end
+      local limit = headers and headers['conveyor_limit']
       local deaths = 0
       if ARGV[7] == '1' then
         deaths = redis.call('INCR', ARGV[3] .. id)
@@ -101,10 +105,19 @@ for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
       if deaths >= tonumber(ARGV[2]) then
         redis.call('RPUSH', KEYS[7], #source .. ' ' .. deaths .. ' ' .. source .. message)
         poisoned = poisoned + 1
+        local unique = headers and headers['conveyor_unique']  -- dead: its @unique lock goes
+        if type(unique) == 'table' and type(unique['key']) == 'string' and redis.call('GET', unique['key']) == id then
+          redis.call('DEL', unique['key'])
+        end
       else
         redis.call('RPUSH', source, message)
         wake(ARGV[5], source, tonumber(ARGV[6]))
         requeued = requeued + 1
+      end
+      if type(limit) == 'table' and type(limit['key']) == 'string' then
+        -- Its concurrency slot is free: a job blocked behind it goes first (pushed to the head after it).
+        redis.call('ZREM', limit['key'], id)
+        unblock(limit['key'], tonumber(limit['to']) or 1, now, ARGV[5], tonumber(ARGV[6]))
       end
     elseif value then
       -- Not in the claim script's layout (rewritten by another program): kombu's visibility
@@ -140,11 +153,6 @@ def held_key(owner: str) -> str:
     return HELD_PREFIX + owner
 
 
-def poison_reason(deaths: int) -> str:
-    """The dead-set reason of a poison pill."""
-    return f"its worker died {deaths} times while running it"
-
-
 def recover_dead_owners(client: Any, unacked: tuple[str, str] = UNACKED_KEYS) -> tuple[int, int]:
     """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts."""
     dead = run(client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
@@ -168,54 +176,6 @@ def _recover(client: Any, owners: list[str], unacked: tuple[str, str], died: boo
     return requeued, poisoned
 
 
-def bury_poisoned(client: Any, hostname: str | None = None) -> int:
-    """Write the messages RECOVER set aside as poison pills to the dead set; how many.
-
-    Each is removed from the list only after its record is written, and a record is keyed
-    by job id, so two workers doing this at once, or one dying half-way, write it once.
-    """
-    buried = 0
-    dead = DeadSet(client)
-    for entry in client.lrange(POISONED_KEY, 0, 99):
-        length, deaths, rest = entry.split(b" ", 2)
-        source, item = bytes_to_str(rest[: int(length)]), rest[int(length) :]
-        queue = source.split("\x06\x16", 1)[0]
-        dead.add(_poison_record(item, queue, int(deaths), hostname))
-        client.lrem(POISONED_KEY, 1, entry)
-        buried += 1
-    return buried
-
-
-def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -> Any:
-    reason = poison_reason(deaths)
-    try:
-        payload = json.loads(item)
-        headers = payload.get("headers") or {}
-        properties = payload.get("properties") or {}
-        body = (
-            payload["body"]
-            if properties.get("body_encoding") == "base64"
-            else base64.b64encode(str(payload["body"]).encode()).decode()
-        )
-    except (ValueError, KeyError, AttributeError, TypeError):
-        return dead_record(f"unparsable-{uuid.uuid4()}", reason, queue=queue,
-                           raw_entry=base64.b64encode(item).decode())  # fmt: skip
-    retries = headers.get("retries")
-    return dead_record(
-        str(headers.get("id") or properties.get("delivery_tag")),
-        reason,
-        task=headers.get("task"),
-        argsrepr=headers.get("argsrepr"),
-        kwargsrepr=headers.get("kwargsrepr"),
-        queue=queue,
-        priority=properties.get("priority"),
-        attempts=(retries if type(retries) is int else 0) + deaths,
-        hostname=hostname,
-        message={"body": body, "content_type": payload.get("content-type"),
-                 "content_encoding": payload.get("content-encoding"), "headers": headers},
-    )  # fmt: skip
-
-
 class Owner:
     """One consuming channel's identity and heartbeat, and the thread that also recovers dead owners."""
 
@@ -233,6 +193,7 @@ class Owner:
         self.started_at = time.time()
         self.queues = list(queues)
         self._stop = threading.Event()
+        self.limits_in_use = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -251,8 +212,9 @@ class Owner:
             pipe.zadd(OWNERS_KEY, {self.id: time.time()})  # shown as "last heartbeat"; not used to decide death
             pipe.evalsha(_FIND_DEAD_SHA, 1, OWNERS_KEY, HEARTBEAT_PREFIX)
             pipe.llen(POISONED_KEY)
+            pipe.scard(LIMITS_KEY)
             try:
-                _, _, stale, poisoned = pipe.execute()
+                _, _, stale, poisoned, self.limits_in_use = pipe.execute()
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed: load it, find them next beat
                 run(self.client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
                 return []
@@ -274,6 +236,8 @@ class Owner:
                 dead = self.beat()
                 if dead:
                     _recover(self.client, dead, self.unacked)
+                if self.limits_in_use:  # concurrency limits in use: free slots held past their duration
+                    sweep_limits(self.client)
             except Exception as exc:  # Redis away: the next beat tries again; the worker goes on
                 logger.warning("conveyor: heartbeat of worker %s failed: %s: %s", self.id, type(exc).__name__, exc)
 

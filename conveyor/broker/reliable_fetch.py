@@ -42,10 +42,9 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import logging
+import random
 import time
-import uuid
 from queue import Empty
 from typing import Any
 
@@ -55,13 +54,23 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps
 
 from conveyor.broker.acks import QoS
-from conveyor.broker.claim import CLAIM, parse_envelope
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.claim import CLAIM, CLAIM_SHA, discarded_over_limit, parse_envelope
+from conveyor.broker.controls import UNIQUE_HEADER, unique_put
+from conveyor.broker.dead_set import bury_entry
 from conveyor.broker.owners import Owner
 from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
-from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX, dead_record, wake_key
+from conveyor.errors import DuplicateJobError
+from conveyor.wire import (
+    CLAIMS_KEY,
+    LIMITS_KEY,
+    LIMITS_TO_KEY,
+    SCHEDULED_KEY,
+    WAKE_CAP,
+    WAKE_PREFIX,
+    wake_key,  # fmt: skip
+)
 
 __all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
 
@@ -138,9 +147,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             held, heartbeat, owner_id = (owner.held_key, owner.heartbeat_key, owner.id) if owner else ("", "", "")
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             self._conveyor_sent = "claim"
+            # EVALSHA: the script's text is not sent with every fetch (NOSCRIPT loads it, below).
             self.client.connection.send_command(
-                "EVAL", CLAIM, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held, heartbeat,
-                *keys, time.time(), owner_id,
+                "EVALSHA", CLAIM_SHA, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
+                heartbeat, *keys, time.time(), owner_id, WAKE_PREFIX, SCHEDULED_KEY, random.random(), LIMITS_KEY,
+                LIMITS_TO_KEY,
             )  # fmt: skip
         else:
             wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
@@ -155,11 +166,15 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         try:
             try:
                 reply = self.client.parse_response(
-                    self.client.connection, "EVAL" if sent == "claim" else "BLPOP", **options
+                    self.client.connection, "EVALSHA" if sent == "claim" else "BLPOP", **options
                 )
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
+            except redis.exceptions.NoScriptError:  # a new or restarted Redis: load the script, claim again
+                with self.conn_or_acquire() as client:
+                    client.script_load(CLAIM)
+                raise Empty() from None
             except redis.ResponseError as exc:  # a script error: log it, wait, try again
                 logger.error("conveyor: fetching a message failed: %s", exc)
                 self._conveyor_next = "wait"
@@ -171,6 +186,9 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                 self._conveyor_next = "wait"
                 raise Empty()
             key, item = reply[0], reply[1]
+            if bytes_to_str(reply[2]) == "discarded":  # over a concurrency limit that discards
+                logger.warning("conveyor: %s", discarded_over_limit(item))
+                raise Empty()
             if bytes_to_str(reply[2]) == "dead" and self._conveyor_owner is not None:
                 # Paused past its heartbeat's TTL (its jobs were recovered): beat before claiming again.
                 self._conveyor_owner.beat()
@@ -208,6 +226,19 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             return
         key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
         data = dumps(message)
+        headers = message.get("headers")
+        uniq = headers.get(UNIQUE_HEADER) if isinstance(headers, dict) else None
+        if isinstance(uniq, dict) and isinstance(uniq.get("key"), str):
+            # @unique: the lock and the message in one script; a duplicate is refused, not sent.
+            with self.conn_or_acquire() as client:
+                job_id = str(headers.get("id"))  # type: ignore[union-attr]
+                holder = unique_put(
+                    client, uniq["key"], int(uniq.get("ttl_ms") or 1), job_id, key, wake_key(queue), data
+                )
+            if holder is not None:
+                raise DuplicateJobError(f"job {job_id} is a duplicate of job {holder}, which holds {uniq['key']}",
+                                        job_id=job_id, holder_id=holder)  # fmt: skip
+            return
         if publish_batch is not None:
             publish_batch.add("lpush", key, data)
             publish_batch.add("lpush", wake_key(queue), 1)
@@ -242,15 +273,8 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             pipe.execute()
 
     def _bury(self, queue: str, item: bytes | str, exc: Exception) -> None:
-        raw = item if isinstance(item, bytes) else str(item).encode()
-        job_id = f"unparsable-{uuid.uuid4()}"
-        reason = f"unparsable message in queue {queue}: {type(exc).__name__}: {exc}"
-        logger.error("conveyor: %s; kept in the dead set as %s: %r", reason, job_id, raw[:200])
-        try:
-            with self.conn_or_acquire() as client:
-                DeadSet(client).add(dead_record(job_id, reason, queue=queue, raw_entry=base64.b64encode(raw).decode()))
-        except Exception as store_exc:  # never a reason to stop consuming
-            logger.error("conveyor: could not keep it in the dead set: %s", store_exc)
+        with self.conn_or_acquire() as client:
+            bury_entry(client, queue, item, f"unparsable message in queue {queue}: {type(exc).__name__}: {exc}")
 
 
 def wake(client: Any, queue: str, tokens: int = 1) -> None:

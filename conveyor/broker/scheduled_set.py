@@ -73,14 +73,33 @@ return {#due, redis.call('LLEN', KEYS[2])}
 """
 
 
-def add(client: Any, queue_key: str, message: str, due: float, job_id: str, queue: str | None = None) -> None:
+def add(
+    client: Any, queue_key: str, message: str, due: float, job_id: str, queue: str | None = None,
+    unique: tuple[str, int] | None = None,
+) -> str | None:  # fmt: skip
     """Store ``message`` (a kombu Redis envelope, JSON) to be pushed onto ``queue_key`` at ``due`` (epoch s).
 
-    ``queue`` names the queue whose idle workers are woken when it is moved.
+    ``queue`` names the queue whose idle workers are woken when it is moved. ``unique`` (lock
+    key, TTL in ms) takes a ``@unique`` lock in the same step; returns the holder's job id
+    (and stores nothing) if another job holds it, else None.
     """
     fields = {"key": queue_key, "message": message, "id": job_id, "wake": wake_key(queue) if queue else None}
     entry = json.dumps(fields, separators=(",", ":"))
-    client.zadd(SCHEDULED_KEY, {entry: due})
+    if unique is None:
+        client.zadd(SCHEDULED_KEY, {entry: due})
+        return None
+    holder = client.eval(_ADD_UNIQUE, 2, unique[0], SCHEDULED_KEY, job_id, unique[1], due, entry)
+    return holder.decode() if isinstance(holder, bytes) else None
+
+
+# KEYS: lock, scheduled set. ARGV: job id, TTL (ms), due, entry. As UNIQUE_PUT (conveyor.broker.controls).
+_ADD_UNIQUE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return false
+"""
 
 
 def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:

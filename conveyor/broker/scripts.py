@@ -35,10 +35,31 @@ local function message_of(value, len)
   end
   return nil
 end
+local function queue_of(source)
+  return (string.gsub(source, '\\6\\22.*$', ''))
+end
 local function wake(wake_prefix, source, cap)
-  local queue = (string.gsub(source, '\\6\\22.*$', ''))
+  local queue = queue_of(source)
   redis.call('LPUSH', wake_prefix .. queue, 1)
   redis.call('LTRIM', wake_prefix .. queue, 0, cap - 1)
+end
+-- Concurrency limits (conveyor.broker.controls): drop expired slots of `key`, then move blocked jobs
+-- ("<length of source> <source><message>") back to the head of their list while slots are free.
+local function unblock(key, to, now, wake_prefix, cap)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local released = 0
+  while redis.call('ZCARD', key) + released < to do
+    local entry = redis.call('RPOP', key .. ':blocked')
+    if not entry then break end
+    local len, rest = string.match(entry, '^(%d+) (.*)$')
+    if len then
+      local source = string.sub(rest, 1, tonumber(len))
+      redis.call('RPUSH', source, string.sub(rest, tonumber(len) + 1))
+      wake(wake_prefix, source, cap)
+      released = released + 1
+    end
+  end
+  return released
 end
 """
 

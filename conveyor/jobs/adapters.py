@@ -22,11 +22,12 @@ from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
 from conveyor.broker import scheduled_set
-from conveyor.broker.reliable_fetch import wake
+from conveyor.broker.controls import UNIQUE_HEADER
 from conveyor.compat import kombu as kombu_compat
-from conveyor.defaults import is_redis_url
-from conveyor.errors import EnqueueError
+from conveyor.errors import DuplicateJobError, EnqueueError
 from conveyor.jobs import logs
+from conveyor.jobs.controls import control_headers
+from conveyor.jobs.redis_sender import _lean_redis_sender, _redis_envelope
 from conveyor.jobs.task import task_name
 from conveyor.serialization import serialize_arguments
 from conveyor.settings import masked_url, settings_for
@@ -102,7 +103,10 @@ class CeleryAdapter:
             argsrepr=repr(job.arguments) if shown else _FILTERED,
             kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
         )  # fmt: skip
-        options: dict[str, Any] = {"queue": job.queue_name, "headers": {HEADER: job._header()}}
+        headers: dict[str, Any] = {HEADER: job._header()}
+        if type(job)._controlled:  # @unique / @limits_concurrency / @throttle: keys from the arguments
+            headers.update(control_headers(job, name, (args, kwargs)))
+        options: dict[str, Any] = {"queue": job.queue_name, "headers": headers}
         if job.priority is not None:
             options["priority"] = job.priority
         return name, message, options
@@ -119,6 +123,8 @@ class CeleryAdapter:
         try:
             with app.producer_or_acquire(None) as producer:
                 app.amqp.send_task_message(producer, name, message, **options)
+        except DuplicateJobError:
+            raise  # @unique: nothing was sent (conveyor.jobs.enqueuing decides what the caller sees)
         except Exception as exc:
             raise EnqueueError(
                 f"Could not enqueue {type(job).__qualname__} (Job ID: {job.job_id}) to {job.queue_name}: "
@@ -145,8 +151,16 @@ class CeleryAdapter:
                 if declaring:
                     producer.maybe_declare(app.amqp.queues[options["queue"]])
                 key, envelope = _redis_envelope(app, channel, name, message, options)
+                uniq = options["headers"].get(UNIQUE_HEADER)
+                lock = (uniq["key"], uniq["ttl_ms"]) if uniq else None
                 with channel.conn_or_acquire() as client:
-                    scheduled_set.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id, options["queue"])
+                    holder = scheduled_set.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id,
+                                               options["queue"], unique=lock)  # fmt: skip
+            if holder is not None:
+                raise DuplicateJobError(f"job {job.job_id} is a duplicate of job {holder}, which holds {lock[0]}",  # type: ignore[index]
+                                        job_id=job.job_id, holder_id=holder)  # fmt: skip
+        except DuplicateJobError:
+            raise
         except Exception as exc:
             raise EnqueueError(
                 f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
@@ -179,14 +193,24 @@ class CeleryAdapter:
         send = app.amqp.send_task_message
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start : start + batch_size]
+            duplicates: dict[str, str] = {}
             try:
                 if lean is not None:
-                    lean(chunk)
+                    duplicates = lean(chunk)
                 else:
                     # max_size above the chunk's command count: the chunk flushes once, at exit.
                     with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
                         for _job, name, message, options in chunk:
+                            if UNIQUE_HEADER in options["headers"]:
+                                continue  # its lock is taken with its own script, below
                             send(producer, name, message, retry=False, **options)
+                    for job, name, message, options in chunk:
+                        if UNIQUE_HEADER in options["headers"]:
+                            try:
+                                with app.producer_or_acquire(None) as producer:
+                                    send(producer, name, message, **options)
+                            except DuplicateJobError as exc:
+                                duplicates[job.job_id] = exc.holder_id
             except Exception as exc:
                 raise EnqueueError(
                     f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "
@@ -194,71 +218,12 @@ class CeleryAdapter:
                 ) from exc
             self._declared.update(declaring)
             for job, *_ in chunk:
+                if job.job_id in duplicates:
+                    job.successfully_enqueued, job.duplicate_of = False, duplicates[job.job_id]
+                    logs.duplicate(job)
+                    continue
                 job.successfully_enqueued = True
                 logs.enqueued(job)
-
-
-def _lean_redis_sender(app: Celery) -> Any:
-    """A bulk sender that builds kombu's Redis messages and LPUSHes a chunk in one pipeline.
-
-    kombu's ``Producer.publish`` costs ~50 µs per message in routing, retry wrappers and
-    entity handling that a batch to known queues does not need; this path keeps kombu's own
-    message preparation (``prepare_message``, ``_inplace_augment_message``, its priority
-    keys) and Celery's publish signals, so workers see exactly what ``publish`` would send.
-    It is used only where it applies (kombu's Redis transport, no task-sent events);
-    otherwise None and the generic batch path runs.
-    """
-    from celery import signals
-
-    if app.conf.task_send_sent_event or not is_redis_url(app.conf.broker_url):
-        return None
-    after = signals.after_task_publish
-
-    def send_chunk(chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> None:
-        with app.producer_or_acquire(None) as producer:
-            channel = producer.channel
-            kombu_compat.check_redis_channel(channel)
-            for *_, options in chunk:
-                if options.get("declare") != []:  # the first message of a queue new to this process
-                    maybe_declare = producer.maybe_declare
-                    maybe_declare(app.amqp.queues[options["queue"]])
-            with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-                per_queue: dict[str, int] = {}
-                for _job, name, message, options in chunk:
-                    key, envelope = _redis_envelope(app, channel, name, message, options)
-                    pipe.lpush(key, envelope)
-                    per_queue[options["queue"]] = per_queue.get(options["queue"], 0) + 1
-                    if after.receivers:
-                        after.send(sender=name, body=message[2], headers=message[0], exchange="",
-                                   routing_key=options["queue"])  # fmt: skip
-                for queue, count in per_queue.items():
-                    wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.reliable_fetch)
-                pipe.execute()
-
-    return send_chunk
-
-
-def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options: dict[str, Any]) -> tuple[str, str]:
-    """The list key and JSON envelope kombu's Redis transport would LPUSH for this Celery message.
-
-    Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority
-    keys, so a worker receives exactly what ``Producer.publish`` would have sent.
-    """
-    from celery import signals
-    from kombu.serialization import dumps as serialize
-
-    headers, properties, body, _sent_event = message
-    headers.update(options["headers"])
-    queue = options["queue"]
-    content_type, content_encoding, data = serialize(body, serializer=app.conf.task_serializer)  # type: ignore[no-untyped-call]
-    properties = {**properties, "delivery_mode": 2}
-    before = signals.before_task_publish
-    if before.receivers:
-        before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
-                    headers=headers, properties=properties, retry_policy=None)  # fmt: skip
-    return kombu_compat.redis_envelope(
-        channel, data, options.get("priority"), content_type, content_encoding, headers, properties, queue
-    )
 
 
 _DEFAULT = CeleryAdapter()

@@ -91,6 +91,10 @@ class Core:
     enqueued_at: dt.datetime | None
     scheduled_at: dt.datetime | None
     successfully_enqueued: bool | None
+    #: Set when a ``@unique`` job was not enqueued: the id of the job holding its lock.
+    duplicate_of: str | None = None
+    #: True once ``@unique``, ``@limits_concurrency`` or ``@throttle`` is declared (conveyor.jobs.controls).
+    _controlled: ClassVar[bool] = False
     _options: EnqueueOptions
     _serialized: tuple[list[Any], dict[str, Any]] | None
 

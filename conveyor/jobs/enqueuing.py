@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from celery import Celery
 
-from conveyor.errors import Abort
+from conveyor.errors import Abort, DuplicateJobError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.callbacks import run_chain
+from conveyor.jobs.controls import UNIQUE_ATTR
 from conveyor.jobs.core import Core, EnqueueOptions, _ClassOrInstanceMethod
 from conveyor.jobs.task import current_app
 from conveyor.routing import validate_priority, validate_queue_name
@@ -183,7 +184,15 @@ class Enqueuing(Core):
             return
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
-        current_adapter().enqueue(app, self)  # type: ignore[arg-type]
+        try:
+            current_adapter().enqueue(app, self)  # type: ignore[arg-type]
+        except DuplicateJobError as exc:
+            self.duplicate_of = exc.holder_id
+            logs.duplicate(self)
+            declared = getattr(type(self), UNIQUE_ATTR, None)
+            if declared is not None and declared.on_conflict == "raise":
+                raise
+            return
         self.successfully_enqueued = True
         logs.enqueued(self)
 

@@ -23,6 +23,7 @@ from conveyor.errors import Abort
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.callbacks import run_chain
+from conveyor.jobs.controlled_run import run_controlled
 from conveyor.jobs.core import Core, _ClassOrInstanceMethod
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.jobs.task import JobTask, current_app
@@ -68,7 +69,9 @@ class Execution(Core):
             queue=(request.delivery_info or {}).get("routing_key"),
         )  # fmt: skip
         job._task = task
-        return job._execute()
+        if not cls._controlled:
+            return job._execute()
+        return run_controlled(job, request, job._execute)
 
     @classmethod
     def _from_message(

@@ -84,6 +84,13 @@ def enqueued(job: Core) -> None:
         _tagged(job).info("Enqueued %s (Job ID: %s) to %s%s", name, job.job_id, job.queue_name, when)
 
 
+def duplicate(job: Core) -> None:
+    _tagged(job).info(
+        "Did not enqueue %s (Job ID: %s): a duplicate of job %s, which holds its @unique lock",
+        type(job).__name__, job.job_id, job.duplicate_of,
+    )  # fmt: skip
+
+
 def enqueue_halted(job: Core) -> None:
     _tagged(job).info(
         "Failed enqueuing %s to %s: a before_enqueue or around_enqueue callback halted the enqueuing",

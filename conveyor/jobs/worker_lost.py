@@ -23,6 +23,7 @@ from celery.worker.request import Request
 
 from conveyor.broker.owners import poison_reason
 from conveyor.defaults import MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
+from conveyor.jobs.controlled_run import release_controls
 from conveyor.settings import redis_client
 from conveyor.wire import DEATHS_PREFIX
 
@@ -58,6 +59,7 @@ class JobRequest(Request):  # type: ignore[misc]
             # Not retried: Celery acknowledges, marks the failure and sends task_failure, which
             # writes the dead record (conveyor.jobs.failures) with this reason.
             exc._conveyor_reason = poison_reason(deaths)  # type: ignore[attr-defined]
+            release_controls(self.task.app, getattr(self._message, "headers", None), str(self.id))
             logger.error("conveyor: job %s[%s]: %s; not run again", self.task_name, self.id, poison_reason(deaths))
             return False
         return bool(super()._retry_worker_lost(exc, exc_info))

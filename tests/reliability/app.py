@@ -9,6 +9,7 @@ which keeps conveyor's shipped defaults (visibility timeout 3600 s, heartbeat TT
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -16,7 +17,7 @@ import redis
 from celery import Celery
 
 import conveyor
-from conveyor import Job
+from conveyor import Job, limits_concurrency, throttle, unique
 
 BROKER_URL = os.environ.get("RELIABILITY_BROKER_URL", "redis://127.0.0.1:6379/6")
 RECORDS_URL = os.environ.get("RELIABILITY_RECORDS_URL", "redis://127.0.0.1:6379/7")
@@ -113,3 +114,42 @@ class KillerJob(Job):
     def perform(self) -> None:
         records().hincrby("runs", self.job_id, 1)
         os.kill(os.getpid(), 9)
+
+
+@limits_concurrency(to=1, key=lambda key, **_: key, duration=60)
+class LimitedJob(Job):
+    """At most one per key at a time: records its [start, end] under ``intervals:<key>``."""
+
+    queue_as = "rel"
+
+    def perform(self, key: str, ms: int, later_ms: int | None = None) -> None:
+        client = records()
+        first = client.hincrby("started", self.job_id, 1) == 1
+        client.hset("pid", self.job_id, os.getpid())
+        start = time.time()
+        time.sleep((ms if first or later_ms is None else later_ms) / 1000)
+        client.rpush(f"intervals:{key}", json.dumps([start, time.time(), self.job_id]))
+        client.sadd("done", self.job_id)
+
+
+@throttle(limit=5, period=2, key=lambda key, **_: key)
+class ThrottledJob(Job):
+    """At most 5 starts per 2 s per key: records its start time under ``starts:<key>``."""
+
+    queue_as = "rel"
+
+    def perform(self, key: str) -> None:
+        records().rpush(f"starts:{key}", time.time())
+        records().sadd("done", self.job_id)
+
+
+@unique(within=60)
+class UniqueJob(Job):
+    """One per argument at a time; fails (no retry: dead set) when told to."""
+
+    queue_as = "rel"
+
+    def perform(self, name: str, fail: bool = False) -> None:
+        if fail:
+            raise RuntimeError("told to fail")
+        records().hincrby("runs", self.job_id, 1)

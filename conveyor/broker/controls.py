@@ -1,0 +1,143 @@
+"""Unique locks, concurrency slots and throttle windows in Redis: the scripts behind ``@unique``,
+``@limits_concurrency`` and ``@throttle`` (``conveyor.jobs.controls``).
+
+Each declaration travels with the message as a header computed at enqueue, so the worker
+never evaluates user code to enforce it, and every check is one Lua script:
+
+- **unique** (header ``conveyor_unique``: lock key, TTL, until): the lock is taken in the
+  same script that pushes the message (``UNIQUE_PUT``; the scheduled set's variant in
+  ``conveyor.broker.scheduled_set``), so two producers cannot both enqueue; a re-enqueue of
+  the same job id (a retry) keeps the lock. The worker releases it (compare-and-delete) on
+  success or at start, on discard, and when the job goes to the dead set.
+- **concurrency** (``conveyor_limit``: key, to, duration, discard): the claim script
+  (``conveyor.broker.claim``) takes a slot in the key's sorted set (job id → expiry) or, when
+  all ``to`` are taken, moves the message to the key's *blocked* list instead of handing it
+  to the worker: a blocked job waits in Redis, not in a worker slot. ``release_slot`` (at the
+  end of each execution), the super fetch's recovery of a dead worker, and the heartbeat's
+  sweep of expired slots (``duration``) move blocked jobs back to the head of their queue.
+- **throttle** (``conveyor_throttle``: key, limit, period): the claim script keeps a
+  sliding window of start times per key; a job over the limit goes to the scheduled set for
+  the moment the window frees (plus jitter), not into a retry and not into a busy loop.
+
+Redis keys: ``conveyor:unique:<job>:<key>``, ``conveyor:limit:<group or job>:<key>`` (+
+``:blocked``), ``conveyor:throttle:<job>:<key>``; ``conveyor:limits`` lists the limit keys
+in use and ``conveyor:limits:to`` their sizes (for the sweep and ``jobs limits``).
+
+Example::
+
+    release_slot(client, {"key": "conveyor:limit:tasks.x.ReportJob:42", "to": 1}, job_id)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.wire import LIMITS_KEY, LIMITS_TO_KEY, WAKE_CAP, WAKE_PREFIX
+
+__all__ = [
+    "LIMIT_HEADER",
+    "THROTTLE_HEADER",
+    "UNIQUE_HEADER",
+    "UNIQUE_PUT",
+    "UNIQUE_PUT_SHA",
+    "limit_keys",
+    "release_slot",
+    "release_unique",
+    "sweep_limits",
+    "unique_put",
+]
+
+#: The message headers the declarations travel in (set by conveyor.jobs.controls at enqueue).
+UNIQUE_HEADER, LIMIT_HEADER, THROTTLE_HEADER = "conveyor_unique", "conveyor_limit", "conveyor_throttle"
+
+# KEYS: lock, queue list, wake list. ARGV: job id, TTL (ms), message. The holder's job id if
+# another job holds the lock (nothing sent), or false once the lock is taken and the message pushed.
+UNIQUE_PUT = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[3])
+redis.call('LPUSH', KEYS[3], 1)
+redis.call('LTRIM', KEYS[3], 0, 999)
+return false
+"""
+
+UNIQUE_PUT_SHA = hashlib.sha1(UNIQUE_PUT.encode()).hexdigest()
+
+# KEYS: lock. ARGV: job id. Deletes the lock only if this job holds it.
+_RELEASE_UNIQUE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: slots (sorted set job id -> expiry). ARGV: job id, to, now, wake prefix, wake cap.
+_RELEASE_SLOT = (
+    LUA_HELPERS
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return unblock(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
+"""
+)
+
+# KEYS: limits set, limits' sizes. ARGV: now, wake prefix, wake cap. Frees expired slots (a holder
+# that overran ``duration``) and releases blocked jobs into them; forgets keys no longer in use.
+_SWEEP = (
+    LUA_HELPERS
+    + """
+local released = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local to = tonumber(redis.call('HGET', KEYS[2], key)) or 1
+  released = released + unblock(key, to, tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]))
+  if redis.call('ZCARD', key) == 0 and redis.call('LLEN', key .. ':blocked') == 0 then
+    redis.call('SREM', KEYS[1], key)
+    redis.call('HDEL', KEYS[2], key)
+  end
+end
+return released
+"""
+)
+
+
+def unique_put(client: Any, lock: str, ttl_ms: int, job_id: str, queue_key: str, wake: str, data: str) -> str | None:
+    """Take the lock and push the message in one step; the holder's job id if the lock is taken."""
+    holder = run(client, UNIQUE_PUT, [lock, queue_key, wake], [job_id, ttl_ms, data])
+    return holder.decode() if isinstance(holder, bytes) else None
+
+
+def release_unique(client: Any, header: Any, job_id: str) -> bool:
+    """Release the unique lock named in a ``conveyor_unique`` header, if ``job_id`` holds it."""
+    if not isinstance(header, dict) or not isinstance(header.get("key"), str):
+        return False
+    return bool(run(client, _RELEASE_UNIQUE, [header["key"]], [job_id]))
+
+
+def release_slot(client: Any, header: Any, job_id: str) -> int:
+    """Free ``job_id``'s slot named in a ``conveyor_limit`` header; how many blocked jobs were released."""
+    if not isinstance(header, dict) or not isinstance(header.get("key"), str):
+        return 0
+    to = header.get("to") if isinstance(header.get("to"), int) else 1
+    return int(run(client, _RELEASE_SLOT, [header["key"]], [job_id, to, time.time(), WAKE_PREFIX, WAKE_CAP]))
+
+
+def sweep_limits(client: Any) -> int:
+    """Free expired slots of every limit key in use; how many blocked jobs were released."""
+    return int(run(client, _SWEEP, [LIMITS_KEY, LIMITS_TO_KEY], [time.time(), WAKE_PREFIX, WAKE_CAP]))
+
+
+def limit_keys(client: Any) -> list[dict[str, Any]]:
+    """Every limit key in use: its size, holders (job id, seconds left) and blocked count."""
+    now, found = time.time(), []
+    for key in sorted(k.decode() for k in client.smembers(LIMITS_KEY)):
+        with client.pipeline(transaction=False) as pipe:
+            pipe.hget(LIMITS_TO_KEY, key)
+            pipe.zrange(key, 0, -1, withscores=True)
+            pipe.llen(key + ":blocked")
+            to, holders, blocked = pipe.execute()
+        found.append({
+            "key": key, "to": int(to or 1), "blocked": int(blocked),
+            "holders": [(job.decode(), max(0.0, float(expiry) - now)) for job, expiry in holders],
+        })  # fmt: skip
+    return found
