@@ -66,7 +66,10 @@ local function control(headers, source, item, id)
     end
     redis.call('ZADD', limit['key'], now + (tonumber(limit['duration']) or 900), id)
   end
-  if window then redis.call('ZADD', window, now, id .. ':' .. now) end
+  if window then  -- the window outlives its newest start by one period, no longer
+    redis.call('ZADD', window, now, id .. ':' .. now)
+    redis.call('PEXPIRE', window, math.ceil(tonumber(throttle['period']) * 1000))
+  end
   return 'run'
 end
 

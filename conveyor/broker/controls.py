@@ -47,6 +47,7 @@ __all__ = [
     "release_slot",
     "release_unique",
     "sweep_limits",
+    "throttle_keys",
     "unique_put",
 ]
 
@@ -140,4 +141,16 @@ def limit_keys(client: Any) -> list[dict[str, Any]]:
             "key": key, "to": int(to or 1), "blocked": int(blocked),
             "holders": [(job.decode(), max(0.0, float(expiry) - now)) for job, expiry in holders],
         })  # fmt: skip
+    return found
+
+
+def throttle_keys(client: Any) -> list[dict[str, Any]]:
+    """Every throttle window alive: its key, starts recorded and seconds until it expires."""
+    found = []
+    for key in sorted(k.decode() for k in client.scan_iter("conveyor:throttle:*", count=1000)):
+        with client.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.pttl(key)
+            starts, ttl_ms = pipe.execute()
+        found.append({"key": key, "starts": int(starts), "ttl_s": max(0, int(ttl_ms)) / 1000})
     return found

@@ -7,6 +7,7 @@
     celery -A app jobs queues        # jobs waiting per queue and priority
     celery -A app jobs busy          # jobs running now: worker, job, id, since, runtime
     celery -A app jobs workers       # worker processes, alive or dead, with their last heartbeat
+    celery -A app jobs limits        # concurrency limits (holders, blocked) and throttle windows
     celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
     celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
 """
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from conveyor.cli.group import OneLineErrors
-from conveyor.cli.workers_commands import busy, workers
+from conveyor.cli.workers_commands import busy, limits, workers
 from conveyor.errors import ConveyorError
 
 __all__ = ["jobs"]
@@ -76,6 +77,7 @@ def jobs() -> None:
 
 jobs.add_command(busy)
 jobs.add_command(workers)
+jobs.add_command(limits)
 
 
 @jobs.command()

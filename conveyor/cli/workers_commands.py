@@ -7,6 +7,8 @@
     web-1:4127  ReportGenerationJob  3c75…  low_priority  since 2026-11-30 14:02:11 UTC  12m04s
     $ celery -A app jobs workers
     1 alive, 1 dead (jobs being recovered)
+    $ celery -A app jobs limits
+    conveyor:limit:tasks.report_generation_job.ReportGenerationJob:42  1/1 running, 3 blocked
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import click
 
-__all__ = ["busy", "workers"]
+__all__ = ["busy", "limits", "workers"]
 
 
 @click.command()
@@ -47,6 +49,27 @@ def workers(ctx: click.Context) -> None:
         ago = _duration(max(0.0, time.time() - owner.last_beat))
         click.echo(f"{state}  {owner.host}:{owner.pid}  {owner.id}  last heartbeat {ago} ago  "
                    f"holding {owner.holding}  queues {','.join(owner.queues)}")  # fmt: skip
+
+
+@click.command()
+@click.pass_context
+def limits(ctx: click.Context) -> None:
+    """Concurrency limits and throttles in use: holders (with the seconds their slot has left), blocked and
+    throttled jobs."""
+    from conveyor.broker.controls import limit_keys, throttle_keys
+
+    in_use, windows = _with_broker(ctx, lambda client: (limit_keys(client), throttle_keys(client)))
+    click.echo(f"{len(in_use)} concurrency limit key(s) in use, {len(windows)} throttle window(s)")
+    for limit in in_use:
+        click.echo(f"{limit['key']}  {len(limit['holders'])}/{limit['to']} running, {limit['blocked']} blocked")
+        for job_id, left in limit["holders"]:
+            click.echo(f"  {job_id}  slot expires in {_duration(left)}")
+    for window in windows:
+        click.echo(
+            f"{window['key']}  {window['starts']} start(s) in the window, expires in {_duration(window['ttl_s'])}"
+        )
+    throttled = _with_broker(ctx, lambda client: client.zcard("conveyor:scheduled"))
+    click.echo(f"{throttled} job(s) in the scheduled set (throttled jobs wait there too)")
 
 
 def _with_broker(ctx: click.Context, read: Any) -> Any:

@@ -3,9 +3,10 @@
 GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
 acts on one. GET ``/dead`` lists the dead set (``conveyor.broker.dead_set``); POST
 ``/dead/<job id>/retry|delete`` acts on one. GET ``/busy`` shows the worker processes
-(alive, or dead with their jobs about to be recovered) and the jobs they run
-(``conveyor.broker.busy``). All use Flower's ``BaseHandler``: the same
-login as Flower's own pages, and POSTs need the form's XSRF token.
+(alive, or dead with their jobs about to be recovered), the jobs they run
+(``conveyor.broker.busy``) and the concurrency limits in use (``conveyor.broker.controls``).
+All use Flower's ``BaseHandler``: the same login as Flower's own pages, and POSTs need the
+form's XSRF token.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flower.views import BaseHandler
 from tornado.ioloop import IOLoop
 
 from conveyor.broker.busy import busy, workers
+from conveyor.broker.controls import limit_keys
 from conveyor.broker.dead_set import DeadSet, RetryPlan, retry_plan
 from conveyor.errors import ConveyorError
 from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
@@ -159,16 +161,16 @@ class BusyView(_Page):
     async def get(self) -> None:
         app = self.application.capp
 
-        def read() -> tuple[list[Any], list[Any]]:
+        def read() -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
             client = redis_client(app)
             try:
-                return workers(client), busy(client)
+                return workers(client), busy(client), limit_keys(client)
             finally:
                 client.close()
 
-        owners, running = await IOLoop.current().run_in_executor(None, read)
+        owners, running, limits = await IOLoop.current().run_in_executor(None, read)
         now = dt.datetime.now(dt.UTC).timestamp()
-        self.render("busy.html", owners=owners, running=running, now=now, clock=_clock)
+        self.render("busy.html", owners=owners, running=running, limits=limits, now=now, clock=_clock)
 
 
 def _clock(timestamp: float | None) -> str:

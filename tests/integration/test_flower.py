@@ -158,7 +158,9 @@ def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) 
     app = conveyor.configure(Celery("busy-page"), default=False, broker_url=FLOWER_REDIS_URL)
     with app.connection_for_read() as connection:  # a consumer holding one job, as a worker does
         with app.producer_or_acquire() as producer:
-            producer.publish({}, routing_key="busy", headers={"id": "busy-job-1", "task": "tasks.x.ReportJob"})
+            limit = {"key": "conveyor:limit:tasks.x.ReportJob:9", "to": 1, "duration": 60, "discard": False}
+            producer.publish({}, routing_key="busy", headers={"id": "busy-job-1", "task": "tasks.x.ReportJob",
+                                                              "conveyor_limit": limit})  # fmt: skip
         channel = connection.channel()
         held: list[Any] = []
         channel.basic_consume("busy", no_ack=False, callback=held.append, consumer_tag="busy-page")
@@ -172,6 +174,8 @@ def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) 
         assert "<strong>ReportJob</strong>" in page
         assert f":{os.getpid()}</td>" in page  # the worker process holding it
         assert "alive" in page
+        assert 'id="limit-conveyor:limit:tasks.x.ReportJob:9"' in page  # its concurrency slot
+        assert "<td>1/1</td>" in page
         channel.close()  # hands the job back
     assert request(flower + "/busy")[0] == 401
     assert "No job running." in request(flower + "/busy", LOGIN)[1]

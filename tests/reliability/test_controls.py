@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -13,6 +15,7 @@ import redis
 
 from conveyor import perform_all_later
 from conveyor.broker.dead_set import DeadSet
+from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import enqueuing_through, runs
 
@@ -156,6 +159,10 @@ def test_kill_9_of_the_only_holder_releases_the_blocked_job_and_runs_the_killed_
     broker = redis.Redis.from_url(workers.broker.url)
     blocked_key = "conveyor:limit:tests.reliability.app.LimitedJob:only:blocked"
     wait_until(lambda: broker.llen(blocked_key) == 1, 10, message="the second job blocked in Redis")
+    shown = subprocess.run([sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "limits"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "conveyor:limit:tests.reliability.app.LimitedJob:only  1/1 running, 1 blocked" in shown.stdout, shown.stderr
+    assert f"  {holder.job_id}  slot expires in " in shown.stdout
 
     workers.kill9(holder_worker)
     killed_at = time.monotonic()
