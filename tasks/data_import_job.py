@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from app.models import ImportedRecord, Session, engine
-from conveyor import Job, discard_on, polynomially_longer, retry_on
+from conveyor import Job, discard_on, polynomially_longer, retry_on, unique
 
 
+# A file is not enqueued for import twice while an import of it waits or runs (an hour at most).
+@unique(within=3600, key=lambda file_path, **_: file_path)
 @retry_on(OperationalError, wait=polynomially_longer, attempts=5)
 @discard_on(FileNotFoundError)
 class DataImportJob(Job):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from app.mailers import UserMailer
 from app.models import RecordNotFound, Session, User
-from conveyor import Job, discard_on
+from conveyor import Job, discard_on, throttle
 
 
+# At most 10 notifications a minute per user; more wait in the scheduled set for the window.
+@throttle(limit=10, period=60, key=lambda user_id, **_: user_id)
 @discard_on(RecordNotFound)
 class NotificationJob(Job):
     queue_as = "high_priority"

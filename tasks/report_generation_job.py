@@ -15,9 +15,12 @@ from sqlalchemy import func, select
 
 from app.mailers import ReportMailer
 from app.models import ImportedRecord, RecordNotFound, Report, Session
-from conveyor import Job, discard_on, retry_on
+from conveyor import Job, discard_on, limits_concurrency, retry_on
 
 
+# One generation of a given report at a time, on every worker: a second one waits in Redis
+# (not in a worker) until the first is done, then finds the report completed.
+@limits_concurrency(to=1, key=lambda report_id, **_: report_id, duration=900)
 @retry_on(ConnectionError, wait=5, attempts=3)
 @discard_on(RecordNotFound)
 class ReportGenerationJob(Job):
