@@ -28,6 +28,7 @@ __all__ = [
     "LIMITS_KEY",
     "LIMITS_TO_KEY",
     "OWNERS_KEY",
+    "PAUSED_KEY",
     "POISONED_KEY",
     "PRIORITY_SEPARATOR",
     "SCHEDULED_KEY",
@@ -71,6 +72,8 @@ POISONED_KEY = "conveyor:poisoned"
 #: Concurrency limits in use (``conveyor.broker.controls``): a set of slot keys, and each key's size.
 LIMITS_KEY = "conveyor:limits"
 LIMITS_TO_KEY = "conveyor:limits:to"
+#: Queues paused by an operator (``conveyor.broker.queue_state``): the claim script skips them.
+PAUSED_KEY = "conveyor:paused"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"
 
@@ -83,6 +86,7 @@ class JobHeader(TypedDict):
     queue: str | None
     priority: int | None
     exception_executions: dict[str, int]  # per retry_on declaration, across retries
+    error: NotRequired[str]  # on a retry: the error it is retried for (shown on the Retries page)
 
 
 class RawMessage(TypedDict):
@@ -145,6 +149,7 @@ def parse_job_header(value: Any) -> JobHeader:
         "queue": _text(raw.get("queue")),
         "priority": priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
         "exception_executions": dict(executions) if isinstance(executions, dict) else {},
+        **({"error": raw["error"]} if isinstance(raw.get("error"), str) else {}),  # type: ignore[typeddict-item]
     }
 
 

@@ -32,7 +32,7 @@ __all__ = ["CLAIM", "CLAIM_SHA", "discarded_over_limit", "parse_envelope"]
 # and the script looks at the next one (up to 100 set aside per call).
 # KEYS: unacked, unacked_index, claims, held, heartbeat, queues...
 # ARGV: now, owner, wake prefix, scheduled set, a random number in [0, 1) (throttle jitter),
-#       limits set, limits' sizes.
+#       limits set, limits' sizes, paused queues, '1' if every queue is consumed without acks.
 CLAIM = (
     LUA_HELPERS
     + """
@@ -49,7 +49,8 @@ local function control(headers, source, item, id)
     if redis.call('ZCARD', window) >= tonumber(throttle['limit']) then
       local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
       local due = tonumber(oldest[2]) + period * (1 + 0.1 * tonumber(ARGV[5]))
-      redis.call('ZADD', ARGV[4], due, cjson.encode({key = source, message = item, wake = ARGV[3] .. queue_of(source)}))
+      redis.call('ZADD', ARGV[4], due, cjson.encode({key = source, message = item, wake = ARGV[3] .. queue_of(source),
+        reason = 'throttled'}))
       return 'throttled'
     end
   end
@@ -75,9 +76,14 @@ end
 
 local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
 if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
+local stopped = {}  -- queues an operator paused (conveyor.broker.queue_state): not taken from
+if redis.call('SCARD', ARGV[8]) > 0 then
+  for _, name in ipairs(redis.call('SMEMBERS', ARGV[8])) do stopped[name] = true end
+end
 local i, set_aside = 6, 0
 while i <= #KEYS do
-  local item = redis.call('RPOP', KEYS[i])
+  local item = nil
+  if not stopped[queue_of(KEYS[i])] then item = redis.call('RPOP', KEYS[i]) end
   if not item then
     i = i + 1
   else
@@ -93,6 +99,8 @@ while i <= #KEYS do
         or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
       return {KEYS[i], item, 'bad'}
     end
+    -- A consumer that acknowledges nothing (no_ack: Celery's control replies) takes it as it is.
+    if ARGV[9] == '1' then return {KEYS[i], item, 'ok', tag} end
     local verdict, headers = 'run', message['headers']
     if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
       local id = headers['id']

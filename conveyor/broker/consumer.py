@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
+import time
 import traceback
+from importlib.machinery import PathFinder
 from typing import Any
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate
@@ -32,6 +36,9 @@ from conveyor.wire import dead_record
 __all__ = ["Consumer", "unknown_task_reason"]
 
 logger = logging.getLogger("conveyor.broker.consumer")
+
+# When this worker process started (this module is imported with the worker's app).
+_STARTED = time.time()
 
 # The worker is being stopped: that goes on whatever message is in hand.
 _STOPPING = (WorkerShutdown, WorkerTerminate, KeyboardInterrupt)
@@ -46,6 +53,12 @@ def unknown_task_reason(app: Any, name: str) -> str:
     """
     module_name = name.rpartition(".")[0]
     configured = {str(module) for module in (*(app.conf.include or ()), *(app.conf.imports or ()))}
+    written = _written_after_start(module_name, configured)
+    if written is not None:
+        return (
+            f"unknown job or task {name!r}: {written} was written after this worker started (the worker started "
+            "before this job existed): restart the worker"
+        )
     if module_name and module_name in configured:
         return (
             f"unknown job or task {name!r}: {module_name} is in the app's include list but does not define it "
@@ -55,6 +68,25 @@ def unknown_task_reason(app: Any, name: str) -> str:
         f"unknown job or task {name!r}: no task of that name is registered on this worker "
         "(its module is not in the app's include list)"
     )
+
+
+def _written_after_start(module_name: str, configured: set[str]) -> str | None:
+    """The file of ``module_name`` if it is new since this process started, in a package the app includes.
+
+    Nothing is imported: only a package already imported that holds configured modules is
+    searched, by file name, so a message cannot make the worker load anything.
+    """
+    package, _, leaf = module_name.rpartition(".")
+    if not package or not leaf.isidentifier() or package not in {m.rpartition(".")[0] for m in configured}:
+        return None
+    parent = sys.modules.get(package)
+    search = getattr(parent, "__path__", None)
+    if search is None:
+        return None
+    spec = PathFinder.find_spec(leaf, list(search))
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    return spec.origin if os.path.getmtime(spec.origin) > _STARTED else None
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]

@@ -66,6 +66,7 @@ from conveyor.wire import (
     CLAIMS_KEY,
     LIMITS_KEY,
     LIMITS_TO_KEY,
+    PAUSED_KEY,
     SCHEDULED_KEY,
     WAKE_CAP,
     WAKE_PREFIX,
@@ -84,6 +85,13 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
     QoS = QoS
     #: This channel's super-fetch identity, made at its first fetch (a producer's channel has none).
     _conveyor_owner: Owner | None = None
+    #: Queues consumed with no_ack: their messages are not recorded as unacknowledged at all.
+    _conveyor_no_ack: frozenset[str] = frozenset()
+
+    def basic_consume(self, queue: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("no_ack", args[0] if args else False):
+            self._conveyor_no_ack = self._conveyor_no_ack | {queue}
+        return super().basic_consume(queue, *args, **kwargs)
 
     @property
     def owner_id(self) -> str:
@@ -143,7 +151,9 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]  # kombu declares it None
         if self._conveyor_next == "claim":
-            owner = self._conveyor_owner or self._start_owner()
+            # A channel that acknowledges nothing (Celery's control replies, no_ack) owns nothing either.
+            no_ack = all(queue in self._conveyor_no_ack for queue in queues)
+            owner = None if no_ack else self._conveyor_owner or self._start_owner()
             held, heartbeat, owner_id = (owner.held_key, owner.heartbeat_key, owner.id) if owner else ("", "", "")
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             self._conveyor_sent = "claim"
@@ -151,7 +161,7 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             self.client.connection.send_command(
                 "EVALSHA", CLAIM_SHA, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
                 heartbeat, *keys, time.time(), owner_id, WAKE_PREFIX, SCHEDULED_KEY, random.random(), LIMITS_KEY,
-                LIMITS_TO_KEY,
+                LIMITS_TO_KEY, PAUSED_KEY, int(no_ack),
             )  # fmt: skip
         else:
             wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
@@ -239,15 +249,13 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
                 raise DuplicateJobError(f"job {job_id} is a duplicate of job {holder}, which holds {uniq['key']}",
                                         job_id=job_id, holder_id=holder)  # fmt: skip
             return
-        if publish_batch is not None:
+        if publish_batch is not None:  # kombu's batch: the commands go out with the batch
             publish_batch.add("lpush", key, data)
             publish_batch.add("lpush", wake_key(queue), 1)
             publish_batch.add("ltrim", wake_key(queue), 0, WAKE_CAP - 1)
             return
-        # The message and its wake-up token in one round trip.
-        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-            pipe.lpush(key, data)
-            wake(pipe, queue)
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:  # one round trip
+            wake(pipe.lpush(key, data), queue)
             pipe.execute()
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
@@ -266,11 +274,8 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
     def _unclaim(self, tag: str) -> None:
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-            pipe.hdel(self.unacked_key, tag)
-            pipe.zrem(self.unacked_index_key, tag)
-            pipe.hdel(CLAIMS_KEY, tag)
-            pipe.srem(self.owner_held_key, tag)
-            pipe.execute()
+            pipe.hdel(self.unacked_key, tag).zrem(self.unacked_index_key, tag)
+            pipe.hdel(CLAIMS_KEY, tag).srem(self.owner_held_key, tag).execute()
 
     def _bury(self, queue: str, item: bytes | str, exc: Exception) -> None:
         with self.conn_or_acquire() as client:

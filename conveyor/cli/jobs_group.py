@@ -4,10 +4,12 @@
 
     celery -A app jobs new ReportGeneration --queue low_priority    # tasks/…_job.py + its test
     celery -A app jobs enqueue tasks.report_generation_job.ReportGenerationJob 42
-    celery -A app jobs queues        # jobs waiting per queue and priority
+    celery -A app jobs queues        # jobs waiting per queue and priority, latency, consumers, paused
+    celery -A app jobs queues pause QUEUE | resume QUEUE   # workers stop / start taking from QUEUE
     celery -A app jobs busy          # jobs running now: worker, job, id, since, runtime
     celery -A app jobs workers       # worker processes, alive or dead, with their last heartbeat
     celery -A app jobs limits        # concurrency limits (holders, blocked) and throttle windows
+    celery -A app jobs scheduled|retries [list --search T | run ID | delete ID | kill ID]
     celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
     celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
 """
@@ -21,6 +23,8 @@ from typing import Any
 import click
 
 from conveyor.cli.group import OneLineErrors
+from conveyor.cli.queues_commands import queues
+from conveyor.cli.waiting_commands import retries, scheduled
 from conveyor.cli.workers_commands import busy, limits, workers
 from conveyor.errors import ConveyorError
 
@@ -78,6 +82,9 @@ def jobs() -> None:
 jobs.add_command(busy)
 jobs.add_command(workers)
 jobs.add_command(limits)
+jobs.add_command(queues)
+jobs.add_command(scheduled)
+jobs.add_command(retries)
 
 
 @jobs.command()
@@ -110,6 +117,24 @@ def new(name: str, queue: str, root: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         click.echo(f"created {path}")
+    _warn_if_no_worker_consumes(Path(root, "config", "worker.yaml"), queue)
+
+
+def _warn_if_no_worker_consumes(worker_yaml: Path, queue: str) -> None:
+    from conveyor.broker.worker_file import load_worker_config
+
+    if not worker_yaml.exists():
+        return
+    try:
+        names = load_worker_config(worker_yaml).names
+    except ConveyorError:
+        return  # the worker says what is wrong with the file when it starts
+    if queue not in names:
+        click.echo(
+            f"warning: {worker_yaml} does not list queue {queue!r} ({', '.join(names)}): no worker takes its jobs "
+            f"until you add it there",
+            err=True,
+        )
 
 
 @jobs.command()
@@ -150,20 +175,6 @@ def enqueue(
     _app(ctx).set_current()
     enqueued = job_class.set(**options).perform_later(*values)
     click.echo(f"Enqueued {job_class.__qualname__} (Job ID: {enqueued.job_id}) to {enqueued.queue_name}")
-
-
-@jobs.command()
-@click.pass_context
-def queues(ctx: click.Context) -> None:
-    """Jobs waiting per configured queue and priority."""
-    from conveyor.broker.depths import queue_depths
-
-    depths = queue_depths(_app(ctx))
-    click.echo(f"{'queue':24} {'waiting':>8}  by priority")
-    for name in dict.fromkeys(queue for queue, _, _ in depths):
-        counts = [(priority, depth) for queue, priority, depth in depths if queue == name]
-        detail = ", ".join(f"{priority}: {depth}" for priority, depth in counts if depth) or "-"
-        click.echo(f"{name:24} {sum(depth for _, depth in counts):8d}  {detail}")
 
 
 @jobs.command()

@@ -175,9 +175,13 @@ class Enqueuing(Core):
 
     def _header(self) -> JobHeader:
         """The job's metadata for the message header (read back by ``Execution._from_message``)."""
-        return job_header(
+        header = job_header(
             self.enqueued_at, self.scheduled_at, self.queue_name, self.priority, self.exception_executions
         )
+        error = getattr(self, "_retry_error", None)
+        if error is not None:
+            header["error"] = error
+        return header
 
     def _publish(self, app: Celery, defer: bool = True) -> None:
         if defer and _holds and _held(app, self):

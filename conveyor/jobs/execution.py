@@ -160,6 +160,7 @@ class Execution(Core):
         raise error
 
     def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
+        self._retry_error = f"{type(error).__name__}: {error}"[:500]  # travels in the header (Retries page)
         queue = queue or self.queue_name
         if priority is None:
             priority = self.priority

@@ -51,6 +51,21 @@ _NAV_ITEM = """        <li class="nav-item">
             {% if active_tab == 'dead' %}aria-current="page"{% end %}>Dead</a>
         </li>
         <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'queues' %} active{% end %}"
+            href="{{ reverse_url('queues') }}"
+            {% if active_tab == 'queues' %}aria-current="page"{% end %}>Queues</a>
+        </li>
+        <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'scheduled' %} active{% end %}"
+            href="{{ reverse_url('scheduled') }}"
+            {% if active_tab == 'scheduled' %}aria-current="page"{% end %}>Scheduled</a>
+        </li>
+        <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'retries' %} active{% end %}"
+            href="{{ reverse_url('retries') }}"
+            {% if active_tab == 'retries' %}aria-current="page"{% end %}>Retries</a>
+        </li>
+        <li class="nav-item">
           <a class="nav-link{% if active_tab == 'busy' %} active{% end %}"
             href="{{ reverse_url('busy') }}"
             {% if active_tab == 'busy' %}aria-current="page"{% end %}>Busy</a>
@@ -124,7 +139,9 @@ def install(app: Any = None) -> None:
     from tornado.web import GZipContentEncoding
 
     from conveyor.jobs.task import current_app
+    from conveyor.web.queue_views import QueueActionView, QueuesView
     from conveyor.web.views import BusyView, DeadActionView, DeadView, ScheduleActionView, ScheduleView
+    from conveyor.web.waiting_views import RetriesView, ScheduledView, WaitingActionView
 
     check_web()
     handlers, settings = flower_compat.url_table()
@@ -144,6 +161,11 @@ def install(app: Any = None) -> None:
         tornado.web.url(r"/dead", DeadView, name="dead"),
         (r"/dead/(?P<job_id>[^/]+)/(?P<action>retry|delete)", DeadActionView),
         tornado.web.url(r"/busy", BusyView, name="busy"),
+        tornado.web.url(r"/queues", QueuesView, name="queues"),
+        (r"/queues/(?P<name>[^/]+)/(?P<action>pause|resume|clear)", QueueActionView),
+        tornado.web.url(r"/scheduled", ScheduledView, name="scheduled"),
+        tornado.web.url(r"/retries", RetriesView, name="retries"),
+        (r"/waiting/(?P<page>scheduled|retries)/(?P<action>run|delete|kill)", WaitingActionView),
     ]
     settings["template_loader"] = _Loader([TEMPLATES, Path(settings["template_path"])])
     # tornado's Application takes ``transforms`` beside its settings; Flower passes the settings through.

@@ -153,7 +153,7 @@ class DeadView(_Page):
             return dead_set.count(), [(record, retry_plan(app, record)) for record in dead_set.list(limit=200)]
 
         total, rows = await IOLoop.current().run_in_executor(None, read)
-        self.render("dead.html", total=total, rows=rows, notice=self.take_notice())
+        self.render("dead.html", total=total, rows=rows, notice=self.take_notice(), when=_iso_clock)
 
 
 class BusyView(_Page):
@@ -173,6 +173,14 @@ class BusyView(_Page):
         self.render("busy.html", owners=owners, running=running, limits=limits, now=now, clock=_clock)
 
 
+def _iso_clock(iso: str | None) -> str:
+    """An ISO 8601 time from a record, in the local zone and format of the other pages."""
+    try:
+        return _clock(dt.datetime.fromisoformat(str(iso)).timestamp()) if iso else ""
+    except ValueError:
+        return str(iso)
+
+
 def _clock(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
@@ -185,7 +193,11 @@ class DeadActionView(_ActionView):
         app = self.application.capp
         user = self._user()
 
+        confirmed = self.get_body_argument("confirm", "") == "yes"
+
         def act() -> str:
+            if action == "delete" and not confirmed:
+                return f"Not deleted: tick 'sure' next to Delete to delete {job_id}"
             dead_set = DeadSet.for_app(app)
             try:
                 done = dead_set.retry(app, job_id) if action == "retry" else dead_set.delete(job_id)

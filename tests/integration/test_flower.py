@@ -121,10 +121,17 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
     assert "Dead · Flower" in page
     assert 'href="/dead"' in page
     assert 'id="dead-dead-job-1"' in page
+    assert '<a href="/task/dead-job-1" class="text-muted">dead-job-1</a>' in page  # to Flower's task page
+    assert 'name="confirm" value="yes" required' in page  # Delete asks first
     assert "ValueError: &lt;bad&gt; input" in page  # escaped
     token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
     form = urllib.parse.urlencode({"_xsrf": token}).encode()
+    unconfirmed = urllib.request.Request(flower + "/dead/dead-job-1/delete", data=form, headers=auth)
+    with opener.open(unconfirmed, timeout=10) as response:
+        unconfirmed_page = response.read().decode()
+    assert "Not deleted: tick &#x27;sure&#x27; next to Delete to delete dead-job-1" in unconfirmed_page
+    assert dead_set.get("dead-job-1") is not None
     retry = urllib.request.Request(flower + "/dead/dead-job-1/retry", data=form, headers=auth)
     with opener.open(retry, timeout=10) as response:
         after = response.read().decode()
@@ -179,3 +186,104 @@ def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) 
         channel.close()  # hands the job back
     assert request(flower + "/busy")[0] == 401
     assert "No job running." in request(flower + "/busy", LOGIN)[1]
+
+
+def test_the_queues_page_shows_latency_and_unconsumed_queues_and_pauses_resumes_and_clears(flower: str) -> None:
+    import re
+    import urllib.parse
+
+    from celery import Celery
+
+    import conveyor
+    from tests.redis_reading import queued_messages
+
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    app = conveyor.configure(Celery("queues-page"), default=False, broker_url=FLOWER_REDIS_URL)
+    from conveyor import Job
+
+    class TypoJob(Job):
+        queue_as = "reprots"  # a queue no worker consumes
+
+        def perform(self) -> None: ...
+
+    from celery import _state
+
+    previous = _state.get_current_app()
+    app.set_current()
+    try:
+        TypoJob.perform_later()
+    finally:
+        previous.set_current()
+    auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(urllib.request.Request(flower + "/queues", headers=auth), timeout=10) as response:
+        page = response.read().decode()
+    assert 'href="/queues"' in page
+    assert 'id="queue-reprots"' in page
+    assert "no worker consumes it" in page
+    assert "not configured" in page
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    def act(path: str, **fields: str) -> str:
+        form = urllib.parse.urlencode({"_xsrf": token, **fields}).encode()
+        with opener.open(urllib.request.Request(flower + path, data=form, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    assert "Paused default" in act("/queues/default/pause")
+    assert client.sismember("conveyor:paused", "default")
+    assert "Resumed default" in act("/queues/default/resume")
+    assert not client.sismember("conveyor:paused", "default")
+    assert "Not cleared: type reprots in the box to confirm" in act("/queues/reprots/clear", confirm="yes")
+    assert len(queued_messages(client, "reprots")) == 1
+    assert "Cleared reprots: 1 job(s) deleted" in act("/queues/reprots/clear", confirm="reprots")
+    assert queued_messages(client, "reprots") == []
+    assert request(flower + "/queues/default/pause", LOGIN, data=b"")[0] == 403  # no form token
+
+
+def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: str) -> None:
+    import re
+    import urllib.parse
+
+    from celery import Celery, _state
+
+    import conveyor
+    from conveyor.broker.dead_set import DeadSet
+    from tests.jobs import EchoJob
+    from tests.redis_reading import queued_messages
+
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    app = conveyor.configure(Celery("waiting-pages"), default=False, broker_url=FLOWER_REDIS_URL)
+    previous = _state.get_current_app()
+    app.set_current()
+    try:
+        jobs = [EchoJob.set(wait=600).perform_later(name) for name in ("alpha", "beta", "gamma")]
+    finally:
+        previous.set_current()
+    auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+
+    def get(path: str) -> str:
+        with opener.open(urllib.request.Request(flower + path, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    page = get("/scheduled")
+    assert all(f'id="waiting-{job.job_id}"' in page for job in jobs)
+    assert 'href="/retries"' in page
+    searched = get("/scheduled?q=beta")
+    assert f'id="waiting-{jobs[1].job_id}"' in searched
+    assert f'id="waiting-{jobs[0].job_id}"' not in searched
+    assert "No job waiting" in get("/retries")
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    def post(path: str, ids: list[str]) -> str:
+        form = urllib.parse.urlencode([("_xsrf", token), *(("id", job_id) for job_id in ids)]).encode()
+        with opener.open(urllib.request.Request(flower + path, data=form, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    assert "Sent to their queue: 2 job(s)" in post("/waiting/scheduled/run", [jobs[0].job_id, jobs[1].job_id])
+    sent = {m["headers"]["id"] for m in queued_messages(client, "default")}  # (earlier tests' jobs wait there too)
+    assert {job.job_id for job in jobs} & sent == {jobs[0].job_id, jobs[1].job_id}
+    assert "Moved to the dead set: 1 job(s)" in post("/waiting/scheduled/kill", [jobs[2].job_id])
+    assert DeadSet(client).get(jobs[2].job_id)["reason"] == "killed while waiting (scheduled) by admin (Flower)"  # type: ignore[index]
+    assert "Deleted: 0 job(s); 1 no longer waiting" in post("/waiting/scheduled/delete", [jobs[2].job_id])
+    assert request(flower + "/waiting/scheduled/run", LOGIN, data=b"id=x")[0] == 403  # no form token

@@ -8,6 +8,7 @@ Screenshots are kept in var/artifacts/.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -71,7 +72,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     service.wait_for("synced", timeout_s=90)
     yield Stack(service, env, f"http://127.0.0.1:{port}")
     if service.process.poll() is None:
+        # The devserver runs honcho in a session of its own: killing make's group would leave it and its
+        # worker consuming this database in later runs. Everything make started goes.
+        family = descendants(service.process.pid)
         os.killpg(service.process.pid, signal.SIGKILL)
+        for process in family:
+            with contextlib.suppress(Exception):
+                process.kill()
     client.flushdb()
 
 
@@ -121,7 +128,7 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
             expect(page.locator("#tasks-table")).to_contain_text(job)
             page.screenshot(path=ARTIFACTS / "tasks.png", full_page=True)
 
-            page.get_by_role("link", name="Schedule").click()
+            page.get_by_role("link", name="Schedule", exact=True).click()
             expect(page).to_have_url(f"{stack.url}/schedule")
             expect(page.locator("#entry-daily_cleanup")).to_contain_text("At 02:00 AM")
             page.screenshot(path=ARTIFACTS / "schedule.png", full_page=True)
@@ -131,6 +138,25 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
             enqueued_id = re.search(r"job ([0-9a-f-]+)", notice.inner_text())
             assert enqueued_id
             page.screenshot(path=ARTIFACTS / "schedule-enqueued.png", full_page=True)
+
+            # Pause a queue: a job sent to it waits; resume: it runs.
+            page.get_by_role("link", name="Queues", exact=True).click()
+            expect(page).to_have_url(f"{stack.url}/queues")
+            page.locator("#queue-low_priority").get_by_role("button", name="Pause").click()
+            expect(page.locator("#queues-notice")).to_contain_text("Paused low_priority")
+            held_id = stack.enqueue(job, "8")
+            page.reload()
+            expect(page.locator("#queue-low_priority .waiting")).to_have_text("1")
+            expect(page.locator("#queue-low_priority .state")).to_contain_text("paused")
+            page.screenshot(path=ARTIFACTS / "queues-paused.png", full_page=True)
+            assert f"[{held_id}] received" not in stack.service.output  # no worker took it
+            page.locator("#queue-low_priority").get_by_role("button", name="Resume").click()
+            expect(page.locator("#queues-notice")).to_contain_text("Resumed low_priority")
+            stack.wait_succeeded(job, held_id)
+
+            page.get_by_role("link", name="Busy", exact=True).click()
+            expect(page.locator("#workers-table")).to_contain_text("alive")
+            page.screenshot(path=ARTIFACTS / "busy.png", full_page=True)
         finally:
             browser.close()
 

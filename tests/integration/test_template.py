@@ -121,7 +121,10 @@ def test_a_random_name_leaks_no_reference_name_and_without_examples_leaves_no_ex
         )
         assert not EXAMPLE_NAMES.search(text), f"{file} mentions an example: {EXAMPLE_NAMES.search(text)}"
     assert f'name = "{slug}"' in (rendered / "pyproject.toml").read_text()
-    assert (rendered / "README.md").read_text().startswith(f"# {name}\n")
+    readme = (rendered / "README.md").read_text()
+    assert readme.startswith(f"# {name}\n")
+    assert "](https://github.com/)" not in readme  # no placeholder link
+    assert "The tests use Redis database 15 of that server and flush it" in readme
     settings = (rendered / "config" / "settings.py").read_text()
     assert f'"{name} <noreply@localhost>"' in settings
     assert f'"postgresql+psycopg://postgres@127.0.0.1:5432/{slug.replace("-", "_")}"' in settings

@@ -173,7 +173,7 @@ def test_the_audit_log_names_the_authenticated_login(flower: tuple[Service, str]
     token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     cookie = headers["Set-Cookie"].split(";")[0]
     status, _, _ = request(
-        url + "/dead/audited-1/delete", {**basic(LOGIN), "Cookie": cookie}, data=f"_xsrf={token}".encode()
+        url + "/dead/audited-1/delete", {**basic(LOGIN), "Cookie": cookie}, data=f"_xsrf={token}&confirm=yes".encode()
     )
     assert status == 302
     service.wait_for("dead: admin deleted audited-1")

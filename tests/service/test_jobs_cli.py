@@ -156,3 +156,60 @@ def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
     assert dead.count() == 1
     assert celery("jobs", "dead", "clear", "--yes").stdout == "Deleted 1 dead job(s)\n"
     assert dead.count() == 0
+
+
+def test_queues_pause_and_resume_and_a_queue_no_worker_consumes_is_shown(redis_client: redis.Redis) -> None:
+    sent = celery("jobs", "enqueue", "tests.jobs.EchoJob", "1", "--queue", "reprots")  # a typo of a queue
+    assert sent.returncode == 0, sent.stderr
+
+    paused = celery("jobs", "queues", "pause", "low_priority")
+    assert paused.returncode == 0, paused.stderr
+    assert "Paused low_priority: workers take no job from it until" in paused.stdout
+    assert redis_client.smembers("conveyor:paused") == {b"low_priority"}
+
+    listing = celery("jobs", "queues").stdout
+    rows = {line.split()[0]: line for line in listing.splitlines()[1:]}
+    assert "PAUSED" in rows["low_priority"]
+    assert rows["reprots"].split()[:3] == ["reprots", "1", "5:"]
+    assert "no worker consumes it" in rows["reprots"]
+    assert "latency " in rows["reprots"]
+
+    assert celery("jobs", "queues", "resume", "low_priority").stdout == "Resumed low_priority\n"
+    assert redis_client.smembers("conveyor:paused") == set()
+    bad = celery("jobs", "queues", "pause", "no spaces allowed")
+    assert bad.returncode == 2
+    assert "must be a queue name" in bad.stderr
+
+
+def test_new_warns_when_worker_yaml_does_not_list_the_queue(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "worker.yaml").write_text("concurrency: 2\nqueues: [high_priority, default]\n")
+
+    listed = celery("jobs", "new", "Listed", "--queue", "default", "--root", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "warning" not in listed.stderr
+    unlisted = celery("jobs", "new", "Reports", "--queue", "reports", "--root", str(tmp_path))
+    assert unlisted.returncode == 0  # written all the same: the queue may be added next
+    assert (
+        f"warning: {tmp_path / 'config' / 'worker.yaml'} does not list queue 'reports' (high_priority, default): "
+        "no worker takes its jobs until you add it there"
+    ) in unlisted.stderr
+
+
+def test_scheduled_and_retries_list_search_run_and_kill(redis_client: redis.Redis) -> None:
+    later = celery("jobs", "enqueue", "tests.jobs.EchoJob", "report-7", "--wait", "600")
+    assert later.returncode == 0, later.stderr
+    job_id = later.stdout.split("Job ID: ")[1].split(")")[0]
+
+    listing = celery("jobs", "scheduled", "list", "--search", "report-7")
+    assert listing.stdout.startswith("1 job(s) scheduled"), listing.stderr
+    assert f"{job_id}  EchoJob('report-7',)  default  due " in listing.stdout
+    assert "(in 9m5" in listing.stdout or "(in 10m00s)" in listing.stdout
+    assert celery("jobs", "scheduled", "--search", "nothing-like-it").stdout.startswith("0 job(s) scheduled")
+    assert celery("jobs", "retries").stdout.startswith("0 job(s) waiting for a retry")
+
+    assert celery("jobs", "scheduled", "run", job_id).stdout == f"Sent {job_id} to its queue\n"
+    assert [m["headers"]["id"] for m in queued_messages(redis_client, "default")] == [job_id]
+    missing = celery("jobs", "scheduled", "kill", job_id)
+    assert missing.returncode == 1
+    assert f"no waiting job {job_id}" in missing.stderr

@@ -187,3 +187,34 @@ def test_every_worker_runs_a_poller_that_stops_with_it(redis_client: redis.Redis
     with worker_thread(celery_app, queues=["default"]):
         assert pollers() == before + 1
     assert pollers() == before
+
+
+def test_a_job_module_written_after_the_worker_started_is_named_without_being_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from conveyor.broker import consumer
+
+    package = tmp_path / "conveyor_marker_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "old_job.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("conveyor_marker_pkg")
+    app = Celery("reasons", include=["conveyor_marker_pkg.old_job"])
+    monkeypatch.setattr(consumer, "_STARTED", time.time())
+    (package / "new_job.py").write_text("import sys\nsys.conveyor_marker_imported = True\n")
+    future = time.time() + 5
+    import os
+
+    os.utime(package / "new_job.py", (future, future))  # written after the worker started
+
+    assert unknown_task_reason(app, "conveyor_marker_pkg.new_job.NewJob") == (
+        f"unknown job or task 'conveyor_marker_pkg.new_job.NewJob': {package / 'new_job.py'} was written after this "
+        "worker started (the worker started before this job existed): restart the worker"
+    )
+    assert "conveyor_marker_pkg.new_job" not in sys.modules
+    assert not hasattr(sys, "conveyor_marker_imported")
+    # A package the app does not include is not searched at all.
+    assert "not in the app's include list" in unknown_task_reason(app, "json.new_job.NewJob")

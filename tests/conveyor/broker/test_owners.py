@@ -283,3 +283,46 @@ def test_with_super_fetch_off_a_claim_has_no_owner_and_kombus_visibility_timeout
         assert message.headers["id"] == "job-0"
     finally:
         consumer.close()
+
+
+def test_a_paused_queue_is_skipped_by_every_worker_until_resumed(
+    app: Celery, consumers: Any, redis_client: redis.Redis
+) -> None:
+    from conveyor.broker.queue_state import overview, pause, resume
+
+    pause(redis_client, QUEUE)
+    send(app, 2)
+    consumer = consumers()
+    with pytest.raises(TimeoutError):
+        consumer.take(timeout=1.5)  # claims (woken by the sends, then every second) skip the queue
+    restarted = consumers()  # a worker started later: the pause lives in Redis
+    with pytest.raises(TimeoutError):
+        restarted.take(timeout=1.5)
+    [row] = [row for row in overview(app, redis_client) if row.name == QUEUE]
+    assert (row.paused, row.waiting, row.consumers) == (True, 2, 2)
+    assert row.latency_s is None  # sent without conveyor's header: age unknown
+
+    assert resume(redis_client, QUEUE)
+    assert restarted.take(timeout=3).headers["id"] == "job-0"
+    assert consumer.take(timeout=3).headers["id"] == "job-1"
+    assert redis_client.smembers("conveyor:paused") == set()
+
+
+def test_a_consumer_without_acks_owns_nothing_and_leaves_no_unacked_record(
+    app: Celery, redis_client: redis.Redis
+) -> None:
+    send(app)
+    connection = app.connection_for_read()
+    try:
+        channel = connection.channel()
+        received: list[Any] = []
+        channel.basic_consume(
+            QUEUE, no_ack=True, callback=received.append, consumer_tag="replies"
+        )  # as control replies
+        connection.drain_events(timeout=3)
+        assert [message.headers["id"] for message in received] == ["job-0"]
+        assert channel._conveyor_owner is None
+        assert redis_client.hlen("unacked") == redis_client.hlen(CLAIMS_KEY) == 0
+        assert redis_client.keys("conveyor:heartbeat:*") == []
+    finally:
+        connection.release()

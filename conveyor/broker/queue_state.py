@@ -1,0 +1,127 @@
+"""Queues as an operator sees them: paused or not, size per priority, latency, consumers.
+
+**Pause** (Sidekiq Pro's): a paused queue's name is in ``conveyor:paused``; the claim script
+(``conveyor.broker.claim``) skips its lists, so workers stop taking from it while producers
+keep sending to it. Nothing is lost and the pause survives worker restarts (it lives in
+Redis); ``resume`` removes the name and wakes the queue's idle workers at once.
+
+**Overview**: every configured queue, and every non-empty queue list that no live worker
+consumes (flagged, Sidekiq shows them too: a typo in ``queue_as`` ends up there), with its
+size per priority, its latency (the age of the oldest waiting job, from the ``enqueued_at``
+of the message at the head of each priority list), its live consumers (from the super
+fetch's heartbeats) and whether it is paused.
+
+Example::
+
+    pause(client, "low_priority")
+    [row] = [q for q in overview(app, client) if q.name == "low_priority"]
+    row.paused, row.waiting, row.latency_s
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.broker.busy import workers
+from conveyor.defaults import PRIORITY_STEPS
+from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, WAKE_CAP, priority_queue_key, wake_key
+
+__all__ = ["QueueRow", "overview", "pause", "paused", "resume"]
+
+
+@dataclass
+class QueueRow:
+    """One queue on the Queues page and in ``jobs queues``."""
+
+    name: str
+    configured: bool
+    paused: bool
+    by_priority: dict[int, int] = field(default_factory=dict)
+    latency_s: float | None = None
+    consumers: int = 0
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.by_priority.values())
+
+    @property
+    def unconsumed(self) -> bool:
+        """Jobs wait here and no live worker takes from this queue."""
+        return self.waiting > 0 and self.consumers == 0
+
+
+def pause(client: Any, queue: str) -> bool:
+    """Stop workers taking from ``queue``; False if it was paused already."""
+    return bool(client.sadd(PAUSED_KEY, queue))
+
+
+def resume(client: Any, queue: str) -> bool:
+    """Let workers take from ``queue`` again, waking its idle ones; False if it was not paused."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.srem(PAUSED_KEY, queue)
+        pipe.lpush(wake_key(queue), *([1] * 10))
+        pipe.ltrim(wake_key(queue), 0, WAKE_CAP - 1)
+        removed, *_ = pipe.execute()
+    return bool(removed)
+
+
+def paused(client: Any) -> set[str]:
+    return {name.decode() for name in client.smembers(PAUSED_KEY)}
+
+
+def overview(app: Any, client: Any, steps: list[int] | None = None) -> list[QueueRow]:
+    """Configured queues first (in the app's order), then non-empty lists of other queues."""
+    steps = steps or (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
+    configured = [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]
+    names = list(dict.fromkeys([*configured, *sorted(_other_queue_lists(client) - set(configured))]))
+    stopped = paused(client)
+    consumers: dict[str, int] = {}
+    for owner in workers(client):
+        if owner.alive:
+            for queue in owner.queues:
+                consumers[queue] = consumers.get(queue, 0) + 1
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for step in steps:
+                pipe.llen(priority_queue_key(name, step))
+                pipe.lindex(priority_queue_key(name, step), -1)  # the oldest: workers take from this end
+        replies = pipe.execute()
+    rows, now, at = [], time.time(), 0
+    for name in names:
+        row = QueueRow(name, name in configured, name in stopped, consumers=consumers.get(name, 0))
+        oldest: list[float] = []
+        for step in steps:
+            length, head = replies[at], replies[at + 1]
+            at += 2
+            if length:
+                row.by_priority[step] = int(length)
+                enqueued = _enqueued_at(head)
+                if enqueued is not None:
+                    oldest.append(enqueued)
+        row.latency_s = max(0.0, now - min(oldest)) if oldest else None
+        rows.append(row)
+    return rows
+
+
+def _other_queue_lists(client: Any) -> set[str]:
+    """Names of queue lists in Redis (kombu's layout), other than conveyor's and kombu's own keys."""
+    found = set()
+    for key in client.scan_iter(count=1000, _type="list"):
+        name = key.decode(errors="replace")
+        if name.startswith(("conveyor:", "_kombu", "unacked")) or name.endswith("pidbox"):
+            continue
+        found.add(name.split(PRIORITY_SEPARATOR, 1)[0])
+    return found
+
+
+def _enqueued_at(raw: bytes | None) -> float | None:
+    """When the job in a queue entry was enqueued (conveyor's header), or None for other senders."""
+    try:
+        header = json.loads(raw)["headers"]["conveyor"]  # type: ignore[arg-type]
+        return dt.datetime.fromisoformat(header["enqueued_at"]).timestamp()
+    except (TypeError, ValueError, KeyError):
+        return None

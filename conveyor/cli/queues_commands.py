@@ -1,0 +1,81 @@
+"""``celery -A app jobs queues``: what waits where, and pausing a queue.
+
+::
+
+    $ celery -A app jobs queues
+    queue                     waiting  by priority
+    high_priority                   0  -  (2 consumer(s))
+    low_priority                   12  5: 12  (latency 41s, 2 consumer(s), PAUSED)
+    reprots                         3  5: 3  (latency 300s, 0 consumer(s), no worker consumes it)
+    $ celery -A app jobs queues pause low_priority
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from conveyor.errors import ConveyorError
+
+__all__ = ["queues"]
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def queues(ctx: click.Context) -> None:
+    """Jobs waiting per queue and priority, latency, consumers; `queues pause|resume QUEUE`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from conveyor.broker.queue_state import overview
+    from conveyor.settings import redis_client
+
+    app = ctx.obj.app
+    client = redis_client(app)
+    try:
+        rows = overview(app, client)
+    finally:
+        client.close()
+    click.echo(f"{'queue':24} {'waiting':>8}  by priority")
+    for row in rows:
+        detail = ", ".join(f"{priority}: {depth}" for priority, depth in row.by_priority.items()) or "-"
+        notes = [f"latency {row.latency_s:.0f}s" if row.latency_s is not None else "", f"{row.consumers} consumer(s)",
+                 "PAUSED" if row.paused else "", "no worker consumes it" if row.unconsumed else ""]  # fmt: skip
+        click.echo(f"{row.name:24} {row.waiting:8d}  {detail}  ({', '.join(note for note in notes if note)})")
+
+
+@queues.command(name="pause")
+@click.argument("queue")
+@click.pass_context
+def queues_pause(ctx: click.Context, queue: str) -> None:
+    """Stop workers taking jobs from QUEUE (jobs sent to it wait; survives worker restarts)."""
+    from conveyor.broker.queue_state import pause
+
+    _on_queue_state(ctx, pause, queue)
+    click.echo(f"Paused {queue}: workers take no job from it until `celery -A app jobs queues resume {queue}`")
+
+
+@queues.command(name="resume")
+@click.argument("queue")
+@click.pass_context
+def queues_resume(ctx: click.Context, queue: str) -> None:
+    """Let workers take jobs from QUEUE again."""
+    from conveyor.broker.queue_state import resume
+
+    _on_queue_state(ctx, resume, queue)
+    click.echo(f"Resumed {queue}")
+
+
+def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
+    from conveyor.routing import validate_queue_name
+    from conveyor.settings import redis_client
+
+    try:
+        validate_queue_name(queue, "QUEUE")
+    except ConveyorError as exc:
+        raise click.BadParameter(str(exc)) from None
+    client = redis_client(ctx.obj.app)
+    try:
+        act(client, queue)
+    finally:
+        client.close()

@@ -1,0 +1,99 @@
+"""``celery -A app jobs scheduled|retries``: jobs waiting in the scheduled set, and acting on them.
+
+::
+
+    $ celery -A app jobs retries list --search Import
+    1 job(s) waiting for a retry
+    3c75…  DataImportJob('/data/in.csv',)  low_priority  due 2026-11-30 14:05:12 UTC (in 2m10s)  attempt 3
+      OperationalError: database is locked
+    $ celery -A app jobs retries run 3c75…      # now; also: delete ID, kill ID (to the dead set)
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from typing import Any
+
+import click
+
+__all__ = ["retries", "scheduled"]
+
+_TITLES = {"scheduled": "scheduled (set(wait=…), set(wait_until=…), throttled)", "retry": "waiting for a retry"}
+
+
+def _group(kind: str, name: str, help_text: str) -> click.Group:
+    @click.group(name=name, invoke_without_command=True, help=help_text)
+    @click.option("--search", default="", help="only jobs whose class, queue, arguments, id or error contain this")
+    @click.pass_context
+    def group(ctx: click.Context, search: str) -> None:
+        if ctx.invoked_subcommand is None:
+            ctx.invoke(listing, search=search)
+
+    @group.command(name="list")
+    @click.option("--search", default="", help="only jobs whose class, queue, arguments, id or error contain this")
+    @click.pass_context
+    def listing(ctx: click.Context, search: str) -> None:
+        """The waiting jobs, soonest first."""
+        from conveyor.broker.waiting import waiting
+
+        kinds = ("scheduled", "throttled") if kind == "scheduled" else ("retry",)
+        jobs = [job for job in _with_client(ctx, lambda c: waiting(c, search=search)) if job.kind in kinds]
+        click.echo(f"{len(jobs)} job(s) {_TITLES[kind]}")
+        now = time.time()
+        for job in jobs:
+            when = _clock(job.due) + (f" (in {_duration(job.due - now)})" if job.due > now else " (due)")
+            tag = "  throttled" if job.kind == "throttled" else ""
+            click.echo(f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{tag}")
+            if job.error:
+                click.echo(f"  {job.error}")
+
+    for action, doc in (("run", "Send JOB_ID to its queue now."), ("delete", "Delete JOB_ID (it will not run)."),
+                        ("kill", "Move JOB_ID to the dead set.")):  # fmt: skip
+        group.add_command(_action(action, doc))
+    return group
+
+
+def _action(action: str, doc: str) -> click.Command:
+    @click.command(name=action, help=doc)
+    @click.argument("job_id")
+    @click.pass_context
+    def act(ctx: click.Context, job_id: str) -> None:
+        from conveyor.broker import waiting
+
+        who = f"{getpass.getuser()} (cli)"
+        do: Any = {"run": waiting.run_now, "delete": waiting.delete, "kill": lambda c, i: waiting.kill(c, i, who)}
+        if not _with_client(ctx, lambda client: do[action](client, job_id)):
+            raise click.ClickException(f"no waiting job {job_id}")
+        click.echo({"run": "Sent {} to its queue", "delete": "Deleted {}", "kill": "Moved {} to the dead set"}[action]
+                   .format(job_id))  # fmt: skip
+
+    return act
+
+
+def _with_client(ctx: click.Context, read: Any) -> Any:
+    from conveyor.settings import redis_client
+
+    client = redis_client(ctx.obj.app)
+    try:
+        return read(client)
+    finally:
+        client.close()
+
+
+def _clock(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+scheduled = _group(
+    "scheduled", "scheduled", "Jobs waiting to run later (set(wait=…), throttled): list, run, delete, kill."
+)
+retries = _group("retry", "retries", "Jobs waiting for a retry: list, run, delete, kill.")

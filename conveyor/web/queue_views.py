@@ -1,0 +1,83 @@
+"""The Queues page in Flower: size, latency, consumers, paused; pause, resume and clear.
+
+GET ``/queues`` lists every configured queue and every non-empty queue no live worker
+consumes (``conveyor.broker.queue_state.overview``). POST ``/queues/<name>/pause|resume|clear``
+acts on one (same login and XSRF token as the other pages, logged with the user); clearing
+asks for the queue's name to be typed, as a confirmation that needs no script.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+from tornado.ioloop import IOLoop
+
+from conveyor.broker.queue_state import QueueRow, overview, pause, resume
+from conveyor.routing import validate_queue_name
+from conveyor.settings import redis_client
+from conveyor.web.views import _ActionView, _Page
+
+__all__ = ["QueueActionView", "QueuesView"]
+
+logger = logging.getLogger("conveyor.web.flower")
+
+
+class QueuesView(_Page):
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def get(self) -> None:
+        app = self.application.capp
+
+        def read() -> list[QueueRow]:
+            client = redis_client(app)
+            try:
+                return overview(app, client)
+            finally:
+                client.close()
+
+        rows = await IOLoop.current().run_in_executor(None, read)
+        self.render("queues.html", rows=rows, notice=self.take_notice())
+
+
+class QueueActionView(_ActionView):
+    @tornado.web.authenticated  # type: ignore[misc]
+    async def post(self, name: str, action: str) -> None:
+        app = self.application.capp
+        user = self._user()
+        try:
+            validate_queue_name(name, "queue", error=ValueError)
+        except ValueError as exc:
+            raise tornado.web.HTTPError(400, str(exc)) from None
+        confirmation = self.get_body_argument("confirm", "")
+
+        def act() -> str:
+            if action == "clear" and confirmation != name:
+                return f"Not cleared: type {name} in the box to confirm"
+            client = redis_client(app)
+            try:
+                done: Any = {"pause": pause, "resume": resume, "clear": _clear}[action](client, name)
+            finally:
+                client.close()
+            past = {"pause": "paused", "resume": "resumed", "clear": "cleared"}[action]
+            deleted = f" ({done} job(s) deleted)" if action == "clear" else ""
+            logger.info("queues: %s %s %s%s", user, past, name, deleted)
+            if action == "clear":
+                return f"Cleared {name}: {done} job(s) deleted"
+            return f"{'Paused' if action == 'pause' else 'Resumed'} {name}"
+
+        self.flash(await IOLoop.current().run_in_executor(None, act))
+        self.redirect(self.reverse_url("queues"))
+
+
+def _clear(client: Any, queue: str) -> int:
+    from conveyor.defaults import PRIORITY_STEPS
+    from conveyor.wire import priority_queue_key
+
+    with client.pipeline(transaction=True) as pipe:
+        for step in PRIORITY_STEPS:
+            pipe.llen(priority_queue_key(queue, step))
+        for step in PRIORITY_STEPS:
+            pipe.delete(priority_queue_key(queue, step))
+        replies = pipe.execute()
+    return sum(int(n) for n in replies[: len(PRIORITY_STEPS)])
