@@ -19,6 +19,7 @@ from typing import Any, Self
 
 from celery.exceptions import Ignore, Reject, Retry
 
+from conveyor.broker import metrics
 from conveyor.errors import Abort
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
@@ -28,7 +29,7 @@ from conveyor.jobs.core import Core, _ClassOrInstanceMethod
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.jobs.task import JobTask, current_app
 from conveyor.serialization import deserialize_arguments
-from conveyor.settings import settings_for
+from conveyor.settings import redis_client, settings_for
 from conveyor.wire import HEADER, JobHeader, parse_job_header
 
 __all__ = ["Execution"]
@@ -69,9 +70,15 @@ class Execution(Core):
             queue=(request.delivery_info or {}).get("routing_key"),
         )  # fmt: skip
         job._task = task
-        if not cls._controlled:
-            return job._execute()
-        return run_controlled(job, request, job._execute)
+        if metrics._client_factory is None and settings_for(task.app).uses_redis:
+            metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.metrics)
+        started, failed = time.perf_counter(), True
+        try:
+            result = job._execute() if not cls._controlled else run_controlled(job, request, job._execute)
+            failed = False
+            return result
+        finally:
+            metrics.record(cls.__qualname__, time.perf_counter() - started, failed)
 
     @classmethod
     def _from_message(

@@ -66,6 +66,11 @@ _NAV_ITEM = """        <li class="nav-item">
             {% if active_tab == 'retries' %}aria-current="page"{% end %}>Retries</a>
         </li>
         <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'job_metrics' %} active{% end %}"
+            href="{{ reverse_url('job_metrics') }}"
+            {% if active_tab == 'job_metrics' %}aria-current="page"{% end %}>Metrics</a>
+        </li>
+        <li class="nav-item">
           <a class="nav-link{% if active_tab == 'busy' %} active{% end %}"
             href="{{ reverse_url('busy') }}"
             {% if active_tab == 'busy' %}aria-current="page"{% end %}>Busy</a>
@@ -139,6 +144,7 @@ def install(app: Any = None) -> None:
     from tornado.web import GZipContentEncoding
 
     from conveyor.jobs.task import current_app
+    from conveyor.web.metrics_views import MetricsView
     from conveyor.web.queue_views import QueueActionView, QueuesView
     from conveyor.web.views import BusyView, DeadActionView, DeadView, ScheduleActionView, ScheduleView
     from conveyor.web.waiting_views import RetriesView, ScheduledView, WaitingActionView
@@ -163,6 +169,7 @@ def install(app: Any = None) -> None:
         tornado.web.url(r"/busy", BusyView, name="busy"),
         tornado.web.url(r"/queues", QueuesView, name="queues"),
         (r"/queues/(?P<name>[^/]+)/(?P<action>pause|resume|clear)", QueueActionView),
+        tornado.web.url(r"/job-metrics", MetricsView, name="job_metrics"),
         tornado.web.url(r"/scheduled", ScheduledView, name="scheduled"),
         tornado.web.url(r"/retries", RetriesView, name="retries"),
         (r"/waiting/(?P<page>scheduled|retries)/(?P<action>run|delete|kill)", WaitingActionView),

@@ -287,3 +287,28 @@ def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: s
     assert DeadSet(client).get(jobs[2].job_id)["reason"] == "killed while waiting (scheduled) by admin (Flower)"  # type: ignore[index]
     assert "Deleted: 0 job(s); 1 no longer waiting" in post("/waiting/scheduled/delete", [jobs[2].job_id])
     assert request(flower + "/waiting/scheduled/run", LOGIN, data=b"id=x")[0] == 403  # no form token
+
+
+def test_the_metrics_page_shows_counts_percentiles_and_a_chart(flower: str) -> None:
+    import time
+
+    from conveyor.broker import metrics
+
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    metrics._pending.clear()
+    for runtime in (0.004, 0.004, 0.3):
+        metrics.record("ReportJob", runtime, failed=False)
+    metrics.record("ReportJob", 0.01, failed=True)
+    metrics.flush(client)
+
+    status, page = request(flower + "/job-metrics", LOGIN)
+    assert status == 200
+    assert 'href="/job-metrics"' in page  # in the navbar
+    assert 'id="metrics-ReportJob-hour"' in page
+    assert '<td class="processed">3</td>' in page
+    assert '<td class="failed">1</td>' in page
+    assert "<td>5 ms</td>" in page  # p50
+    assert 'id="throughput-chart"' in page
+    when = time.strftime("%H:%M", time.localtime(time.time() // 300 * 300))
+    assert f"{when}: 3 processed, 1 failed" in page  # the current bucket's bar
+    assert request(flower + "/job-metrics")[0] == 401
