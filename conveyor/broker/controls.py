@@ -56,15 +56,17 @@ UNIQUE_HEADER, LIMIT_HEADER, THROTTLE_HEADER = "conveyor_unique", "conveyor_limi
 
 # KEYS: lock, queue list, wake list. ARGV: job id, TTL (ms), message. The holder's job id if
 # another job holds the lock (nothing sent), or false once the lock is taken and the message pushed.
-UNIQUE_PUT = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+UNIQUE_PUT = (
+    LUA_HELPERS
+    + """
+local holder = take_lock(KEYS[1], ARGV[1], ARGV[2])
+if holder then return holder end
 redis.call('LPUSH', KEYS[2], ARGV[3])
 redis.call('LPUSH', KEYS[3], 1)
 redis.call('LTRIM', KEYS[3], 0, 999)
 return false
 """
+)
 
 UNIQUE_PUT_SHA = hashlib.sha1(UNIQUE_PUT.encode()).hexdigest()
 

@@ -49,7 +49,7 @@ import redis
 from kombu.utils.encoding import bytes_to_str
 
 from conveyor.broker.controls import sweep_limits
-from conveyor.broker.poison import bury_poisoned, poison_reason
+from conveyor.broker.poison import bury_poisoned
 from conveyor.broker.scripts import LUA_HELPERS, run
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.wire import (
@@ -64,8 +64,7 @@ from conveyor.wire import (
     WAKE_PREFIX,
 )
 
-__all__ = ["UNACKED_KEYS", "Owner", "bury_poisoned", "heartbeat_key", "held_key", "poison_reason",
-           "recover_dead_owners"]  # fmt: skip
+__all__ = ["UNACKED_KEYS", "Owner", "heartbeat_key", "held_key", "recover_dead_owners"]
 
 logger = logging.getLogger("conveyor.broker.owners")
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.broker.busy import workers
+from conveyor.broker.reliable_fetch import wake
 from conveyor.defaults import PRIORITY_STEPS
-from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, WAKE_CAP, priority_queue_key, wake_key
+from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, priority_queue_key
 
 __all__ = ["QueueRow", "overview", "pause", "paused", "resume"]
 
@@ -63,8 +64,7 @@ def resume(client: Any, queue: str) -> bool:
     """Let workers take from ``queue`` again, waking its idle ones; False if it was not paused."""
     with client.pipeline(transaction=True) as pipe:
         pipe.srem(PAUSED_KEY, queue)
-        pipe.lpush(wake_key(queue), *([1] * 10))
-        pipe.ltrim(wake_key(queue), 0, WAKE_CAP - 1)
+        wake(pipe, queue, tokens=10)
         removed, *_ = pipe.execute()
     return bool(removed)
 

@@ -37,6 +37,7 @@ from typing import Any
 from celery import bootsteps
 
 from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.scripts import LUA_HELPERS
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
 from conveyor.settings import Settings, redis_client
 from conveyor.wire import SCHEDULED_KEY, dead_record, wake_key
@@ -92,14 +93,16 @@ def add(
     return holder.decode() if isinstance(holder, bytes) else None
 
 
-# KEYS: lock, scheduled set. ARGV: job id, TTL (ms), due, entry. As UNIQUE_PUT (conveyor.broker.controls).
-_ADD_UNIQUE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+# KEYS: lock, scheduled set. ARGV: job id, TTL (ms), due, entry. UNIQUE_PUT's lock (conveyor.broker.controls).
+_ADD_UNIQUE = (
+    LUA_HELPERS
+    + """
+local holder = take_lock(KEYS[1], ARGV[1], ARGV[2])
+if holder then return holder end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return false
 """
+)
 
 
 def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:

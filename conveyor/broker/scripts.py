@@ -43,6 +43,14 @@ local function wake(wake_prefix, source, cap)
   redis.call('LPUSH', wake_prefix .. queue, 1)
   redis.call('LTRIM', wake_prefix .. queue, 0, cap - 1)
 end
+-- @unique (conveyor.broker.controls): take `key` for job `id` for `ttl_ms`, or keep it if `id` holds it;
+-- the holder's id if another job holds it.
+local function take_lock(key, id, ttl_ms)
+  local holder = redis.call('GET', key)
+  if holder and holder ~= id then return holder end
+  redis.call('SET', key, id, 'PX', ttl_ms)
+  return nil
+end
 -- Concurrency limits (conveyor.broker.controls): drop expired slots of `key`, then move blocked jobs
 -- ("<length of source> <source><message>") back to the head of their list while slots are free.
 local function unblock(key, to, now, wake_prefix, cap)

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from conveyor.cli.output import with_redis
 from conveyor.errors import ConveyorError
 
 __all__ = ["queues"]
@@ -28,14 +29,8 @@ def queues(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from conveyor.broker.queue_state import overview
-    from conveyor.settings import redis_client
 
-    app = ctx.obj.app
-    client = redis_client(app)
-    try:
-        rows = overview(app, client)
-    finally:
-        client.close()
+    rows = with_redis(ctx, lambda client: overview(ctx.obj.app, client))
     click.echo(f"{'queue':24} {'waiting':>8}  by priority")
     for row in rows:
         detail = ", ".join(f"{priority}: {depth}" for priority, depth in row.by_priority.items()) or "-"
@@ -68,14 +63,9 @@ def queues_resume(ctx: click.Context, queue: str) -> None:
 
 def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
     from conveyor.routing import validate_queue_name
-    from conveyor.settings import redis_client
 
     try:
         validate_queue_name(queue, "QUEUE")
     except ConveyorError as exc:
         raise click.BadParameter(str(exc)) from None
-    client = redis_client(ctx.obj.app)
-    try:
-        act(client, queue)
-    finally:
-        client.close()
+    with_redis(ctx, lambda client: act(client, queue))

@@ -17,6 +17,9 @@ from typing import Any
 
 import click
 
+from conveyor.cli.output import duration, with_redis
+from conveyor.schedule.file import local_clock
+
 __all__ = ["retries", "scheduled"]
 
 _TITLES = {"scheduled": "scheduled (set(wait=…), set(wait_until=…), throttled)", "retry": "waiting for a retry"}
@@ -38,11 +41,11 @@ def _group(kind: str, name: str, help_text: str) -> click.Group:
         from conveyor.broker.waiting import waiting
 
         kinds = ("scheduled", "throttled") if kind == "scheduled" else ("retry",)
-        jobs = [job for job in _with_client(ctx, lambda c: waiting(c, search=search)) if job.kind in kinds]
+        jobs = [job for job in with_redis(ctx, lambda c: waiting(c, search=search)) if job.kind in kinds]
         click.echo(f"{len(jobs)} job(s) {_TITLES[kind]}")
         now = time.time()
         for job in jobs:
-            when = _clock(job.due) + (f" (in {_duration(job.due - now)})" if job.due > now else " (due)")
+            when = local_clock(job.due) + (f" (in {duration(job.due - now)})" if job.due > now else " (due)")
             tag = "  throttled" if job.kind == "throttled" else ""
             click.echo(f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{tag}")
             if job.error:
@@ -63,34 +66,12 @@ def _action(action: str, doc: str) -> click.Command:
 
         who = f"{getpass.getuser()} (cli)"
         do: Any = {"run": waiting.run_now, "delete": waiting.delete, "kill": lambda c, i: waiting.kill(c, i, who)}
-        if not _with_client(ctx, lambda client: do[action](client, job_id)):
+        if not with_redis(ctx, lambda client: do[action](client, job_id)):
             raise click.ClickException(f"no waiting job {job_id}")
         click.echo({"run": "Sent {} to its queue", "delete": "Deleted {}", "kill": "Moved {} to the dead set"}[action]
                    .format(job_id))  # fmt: skip
 
     return act
-
-
-def _with_client(ctx: click.Context, read: Any) -> Any:
-    from conveyor.settings import redis_client
-
-    client = redis_client(ctx.obj.app)
-    try:
-        return read(client)
-    finally:
-        client.close()
-
-
-def _clock(timestamp: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 scheduled = _group(

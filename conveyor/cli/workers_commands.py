@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
+
+from conveyor.cli.output import duration, with_redis
+from conveyor.schedule.file import local_clock
 
 __all__ = ["busy", "limits", "workers"]
 
@@ -26,11 +27,11 @@ def busy(ctx: click.Context) -> None:
     """Jobs running now on any worker: worker, job, job id, since, runtime."""
     from conveyor.broker.busy import busy as held_jobs
 
-    running = _with_broker(ctx, held_jobs)
+    running = with_redis(ctx, held_jobs)
     click.echo(f"{len(running)} job(s) running")
     for job in running:
-        since = _clock(job.since)
-        runtime = "?" if job.runtime_s is None else _duration(job.runtime_s)
+        since = local_clock(job.since)
+        runtime = "?" if job.runtime_s is None else duration(job.runtime_s)
         click.echo(f"{job.host}:{job.pid}  {job.job_class}  {job.job_id}  {job.queue}  since {since}  {runtime}")
 
 
@@ -42,11 +43,11 @@ def workers(ctx: click.Context) -> None:
 
     from conveyor.broker.busy import workers as owners
 
-    found = _with_broker(ctx, owners)
+    found = with_redis(ctx, owners)
     click.echo(f"{sum(o.alive for o in found)} alive, {sum(not o.alive for o in found)} dead (jobs being recovered)")
     for owner in found:
         state = "alive" if owner.alive else "DEAD "
-        ago = _duration(max(0.0, time.time() - owner.last_beat))
+        ago = duration(max(0.0, time.time() - owner.last_beat))
         click.echo(f"{state}  {owner.host}:{owner.pid}  {owner.id}  last heartbeat {ago} ago  "
                    f"holding {owner.holding}  queues {','.join(owner.queues)}")  # fmt: skip
 
@@ -57,40 +58,17 @@ def limits(ctx: click.Context) -> None:
     """Concurrency limits and throttles in use: holders (with the seconds their slot has left), blocked and
     throttled jobs."""
     from conveyor.broker.controls import limit_keys, throttle_keys
+    from conveyor.broker.scheduled_set import count
 
-    in_use, windows = _with_broker(ctx, lambda client: (limit_keys(client), throttle_keys(client)))
+    in_use, windows, throttled = with_redis(ctx, lambda client: (limit_keys(client), throttle_keys(client),
+                                                                 count(client)))  # fmt: skip
     click.echo(f"{len(in_use)} concurrency limit key(s) in use, {len(windows)} throttle window(s)")
     for limit in in_use:
         click.echo(f"{limit['key']}  {len(limit['holders'])}/{limit['to']} running, {limit['blocked']} blocked")
         for job_id, left in limit["holders"]:
-            click.echo(f"  {job_id}  slot expires in {_duration(left)}")
+            click.echo(f"  {job_id}  slot expires in {duration(left)}")
     for window in windows:
         click.echo(
-            f"{window['key']}  {window['starts']} start(s) in the window, expires in {_duration(window['ttl_s'])}"
+            f"{window['key']}  {window['starts']} start(s) in the window, expires in {duration(window['ttl_s'])}"
         )
-    throttled = _with_broker(ctx, lambda client: client.zcard("conveyor:scheduled"))
     click.echo(f"{throttled} job(s) in the scheduled set (throttled jobs wait there too)")
-
-
-def _with_broker(ctx: click.Context, read: Any) -> Any:
-    from conveyor.settings import redis_client
-
-    client = redis_client(ctx.obj.app)
-    try:
-        return read(client)
-    finally:
-        client.close()
-
-
-def _clock(timestamp: float | None) -> str:
-    import datetime as dt
-
-    if timestamp is None:
-        return "?"
-    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

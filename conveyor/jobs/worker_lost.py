@@ -21,7 +21,7 @@ from typing import Any
 
 from celery.worker.request import Request
 
-from conveyor.broker.owners import poison_reason
+from conveyor.broker.poison import poison_reason
 from conveyor.defaults import MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.jobs.controlled_run import release_controls
 from conveyor.settings import redis_client

@@ -101,9 +101,14 @@ def describe(schedule: BaseSchedule) -> str:
     return f"every {seconds:g} second{'s' if seconds != 1 else ''}"
 
 
-def local_time(moment: dt.datetime, zone: str) -> str:
-    """``moment`` as wall-clock time in ``zone``, e.g. ``2026-11-29 02:00:00 CET``."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+def local_time(moment: dt.datetime, zone: str | None = None) -> str:
+    """``moment`` as wall-clock time in ``zone`` (the machine's if None), e.g. ``2026-11-29 02:00:00 CET``."""
+    return moment.astimezone(ZoneInfo(zone) if zone else None).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def local_clock(timestamp: float | None) -> str:
+    """An epoch time as the machine's wall-clock time, like ``local_time`` ("" for None)."""
+    return "" if timestamp is None else local_time(dt.datetime.fromtimestamp(timestamp, dt.UTC))
 
 
 def parse_every(value: Any) -> float:

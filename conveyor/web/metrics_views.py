@@ -35,7 +35,14 @@ class MetricsView(_Page):
 
         by_class, series = await IOLoop.current().run_in_executor(None, read)
         rows = sorted(by_class.items(), key=lambda item: -int(item[1].get("day", {}).get("processed") or 0))
-        self.render("job_metrics.html", rows=rows, chart=throughput_svg(series), seconds=_seconds)
+        self.render(
+            "job_metrics.html",
+            title="Metrics",
+            tab="job_metrics",
+            rows=rows,
+            chart=throughput_svg(series),
+            seconds=_seconds,
+        )
 
 
 def _seconds(value: float | None) -> str:

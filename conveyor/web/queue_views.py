@@ -37,7 +37,7 @@ class QueuesView(_Page):
                 client.close()
 
         rows = await IOLoop.current().run_in_executor(None, read)
-        self.render("queues.html", rows=rows, notice=self.take_notice())
+        self.render("queues.html", title="Queues", tab="queues", rows=rows, notice=self.take_notice())
 
 
 class QueueActionView(_ActionView):
@@ -54,11 +54,15 @@ class QueueActionView(_ActionView):
         def act() -> str:
             if action == "clear" and confirmation != name:
                 return f"Not cleared: type {name} in the box to confirm"
-            client = redis_client(app)
-            try:
-                done: Any = {"pause": pause, "resume": resume, "clear": _clear}[action](client, name)
-            finally:
-                client.close()
+            if action == "clear":  # as `celery -A app jobs clear`: kombu's purge of every priority list
+                with app.connection_for_write() as connection:
+                    done: Any = connection.default_channel.queue_purge(name) or 0
+            else:
+                client = redis_client(app)
+                try:
+                    done = {"pause": pause, "resume": resume}[action](client, name)
+                finally:
+                    client.close()
             past = {"pause": "paused", "resume": "resumed", "clear": "cleared"}[action]
             deleted = f" ({done} job(s) deleted)" if action == "clear" else ""
             logger.info("queues: %s %s %s%s", user, past, name, deleted)
@@ -68,16 +72,3 @@ class QueueActionView(_ActionView):
 
         self.flash(await IOLoop.current().run_in_executor(None, act))
         self.redirect(self.reverse_url("queues"))
-
-
-def _clear(client: Any, queue: str) -> int:
-    from conveyor.defaults import PRIORITY_STEPS
-    from conveyor.wire import priority_queue_key
-
-    with client.pipeline(transaction=True) as pipe:
-        for step in PRIORITY_STEPS:
-            pipe.llen(priority_queue_key(queue, step))
-        for step in PRIORITY_STEPS:
-            pipe.delete(priority_queue_key(queue, step))
-        replies = pipe.execute()
-    return sum(int(n) for n in replies[: len(PRIORITY_STEPS)])

@@ -26,7 +26,7 @@ from conveyor.broker.controls import limit_keys
 from conveyor.broker.dead_set import DeadSet, RetryPlan, retry_plan
 from conveyor.errors import ConveyorError
 from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
-from conveyor.schedule.file import describe, local_time
+from conveyor.schedule.file import describe, local_clock, local_time
 from conveyor.schedule.zoned_cron import ZonedCron
 from conveyor.settings import redis_client
 
@@ -91,7 +91,7 @@ class ScheduleView(_Page):
     async def get(self) -> None:
         app = self.application.capp
         rows = await IOLoop.current().run_in_executor(None, schedule_rows, app)
-        self.render("schedule.html", rows=rows, notice=self.take_notice())
+        self.render("schedule.html", title="Schedule", tab="schedule", rows=rows, notice=self.take_notice())
 
 
 class _ActionView(_Page):
@@ -153,7 +153,9 @@ class DeadView(_Page):
             return dead_set.count(), [(record, retry_plan(app, record)) for record in dead_set.list(limit=200)]
 
         total, rows = await IOLoop.current().run_in_executor(None, read)
-        self.render("dead.html", total=total, rows=rows, notice=self.take_notice(), when=_iso_clock)
+        self.render(
+            "dead.html", title="Dead", tab="dead", total=total, rows=rows, notice=self.take_notice(), when=_iso_clock
+        )
 
 
 class BusyView(_Page):
@@ -170,21 +172,24 @@ class BusyView(_Page):
 
         owners, running, limits = await IOLoop.current().run_in_executor(None, read)
         now = dt.datetime.now(dt.UTC).timestamp()
-        self.render("busy.html", owners=owners, running=running, limits=limits, now=now, clock=_clock)
+        self.render(
+            "busy.html",
+            title="Busy",
+            tab="busy",
+            owners=owners,
+            running=running,
+            limits=limits,
+            now=now,
+            clock=local_clock,
+        )
 
 
 def _iso_clock(iso: str | None) -> str:
-    """An ISO 8601 time from a record, in the local zone and format of the other pages."""
+    """An ISO 8601 time from a record, in the local format of the other pages."""
     try:
-        return _clock(dt.datetime.fromisoformat(str(iso)).timestamp()) if iso else ""
+        return local_clock(dt.datetime.fromisoformat(str(iso)).timestamp()) if iso else ""
     except ValueError:
         return str(iso)
-
-
-def _clock(timestamp: float | None) -> str:
-    if timestamp is None:
-        return ""
-    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 class DeadActionView(_ActionView):

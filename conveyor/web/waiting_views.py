@@ -16,8 +16,9 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from conveyor.broker import waiting
+from conveyor.schedule.file import local_clock
 from conveyor.settings import redis_client
-from conveyor.web.views import _ActionView, _clock, _Page
+from conveyor.web.views import _ActionView, _Page
 
 __all__ = ["RetriesView", "ScheduledView", "WaitingActionView"]
 
@@ -43,8 +44,9 @@ class _WaitingPage(_Page):
 
         jobs = await IOLoop.current().run_in_executor(None, read)
         now = dt.datetime.now(dt.UTC).timestamp()
-        self.render("waiting.html", page=self.page, jobs=jobs, search=search, now=now, clock=_clock,
-                    notice=self.take_notice())  # fmt: skip
+        title = "Retries" if self.page == "retries" else "Scheduled"
+        self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=jobs, search=search, now=now,
+                    clock=local_clock, notice=self.take_notice())  # fmt: skip
 
 
 class ScheduledView(_WaitingPage):
