@@ -21,13 +21,16 @@ from conveyor.bootstrap import configure  # noqa: E402
 from conveyor.errors import (  # noqa: E402
     Abort,
     CompatibilityError,
+    ContinuationError,
     ConveyorError,
     DeclarationError,
     DeserializationError,
     DuplicateJobError,
     EnqueueError,
+    InvalidStepError,
     MissingExtraError,
     RecordNotFound,
+    ResumeLimitError,
     SerializationError,
 )
 from conveyor.jobs.callbacks import (  # noqa: E402
@@ -79,12 +82,15 @@ __all__ = [
     # errors
     "Abort",
     "CompatibilityError",
+    "ContinuationError",
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
     "DuplicateJobError",
     "EnqueueError",
+    "InvalidStepError",
     "MissingExtraError",
     "RecordNotFound",
+    "ResumeLimitError",
     "SerializationError",
 ]

@@ -3,7 +3,7 @@
 Every other module is a part (jobs, broker, schedule, mail, web) that knows nothing of
 the others above it; this module composes them: Celery settings with their reasons
 (``conveyor.defaults``), the worker's bootsteps (scheduled-set poller, eviction check,
-compat check), the consumer and transport that keep bad messages in the dead set, and
+compat check, stopping flag), the consumer and transport that keep bad messages in the dead set, and
 the failure signal that records dead jobs. It checks first that the installed Celery,
 kombu and redbeat still have the private names conveyor builds on (``conveyor.compat``).
 
@@ -93,8 +93,10 @@ def _add_worker_steps(app: Celery) -> None:
     from conveyor.broker.eviction import EvictionCheck
     from conveyor.broker.scheduled_set import SchedulePoller
     from conveyor.compat.worker import CompatCheck
+    from conveyor.jobs.stopping import StoppingFlag
 
-    app.steps["worker"].update({CompatCheck, SchedulePoller, EvictionCheck})
+    # StoppingFlag: continuable jobs learn, in any pool process, that their worker is stopping.
+    app.steps["worker"].update({CompatCheck, SchedulePoller, EvictionCheck, StoppingFlag})
     if is_redis_url(app.conf.broker_url):
         from celery import signals
 

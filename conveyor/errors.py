@@ -9,10 +9,17 @@ Hierarchy::
     ├── ScheduleError                  schedule.yaml is invalid (names the file, the entry and the field)
     ├── EnqueueError                   the broker refused or could not be reached at enqueue
     ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
+    ├── ContinuationError              a continuable job's steps are wrong, or it resumed too often
+    │   ├── InvalidStepError           a step nested, repeated, or out of the recorded order
+    │   ├── UnadvanceableCursorError   step.advance() without a value on a cursor that is not an int
+    │   └── ResumeLimitError           the job was resumed max_resumptions times
     └── DeserializationError           a received argument cannot be turned back into an object
         └── RecordNotFound             a referenced record no longer exists
 
 ``Abort`` is not an error: a callback raises it to halt enqueuing or performing.
+``Interrupt`` is not an error either: a continuable job raises it at a checkpoint when its
+worker is stopping; it derives from ``BaseException`` so that ``except Exception`` in a job
+does not swallow it.
 """
 
 from __future__ import annotations
@@ -21,14 +28,19 @@ __all__ = [
     "Abort",
     "CompatibilityError",
     "ConfigurationError",
+    "ContinuationError",
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
     "EnqueueError",
+    "Interrupt",
+    "InvalidStepError",
     "MissingExtraError",
     "RecordNotFound",
+    "ResumeLimitError",
     "ScheduleError",
     "SerializationError",
+    "UnadvanceableCursorError",
     "WorkerConfigError",
 ]
 
@@ -148,4 +160,35 @@ class MissingExtraError(ConveyorError, ImportError):
     """A part of conveyor needs an optional dependency that is not installed.
 
     The message names the extra to install, e.g. ``pip install 'conveyor[flower]'``.
+    """
+
+
+class ContinuationError(ConveyorError):
+    """Base of the errors of continuable jobs (``conveyor.jobs.continuable``)."""
+
+
+class InvalidStepError(ContinuationError):
+    """A step is nested in another, repeated, or not where the recorded progress expects it.
+
+    Example::
+
+        for _ in self.step("process"):
+            for _ in self.step("inner"):    # InvalidStepError: steps cannot be nested
+                ...
+    """
+
+
+class UnadvanceableCursorError(ContinuationError):
+    """``step.advance()`` without a value needs an int cursor; pass ``step.advance(to)`` or ``start=0``."""
+
+
+class ResumeLimitError(ContinuationError):
+    """A continuable job was resumed ``max_resumptions`` times; it goes to the dead set."""
+
+
+class Interrupt(BaseException):
+    """Raised at a checkpoint of a continuable job whose worker is stopping.
+
+    conveyor catches it and enqueues the job again with its progress; a job never needs
+    to raise or catch it. A ``BaseException`` so that ``except Exception`` does not stop it.
     """

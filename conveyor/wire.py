@@ -87,6 +87,9 @@ class JobHeader(TypedDict):
     priority: int | None
     exception_executions: dict[str, int]  # per retry_on declaration, across retries
     error: NotRequired[str]  # on a retry: the error it is retried for (shown on the Retries page)
+    # A continuable job's progress: {"completed": [step names], "current": [name, serialized cursor]}
+    continuation: NotRequired[dict[str, Any]]
+    resumptions: NotRequired[int]  # times a continuable job was resumed before this message
 
 
 class RawMessage(TypedDict):
@@ -150,6 +153,17 @@ def parse_job_header(value: Any) -> JobHeader:
         "priority": priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
         "exception_executions": dict(executions) if isinstance(executions, dict) else {},
         **({"error": raw["error"]} if isinstance(raw.get("error"), str) else {}),  # type: ignore[typeddict-item]
+        **_progress(raw),  # type: ignore[typeddict-item]
+    }
+
+
+def _progress(raw: dict[str, Any]) -> dict[str, Any]:
+    if "continuation" not in raw:
+        return {}
+    progress, resumptions = raw["continuation"], raw.get("resumptions")
+    return {
+        "continuation": progress if isinstance(progress, dict) else {},
+        "resumptions": resumptions if isinstance(resumptions, int) and not isinstance(resumptions, bool) else 0,
     }
 
 

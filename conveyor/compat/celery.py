@@ -4,6 +4,8 @@
   the finalize hook and the live apps (a Job class registers as a task like ``@shared_task``).
 - ``Celery._tasks`` / ``_finalize_mutex``: attaching a job's task to an app already finalized.
 - ``Consumer.on_unknown_task`` and friends: overridden by ``conveyor.broker.consumer``.
+- ``WorkController.wait_for_soft_shutdown``: wrapped per worker by ``conveyor.jobs.stopping``
+  (the start of a soft-shutdown window, which no signal announces).
 
 Example::
 
@@ -29,6 +31,7 @@ __all__ = [
     "finalize_lock",
     "on_app_finalize",
     "registered_task",
+    "soft_shutdown_wait",
 ]
 
 GUARD = Guard(
@@ -40,6 +43,7 @@ GUARD = Guard(
         "celery": {"Celery": ("thread_oid", "producer_or_acquire")},
         "celery.app.amqp": {"AMQP": ("create_task_message", "send_task_message")},
         "celery.worker.request": {"Request": ("_retry_worker_lost", "task", "task_name", "id")},
+        "celery.worker.worker": {"WorkController": ("wait_for_soft_shutdown",)},
         "celery.worker.consumer": {
             "Consumer": ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")
         },
@@ -82,3 +86,8 @@ def registered_task(app: Celery, name: str) -> Any:
 
 def finalize_lock(app: Celery) -> Any:
     return app._finalize_mutex
+
+
+def soft_shutdown_wait(worker: Any) -> Callable[[], Any]:
+    """The worker's own ``wait_for_soft_shutdown`` (Celery >= 5.5), to be wrapped."""
+    return worker.wait_for_soft_shutdown  # type: ignore[no-any-return]

@@ -60,6 +60,13 @@ def serialized_arguments(job: Job) -> tuple[list[Any], dict[str, Any]]:
     )
 
 
+def _progress_note(job: Job) -> str:
+    # Shown with the arguments in Flower's task view: where a resumed job starts again.
+    if job._progress_on_wire() is None:
+        return ""
+    return f" [resumption {job.resumptions + 1}, {job.continuation.description}]"
+
+
 class CeleryAdapter:
     """Sends jobs as Celery messages through the app's broker connection pool."""
 
@@ -100,7 +107,7 @@ class CeleryAdapter:
             origin=self._origin,
             root_id=root_id,
             parent_id=parent_id,
-            argsrepr=repr(job.arguments) if shown else _FILTERED,
+            argsrepr=(repr(job.arguments) if shown else _FILTERED) + _progress_note(job),
             kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
         )  # fmt: skip
         headers: dict[str, Any] = {HEADER: job._header()}

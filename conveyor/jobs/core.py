@@ -112,6 +112,18 @@ class Core:
         self._options = {}
         self._serialized = None
 
+    #: Times a continuable job was resumed (conveyor.jobs.continuable); its progress as received.
+    resumptions: int = 0
+    _progress: Any = None
+    _continuation: Any = None
+
+    def _progress_on_wire(self) -> dict[str, Any] | None:
+        """The progress to send with the job: this execution's, else the one it arrived with."""
+        continuation = self._continuation
+        if continuation is not None and (continuation.completed or continuation.current is not None):
+            return continuation.to_wire()  # type: ignore[no-any-return]
+        return self._progress if self._progress else None
+
     if TYPE_CHECKING:  # provided by Job and the other mixins
 
         def perform(self, *args: Any, **kwargs: Any) -> Any: ...

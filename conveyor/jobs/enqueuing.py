@@ -181,6 +181,9 @@ class Enqueuing(Core):
         error = getattr(self, "_retry_error", None)
         if error is not None:
             header["error"] = error
+        progress = self._progress_on_wire()
+        if progress is not None:  # a continuable job enqueued again with its progress
+            header["continuation"], header["resumptions"] = progress, self.resumptions
         return header
 
     def _publish(self, app: Celery, defer: bool = True) -> None:

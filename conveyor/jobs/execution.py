@@ -20,13 +20,16 @@ from typing import Any, Self
 from celery.exceptions import Ignore, Reject, Retry
 
 from conveyor.broker import metrics
-from conveyor.errors import Abort
+from conveyor.broker.handoff import hand_off
+from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.callbacks import run_chain
+from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
-from conveyor.jobs.core import Core, _ClassOrInstanceMethod
+from conveyor.jobs.core import _ClassOrInstanceMethod
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
+from conveyor.jobs.stopping import COLD, stopping_state
 from conveyor.jobs.task import JobTask, current_app
 from conveyor.serialization import deserialize_arguments
 from conveyor.settings import redis_client, settings_for
@@ -39,11 +42,15 @@ UTC = dt.UTC
 _CELERY_CONTROL = (Retry, Ignore, Reject)
 
 
+class _Resumed(Retry):  # type: ignore[misc]
+    """Celery's RETRY state for a job enqueued again with its progress (not counted as a failure)."""
+
+
 def _parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-class Execution(Core):
+class Execution(Continuable):
     """Mixin: ``perform_now``, the worker entry point, and error handling."""
 
     def _perform_now_on_class(cls: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - bound by the descriptor
@@ -77,6 +84,9 @@ class Execution(Core):
             result = job._execute() if not cls._controlled else run_controlled(job, request, job._execute)
             failed = False
             return result
+        except _Resumed:
+            failed = False  # enqueued again with its progress: not a failure
+            raise
         finally:
             metrics.record(cls.__qualname__, time.perf_counter() - started, failed)
 
@@ -98,6 +108,8 @@ class Execution(Core):
         job.enqueued_at = _parse_time(meta["enqueued_at"])
         job.scheduled_at = _parse_time(meta["scheduled_at"])
         job.successfully_enqueued = True
+        if "continuation" in meta:
+            job._progress, job.resumptions = meta["continuation"], meta["resumptions"]
         return job
 
     def _execute(self) -> Any:
@@ -107,6 +119,8 @@ class Execution(Core):
             if self._serialized is not None:
                 self.arguments, self.keyword_arguments = deserialize_arguments(*self._serialized)
                 self._serialized = None
+            if self._progress is not None:
+                self._start_continuation()
             logs.performing(self)
             chain = type(self)._chains["perform"]
             if chain.empty:
@@ -125,12 +139,34 @@ class Execution(Core):
                         logs.perform_halted(self)
                         return None
                     result = outcome[0]  # an Abort from after_perform changes nothing
+        except Interrupt as interrupt:
+            return self._resumed(interrupt, started)
         except _CELERY_CONTROL:
             raise
+        except ContinuationError as error:
+            return self._rescue(error, started)
         except Exception as error:
+            if self._continuation is not None and self._resumes_after(error):
+                return self._resumed(error, started)
             return self._rescue(error, started)
         logs.performed(self, (time.perf_counter() - started) * 1000)
         return result
+
+    def _resumed(self, reason: BaseException, started: float) -> Any:
+        """Enqueue the job again with its progress (conveyor.jobs.continuable); None in perform_now."""
+        try:
+            self._resume(reason)
+        except ResumeLimitError as error:
+            return self._rescue(error, started)
+        task = self._task
+        if task is None:
+            return None
+        if stopping_state() == COLD:
+            # The main process acknowledges nothing in a soft-shutdown window (conveyor.broker.handoff).
+            tag = (task.request.properties or {}).get("delivery_tag")
+            if tag:
+                hand_off(task.app, str(tag))
+        raise _Resumed(f"Resuming {self.continuation.description}", when=self.scheduled_at)
 
     def _rescue(self, error: Exception, started: float) -> Any:
         declaration = find_declaration(type(self), error)

@@ -78,6 +78,7 @@ class Job(QueueName, QueuePriority, Enqueuing, Execution):
             raise DeclarationError(f"{cls.__qualname__}.log_arguments must be True or False, got {log_arguments!r}")
         cls._check_queue_as()
         cls._check_priority()
+        cls._check_continuable()
         cls._inspect_perform()
         cls._chains = collect_chains(cls)
         if not cls.__dict__.get("abstract", False) and cls.perform is not Job.perform:

@@ -180,3 +180,27 @@ def hook_failed(job: Core, hook: str, error: BaseException) -> None:
     _tagged(job).exception(
         "after_discard hook %s of %s raised %s", hook, type(job).__name__, type(error).__name__, exc_info=error
     )
+
+
+def resuming(job: Core, description: str) -> None:
+    _tagged(job).info(
+        "Resuming %s (Job ID: %s) %s (resumption %d)", type(job).__name__, job.job_id, description, job.resumptions
+    )
+
+
+def interrupted(job: Core, description: str, reason: BaseException, wait_s: float) -> None:
+    name = type(job).__name__
+    if reason.__class__.__name__ == "Interrupt":
+        _tagged(job).info("Interrupted %s (Job ID: %s) %s: its worker is stopping; enqueued again with its "
+                          "progress", name, job.job_id, description)  # fmt: skip
+        return
+    _tagged(job).warning(
+        "%s (Job ID: %s) raised %s: %s %s after making progress; resuming in %.2f seconds",
+        name, job.job_id, type(reason).__name__, reason, description, wait_s,
+    )  # fmt: skip
+
+
+def step_event(job: Core, message: str) -> None:
+    """A continuable job's step started, resumed, completed or was skipped."""
+    if logger.isEnabledFor(logging.INFO):
+        _tagged(job).info("%s", message)

@@ -10,5 +10,14 @@ Example::
 """
 
 from conveyor.testing.helpers import EnqueuedJob, EnqueuedJobs, TestAdapter, enqueued_jobs_recorded, worker_thread
+from conveyor.testing.interruptions import interrupt_job_after_step, interrupt_job_during_step
 
-__all__ = ["EnqueuedJob", "EnqueuedJobs", "TestAdapter", "enqueued_jobs_recorded", "worker_thread"]
+__all__ = [
+    "EnqueuedJob",
+    "EnqueuedJobs",
+    "TestAdapter",
+    "enqueued_jobs_recorded",
+    "interrupt_job_after_step",
+    "interrupt_job_during_step",
+    "worker_thread",
+]

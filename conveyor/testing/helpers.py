@@ -53,6 +53,11 @@ class EnqueuedJob:
     serialized: tuple[list[Any], dict[str, Any]] = field(repr=False)
     meta: JobHeader = field(repr=False)
 
+    @property
+    def continuation(self) -> dict[str, Any] | None:
+        """A continuable job's progress as sent (``{"completed": [...], "current": [step, cursor]}``), or None."""
+        return self.meta.get("continuation")
+
     def __str__(self) -> str:
         at = self.at.isoformat() if self.at else None
         return (

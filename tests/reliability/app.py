@@ -153,3 +153,26 @@ class UniqueJob(Job):
         if fail:
             raise RuntimeError("told to fail")
         records().hincrby("runs", self.job_id, 1)
+
+
+class ContinuableImportJob(Job):
+    """Three steps; ``process`` handles rows ``0..total-1`` (``row_ms`` each), advancing the cursor after each.
+
+    Records, per row, which worker processed it (``rows``: "<row> <hostname> <time>"), each step's runs
+    (``steps``), and the resumptions seen at the end (``resumptions``).
+    """
+
+    queue_as = "rel"
+
+    def perform(self, total: int, row_ms: int) -> None:
+        client, worker = records(), self._task.request.hostname if self._task else "-"
+        for _ in self.step("initialize"):
+            client.rpush("steps", f"initialize {worker}")
+        for step in self.step("process", start=0):
+            for row in range(step.cursor, total):
+                time.sleep(row_ms / 1000)
+                client.rpush("rows", f"{row} {worker} {time.time()}")
+                step.advance()
+        for _ in self.step("finalize"):
+            client.rpush("steps", f"finalize {worker}")
+        client.rpush("resumptions", self.resumptions)
