@@ -1,7 +1,10 @@
-"""Imports a CSV of records in batches.
+"""Imports a CSV of records in batches, resuming where it stopped.
 
 Columns: ``external_id,name,amount``. Rows are upserted by ``external_id``, so running
-the import twice leaves one row per record. A missing file is discarded (logged);
+the import twice leaves one row per record. The import is one continuable step whose
+cursor is the number of rows committed: a deploy (SIGTERM) interrupts it after the batch
+in flight is committed, and it resumes at the next row on another worker
+(``conveyor.jobs.continuable``). A missing file is discarded (logged);
 database errors that may pass (a locked SQLite file, a dropped connection) are retried
 with polynomial backoff.
 """
@@ -9,6 +12,7 @@ with polynomial backoff.
 from __future__ import annotations
 
 import csv
+import itertools
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -29,15 +33,17 @@ class DataImportJob(Job):
 
     def perform(self, file_path: str) -> int:
         count = 0
-        batch: list[dict[str, Any]] = []
-        with open(file_path, newline="", encoding="utf-8") as source:
-            for row in csv.DictReader(source):
-                batch.append({"external_id": row["external_id"], "name": row["name"], "amount": int(row["amount"])})
-                if len(batch) == self.batch_size:
-                    count += self._upsert(batch)
-                    batch = []
-        if batch:
-            count += self._upsert(batch)
+        for step in self.step("import_rows", start=0):
+            batch: list[dict[str, Any]] = []
+            with open(file_path, newline="", encoding="utf-8") as source:
+                for row in itertools.islice(csv.DictReader(source), step.cursor, None):  # rows committed before
+                    batch.append({"external_id": row["external_id"], "name": row["name"], "amount": int(row["amount"])})
+                    if len(batch) == self.batch_size:
+                        step.advance(step.cursor + self._upsert(batch))  # committed: progress, and a checkpoint
+                        batch = []
+            if batch:
+                step.advance(step.cursor + self._upsert(batch))
+            count = step.cursor
         self.logger.info("Imported %d rows from %s", count, file_path)
         return count
 

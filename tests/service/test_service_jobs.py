@@ -6,12 +6,13 @@ import logging
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from app.models import ImportedRecord, Session, User
-from conveyor.testing import EnqueuedJobs
+from conveyor.testing import EnqueuedJobs, interrupt_job_during_step
 from tasks.data_import_job import DataImportJob
 from tasks.data_processing_job import DataProcessingJob
 from tasks.notification_job import NotificationJob
@@ -120,3 +121,34 @@ def test_report_generation_aggregates_mails_once_and_is_idempotent(deliveries: l
     [message] = deliveries
     assert message["To"] == "boss@example.com"
     assert message["Subject"] == "Your report 'Totals' is ready"
+
+
+def test_a_10000_row_import_interrupted_mid_way_resumes_at_its_cursor_and_imports_no_row_twice(
+    tmp_path: Path, enqueued_jobs: EnqueuedJobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = uuid.uuid4().hex[:8]
+    csv_file = tmp_path / "big.csv"
+    csv_file.write_text("external_id,name,amount\n" + "".join(f"{key}-{n},Item {n},{n}\n" for n in range(10_000)))
+    upserted: list[str] = []
+    upsert = DataImportJob._upsert
+
+    def recording_upsert(rows: list[dict[str, Any]]) -> int:
+        upserted.extend(row["external_id"] for row in rows)
+        return upsert(rows)
+
+    monkeypatch.setattr(DataImportJob, "_upsert", staticmethod(recording_upsert))
+
+    # A deploy stops the worker after the 10th batch of 500 was committed.
+    with interrupt_job_during_step(DataImportJob, "import_rows", cursor=5000):
+        assert DataImportJob.perform_now(str(csv_file)) is None
+    resumed = enqueued_jobs.assert_enqueued_with(job=DataImportJob, args=(str(csv_file),))
+    assert resumed.continuation == {"completed": [], "current": ["import_rows", 5000]}
+    assert len(upserted) == 5000
+
+    enqueued_jobs.perform_all()
+    assert upserted[5000] == f"{key}-5000", "the resumed execution started at the cursor"
+    assert len(upserted) == 10_000
+    assert len(set(upserted)) == 10_000, "no row imported twice"
+    with Session() as session:
+        count = session.scalar(select(func.count()).where(ImportedRecord.external_id.like(f"{key}-%")))
+    assert count == 10_000
