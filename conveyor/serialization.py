@@ -6,6 +6,9 @@ they are). Other supported values become a small tagged object
 
 ===============  ==========================================================
 tuple            ``{"_cj": "tuple", "v": [...]}``
+set, frozenset   ``{"_cj": "set", "v": [...]}`` / ``"frozenset"`` (items in iteration order)
+range            ``[start, stop, step]``
+bytes            base64
 datetime         ISO 8601 with its offset, plus the IANA zone name if any
 date, time       ISO 8601 (a time keeps its zone the same way)
 timedelta        ``[days, seconds, microseconds]``
@@ -14,7 +17,9 @@ Enum member      its class (``module:Qualname``) and member name
 registered type  the ``serialize`` result of its ``register_serializer``
 ===============  ==========================================================
 
-Anything else raises ``SerializationError`` at enqueue, naming the argument.
+A subclass of ``str`` without a registered serializer travels as a plain ``str`` (ActiveJob's
+rule for String subclasses): the worker receives a ``str``. Anything else raises
+``SerializationError`` at enqueue, naming the argument.
 A dict must have ``str`` keys and may not use the reserved key ``"_cj"``.
 
 Example::
@@ -25,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
@@ -51,8 +57,9 @@ __all__ = [
 TAG = "_cj"
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SUPPORTED = (
-    "None, bool, int, float, str, list, tuple, dict with str keys, datetime, date, time, "
-    "timedelta, Decimal, UUID, Enum members and types given to conveyor.register_serializer"
+    "None, bool, int, float, str (and its subclasses, sent as str), list, tuple, set, frozenset, range, bytes, "
+    "dict with str keys, datetime, date, time, timedelta, Decimal, UUID, Enum members and types given to "
+    "conveyor.register_serializer"
 )
 
 
@@ -138,6 +145,13 @@ def serialize(value: Any, path: str = "value") -> Any:
         return out
     if cls is tuple:
         return _tagged("tuple", [serialize(item, f"{path}[{i}]") for i, item in enumerate(value)])
+    if cls is set or cls is frozenset:
+        items = [serialize(item, f"{path} item") for item in value]
+        return _tagged(cls.__name__, items)
+    if cls is range:
+        return _tagged("range", [value.start, value.stop, value.step])
+    if cls is bytes:
+        return _tagged("bytes", base64.b64encode(value).decode("ascii"))
     if cls is dt.datetime:
         return {TAG: "datetime", "v": value.isoformat(), "tz": _zone_name(value.tzinfo)}
     if cls is dt.date:
@@ -161,6 +175,8 @@ def serialize(value: Any, path: str = "value") -> Any:
         return _tagged(registered.tag, serialize(payload, f"{path} (as {registered.tag})"))
     if isinstance(value, Enum):
         return {TAG: "enum", "cls": f"{cls.__module__}:{cls.__qualname__}", "v": value.name}
+    if isinstance(value, str):  # a str subclass nothing was registered for: its text (ActiveJob's rule)
+        return str(value)
     raise SerializationError(
         f"{path} is a {cls.__module__}.{cls.__qualname__} ({_short_repr(value)}), which cannot be sent as a job "
         f"argument. Supported: {_SUPPORTED}. Pass an id instead, or register one with "
@@ -204,6 +220,15 @@ def _decode_tagged(value: dict[str, Any]) -> Any:
     raw: Any = value.get("v")
     if tag == "tuple":
         return tuple(deserialize(item) for item in raw)
+    if tag == "set":
+        return {deserialize(item) for item in raw}
+    if tag == "frozenset":
+        return frozenset(deserialize(item) for item in raw)
+    if tag == "range":
+        start, stop, step = raw
+        return range(start, stop, step)
+    if tag == "bytes":
+        return base64.b64decode(raw, validate=True)
     if tag == "datetime":
         return _with_zone(dt.datetime.fromisoformat(raw), value.get("tz"))
     if tag == "date":
@@ -231,7 +256,9 @@ def _decode_tagged(value: dict[str, Any]) -> Any:
 # A worker being stopped (warm or cold shutdown, a terminated pool child) stays stopped.
 _SHUTDOWN: tuple[type[BaseException], ...] = (WorkerShutdown, WorkerTerminate, Terminated)
 
-_BUILTIN_TAGS = frozenset({"tuple", "datetime", "date", "time", "timedelta", "decimal", "uuid", "enum"})
+_BUILTIN_TAGS = frozenset(
+    {"tuple", "set", "frozenset", "range", "bytes", "datetime", "date", "time", "timedelta", "decimal", "uuid", "enum"}
+)
 
 
 def deserialize(value: Any) -> Any:

@@ -4,7 +4,9 @@ Decorate methods of a job class. Inherited callbacks run before the class's
 own; within a class they run in definition order. ``before_*`` run first, then
 ``around_*`` (the first declared is the outermost), the body, then ``after_*``.
 An ``around_*`` callback is a generator that yields exactly once: the body runs
-at the ``yield``, an error of the body is raised at the ``yield``.
+at the ``yield``, an error of the body is raised at the ``yield``, and the body's
+return value is the value of the ``yield`` (``result = yield``, as Rails'
+``block.call`` returns it).
 
 A ``before_*`` or ``around_*`` callback halts the chain by raising ``Abort`` (or,
 for ``around_*``, by returning without yielding): the body does not run. ``after_*``
@@ -19,14 +21,14 @@ Example::
         @around_perform
         def measure_time(self):
             start = time.monotonic()
-            yield
-            self.logger.info("Job took %.3f seconds", time.monotonic() - start)
+            result = yield
+            self.logger.info("Job took %.3f seconds and returned %r", time.monotonic() - start, result)
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -118,7 +120,7 @@ def run_chain(job: Any, chain: Chain, body: Callable[[], Any]) -> Any:
 
 def _run_around(job: Any, names: tuple[str, ...], body: Callable[[], Any]) -> Any:
     name, inner = names[0], names[1:]
-    generator: Iterator[None] = getattr(job, name)()
+    generator: Generator[None, Any, None] = getattr(job, name)()
     try:
         next(generator)
     except StopIteration:
@@ -132,7 +134,7 @@ def _run_around(job: Any, names: tuple[str, ...], body: Callable[[], Any]) -> An
             return None  # the callback handled the error, like a `rescue` around `yield`
         raise DeclarationError(f"around callback {name} yielded more than once") from exc
     try:
-        next(generator)
+        generator.send(result)  # `result = yield` receives the body's return value
     except StopIteration:
         return result
     raise DeclarationError(f"around callback {name} yielded more than once")

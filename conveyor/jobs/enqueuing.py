@@ -161,7 +161,7 @@ class Enqueuing(Core):
         self.queue_name = self._resolve_queue(options.get("queue"), settings.default_queue)
         priority = options.get("priority")
         if priority is None:
-            priority = type(self).priority
+            priority = self._declared_priority()
         self.priority = settings.default_priority if priority is None else priority
 
     def _resolve_options(self, options: EnqueueOptions, settings: Settings) -> None:

@@ -42,6 +42,10 @@ UTC = dt.UTC
 _CELERY_CONTROL = (Retry, Ignore, Reject)
 
 
+class _RetryRequested(Exception):
+    """Ends an execution in ``perform_now`` after ``retry_job`` enqueued the job again."""
+
+
 class _Resumed(Retry):  # type: ignore[misc]
     """Celery's RETRY state for a job enqueued again with its progress (not counted as a failure)."""
 
@@ -143,6 +147,8 @@ class Execution(Continuable):
             return self._resumed(interrupt, started)
         except _CELERY_CONTROL:
             raise
+        except _RetryRequested:
+            return None  # perform_now: retry_job enqueued the job again
         except ContinuationError as error:
             return self._rescue(error, started)
         except Exception as error:
@@ -169,6 +175,13 @@ class Execution(Continuable):
         raise _Resumed(f"Resuming {self.continuation.description}", when=self.scheduled_at)
 
     def _rescue(self, error: Exception, started: float) -> Any:
+        try:
+            return self._handle(error, started)
+        except _RetryRequested:  # a handler called retry_job() in perform_now: enqueued again
+            return None
+
+    def _handle(self, error: Exception, started: float) -> Any:
+        self._handling = error  # the error a handler's retry_job() retries for
         declaration = find_declaration(type(self), error)
         if declaration is None:
             logs.perform_error(self, error, (time.perf_counter() - started) * 1000)
@@ -201,6 +214,28 @@ class Execution(Continuable):
         self._run_after_discard(error)
         error._conveyor_reason = "retries exhausted"  # type: ignore[attr-defined]  # for the dead set
         raise error
+
+    def retry_job(
+        self, wait: float | dt.timedelta | None = None, queue: str | None = None, priority: int | None = None,
+        error: Exception | None = None,
+    ) -> None:  # fmt: skip
+        """Run this job again, after ``wait``, on ``queue`` with ``priority`` (ActiveJob's ``retry_job``).
+
+        Call it from ``perform`` or from a ``retry_on`` / ``discard_on`` handler: the current
+        execution ends (in a worker, Celery's RETRY with the same job id; in ``perform_now``, the
+        job is enqueued and ``perform_now`` returns None). ``executions`` carries on; no
+        ``retry_on`` counter moves.
+
+        Example::
+
+            @retry_on(RateLimited, attempts=3, handler=lambda job, error: job.retry_job(wait=error.reset_in))
+        """
+        from conveyor.jobs.enqueuing import check_enqueue_options
+
+        options = check_enqueue_options(wait=wait, queue=queue, priority=priority)
+        error = error or getattr(self, "_handling", None) or _RetryRequested("retry_job() was called")
+        self._retry(options.get("wait", 0.0), options.get("queue"), options.get("priority"), error)
+        raise _RetryRequested("retry_job() was called")
 
     def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
         self._retry_error = f"{type(error).__name__}: {error}"[:500]  # travels in the header (Retries page)

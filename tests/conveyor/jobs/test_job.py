@@ -27,8 +27,11 @@ from tests.jobs import (
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"priority": 10}, r"priority must be an int from 0 \(most urgent\) to 9"),
-        ({"priority": "high"}, "priority must be an int"),
+        (
+            {"priority": 10},
+            r"priority \(or a callable \(job\) -> priority\) must be an int from 0 \(most urgent\) to 9",
+        ),
+        ({"priority": "high"}, r"priority \(or a callable \(job\) -> priority\) must be an int"),
         ({"queue_as": ""}, "queue name of 1-200"),
         ({"queue_as": "low priority"}, "queue name of 1-200"),
         ({"queue": "low"}, "declare queue_as = 'name'"),
