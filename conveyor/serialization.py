@@ -45,17 +45,19 @@ from celery.exceptions import WorkerShutdown, WorkerTerminate
 
 from conveyor.errors import DeserializationError, SerializationError
 
-__all__ = [
-    "TAG",
-    "deserialize",
-    "deserialize_arguments",
-    "register_serializer",
-    "serialize",
-    "serialize_arguments",
-]
+__all__ = ["TAG", "deserialize", "deserialize_arguments", "register_serializer", "serialize", "serialize_arguments"]
 
 TAG = "_cj"
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Types sent as a tagged string, and back.
+_AS_TEXT: dict[type, tuple[str, Callable[[Any], str]]] = {
+    dt.date: ("date", dt.date.isoformat), Decimal: ("decimal", str), uuid.UUID: ("uuid", str),
+    bytes: ("bytes", lambda value: base64.b64encode(value).decode("ascii")),
+}  # fmt: skip
+_FROM_TEXT: dict[str, Callable[[Any], Any]] = {
+    "date": dt.date.fromisoformat, "decimal": Decimal, "uuid": uuid.UUID,
+    "bytes": lambda raw: base64.b64decode(raw, validate=True),
+}  # fmt: skip
 _SUPPORTED = (
     "None, bool, int, float, str (and its subclasses, sent as str), list, tuple, set, frozenset, range, bytes, "
     "dict with str keys, datetime, date, time, timedelta, Decimal, UUID, Enum members and types given to "
@@ -109,12 +111,9 @@ def register_serializer(
 
 
 def _registered_for(cls: type) -> _Registered | None:
-    try:
-        return _resolved[cls]
-    except KeyError:
-        found = next((_by_type[base] for base in cls.__mro__ if base in _by_type), None)
-        _resolved[cls] = found
-        return found
+    if cls not in _resolved:
+        _resolved[cls] = next((_by_type[base] for base in cls.__mro__ if base in _by_type), None)
+    return _resolved[cls]
 
 
 def _tagged(tag: str, value: Any) -> dict[str, Any]:
@@ -143,27 +142,19 @@ def serialize(value: Any, path: str = "value") -> Any:
                 raise SerializationError(f"{path} uses the key {TAG!r}, which conveyor reserves for tagged values")
             out[key] = serialize(item, f"{path}[{key!r}]")
         return out
-    if cls is tuple:
-        return _tagged("tuple", [serialize(item, f"{path}[{i}]") for i, item in enumerate(value)])
-    if cls is set or cls is frozenset:
-        items = [serialize(item, f"{path} item") for item in value]
-        return _tagged(cls.__name__, items)
+    if cls is tuple or cls is set or cls is frozenset:  # a set's items in its iteration order
+        return _tagged(cls.__name__, [serialize(item, f"{path}[{i}]") for i, item in enumerate(value)])
     if cls is range:
         return _tagged("range", [value.start, value.stop, value.step])
-    if cls is bytes:
-        return _tagged("bytes", base64.b64encode(value).decode("ascii"))
+    as_text = _AS_TEXT.get(cls)
+    if as_text is not None:
+        return _tagged(as_text[0], as_text[1](value))
     if cls is dt.datetime:
         return {TAG: "datetime", "v": value.isoformat(), "tz": _zone_name(value.tzinfo)}
-    if cls is dt.date:
-        return _tagged("date", value.isoformat())
     if cls is dt.time:
         return {TAG: "time", "v": value.isoformat(), "tz": _zone_name(value.tzinfo)}
     if cls is dt.timedelta:
         return _tagged("timedelta", [value.days, value.seconds, value.microseconds])
-    if cls is Decimal:
-        return _tagged("decimal", str(value))
-    if cls is uuid.UUID:
-        return _tagged("uuid", str(value))
     registered = _registered_for(cls)
     if registered is not None:
         try:
@@ -218,30 +209,20 @@ def _with_zone(value: Any, zone: str | None) -> Any:
 def _decode_tagged(value: dict[str, Any]) -> Any:
     tag = value[TAG]
     raw: Any = value.get("v")
-    if tag == "tuple":
-        return tuple(deserialize(item) for item in raw)
-    if tag == "set":
-        return {deserialize(item) for item in raw}
-    if tag == "frozenset":
-        return frozenset(deserialize(item) for item in raw)
+    collection, from_text = _COLLECTIONS.get(tag), _FROM_TEXT.get(tag)
+    if collection is not None:
+        return collection(deserialize(item) for item in raw)
+    if from_text is not None:
+        return from_text(raw)
     if tag == "range":
-        start, stop, step = raw
-        return range(start, stop, step)
-    if tag == "bytes":
-        return base64.b64decode(raw, validate=True)
+        return range(*raw[:3])
     if tag == "datetime":
         return _with_zone(dt.datetime.fromisoformat(raw), value.get("tz"))
-    if tag == "date":
-        return dt.date.fromisoformat(raw)
     if tag == "time":
         return _with_zone(dt.time.fromisoformat(raw), value.get("tz"))
     if tag == "timedelta":
         days, seconds, microseconds = raw
         return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
-    if tag == "decimal":
-        return Decimal(raw)
-    if tag == "uuid":
-        return uuid.UUID(raw)
     if tag == "enum":
         return _enum_class(value.get("cls"))[raw]
     registered = _by_tag.get(tag)
@@ -256,6 +237,7 @@ def _decode_tagged(value: dict[str, Any]) -> Any:
 # A worker being stopped (warm or cold shutdown, a terminated pool child) stays stopped.
 _SHUTDOWN: tuple[type[BaseException], ...] = (WorkerShutdown, WorkerTerminate, Terminated)
 
+_COLLECTIONS: dict[str, Callable[[Any], Any]] = {"tuple": tuple, "set": set, "frozenset": frozenset}
 _BUILTIN_TAGS = frozenset(
     {"tuple", "set", "frozenset", "range", "bytes", "datetime", "date", "time", "timedelta", "decimal", "uuid", "enum"}
 )

@@ -9,7 +9,8 @@ Example::
     jobs.assert_enqueued_with(ReportGenerationJob, args=(42,))
 """
 
-from conveyor.testing.helpers import EnqueuedJob, EnqueuedJobs, TestAdapter, enqueued_jobs_recorded, worker_thread
+from conveyor.testing.assertions import EnqueuedJobs, enqueued_jobs_recorded
+from conveyor.testing.helpers import EnqueuedJob, TestAdapter, worker_thread
 from conveyor.testing.interruptions import interrupt_job_after_step, interrupt_job_during_step
 
 __all__ = [

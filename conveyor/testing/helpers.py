@@ -1,7 +1,7 @@
-"""Test helpers: record enqueued jobs instead of sending them, assert on them, run them in-process.
+"""Test helpers: the adapter recording enqueued jobs instead of sending them, and a worker thread.
 
-The pytest plugin (``conveyor.testing.pytest_plugin``) exposes these as fixtures; they
-work without pytest too::
+The assertions over the records are ``conveyor.testing.assertions.EnqueuedJobs``; the pytest
+plugin (``conveyor.testing.pytest_plugin``) exposes them as fixtures; they work without pytest too::
 
     with enqueued_jobs_recorded() as enqueued_jobs:
         ReportGenerationJob.perform_later(42)
@@ -19,23 +19,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
 from conveyor.jobs import logs
-from conveyor.jobs.adapters import serialized_arguments, use_adapter
+from conveyor.jobs.adapters import serialized_arguments
 from conveyor.wire import JobHeader
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
 
-__all__ = ["EnqueuedJob", "EnqueuedJobs", "TestAdapter", "enqueued_jobs_recorded", "worker_thread"]
-
-#: ``at=`` matches a job scheduled within this many seconds of it (enqueue takes time too).
-AT_TOLERANCE_S = 1.0
+__all__ = ["EnqueuedJob", "TestAdapter", "worker_thread"]
 
 
 @dataclass
@@ -95,177 +92,6 @@ class TestAdapter:
             logs.enqueued(job)
 
 
-def _classes(only: type[Job] | Iterable[type[Job]] | None) -> tuple[type[Job], ...] | None:
-    if only is None:
-        return None
-    return (only,) if isinstance(only, type) else tuple(only)
-
-
-def _close_in_time(a: dt.datetime | None, b: dt.datetime) -> bool:
-    return a is not None and abs((a - b).total_seconds()) <= AT_TOLERANCE_S
-
-
-class EnqueuedJobs:
-    """Assertions over the jobs recorded during a test (the ``enqueued_jobs`` fixture)."""
-
-    def __init__(self, adapter: TestAdapter) -> None:
-        self.adapter = adapter
-        self.performed: list[EnqueuedJob] = []
-
-    @property
-    def jobs(self) -> list[EnqueuedJob]:
-        """Jobs enqueued and not yet performed, oldest first."""
-        return list(self.adapter.jobs)
-
-    def _select(self, only: Any = None, queue: str | None = None) -> list[EnqueuedJob]:
-        classes = _classes(only)
-        return [
-            job for job in self.jobs
-            if (classes is None or job.job_class in classes) and (queue is None or job.queue == queue)
-        ]  # fmt: skip
-
-    def count(self, only: type[Job] | Iterable[type[Job]] | None = None, queue: str | None = None) -> int:
-        """How many jobs (of these classes, on this queue) are enqueued."""
-        return len(self._select(only, queue))
-
-    def clear(self) -> None:
-        """Forget every recorded job."""
-        with self.adapter._lock:
-            self.adapter.jobs.clear()
-        self.performed.clear()
-
-    def assert_enqueued_with(
-        self,
-        job: type[Job] | None = None,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        queue: str | None = None,
-        priority: int | None = None,
-        at: dt.datetime | None = None,
-    ) -> EnqueuedJob:
-        """Assert a job matching every given criterion was enqueued; returns it.
-
-        ``at`` matches the scheduled time within a second. The failure message
-        lists what was enqueued instead.
-        """
-        criteria: dict[str, Any] = {
-            key: value
-            for key, value in (("job", job), ("args", args), ("kwargs", kwargs), ("queue", queue),
-                               ("priority", priority), ("at", at))
-            if value is not None
-        }  # fmt: skip
-
-        def matches(entry: EnqueuedJob) -> bool:
-            return (
-                (job is None or entry.job_class is job)
-                and (args is None or entry.args == tuple(args))
-                and (kwargs is None or entry.kwargs == kwargs)
-                and (queue is None or entry.queue == queue)
-                and (priority is None or entry.priority == priority)
-                and (at is None or _close_in_time(entry.at, at))
-            )
-
-        for entry in self.jobs:
-            if matches(entry):
-                return entry
-        wanted = ", ".join(
-            f"{key}={value.__qualname__}" if key == "job" else f"{key}={value!r}" for key, value in criteria.items()
-        )
-        raise AssertionError(f"No enqueued job found with {wanted}\n\n{self._instead(job)}")
-
-    def _instead(self, job: type[Job] | None) -> str:
-        jobs = self.jobs
-        if not jobs:
-            return "No jobs were enqueued."
-        if job is not None and not any(entry.job_class is job for entry in jobs):
-            classes = ", ".join(sorted({entry.job_class.__qualname__ for entry in jobs}))
-            return f"No jobs of class {job.__qualname__} were enqueued, job classes enqueued: {classes}"
-        candidates = [entry for entry in jobs if job is None or entry.job_class is job]
-        return "Potential matches: " + "\n                   ".join(str(entry) for entry in candidates)
-
-    def assert_enqueued_jobs(
-        self, number: int, only: type[Job] | Iterable[type[Job]] | None = None, queue: str | None = None
-    ) -> None:
-        """Assert exactly ``number`` jobs (of these classes, on this queue) were enqueued."""
-        found = self._select(only, queue)
-        if len(found) != number:
-            scope = self._scope(only, queue)
-            listing = "\n".join(f"  {entry}" for entry in self.jobs) or "  (none)"
-            raise AssertionError(
-                f"{number} job(s){scope} expected to be enqueued, but {len(found)} were.\nEnqueued:\n{listing}"
-            )
-
-    def assert_no_enqueued_jobs(
-        self, only: type[Job] | Iterable[type[Job]] | None = None, queue: str | None = None
-    ) -> None:
-        """Assert no job (of these classes, on this queue) was enqueued."""
-        self.assert_enqueued_jobs(0, only=only, queue=queue)
-
-    @staticmethod
-    def _scope(only: Any, queue: str | None) -> str:
-        classes = _classes(only)
-        parts = []
-        if classes:
-            parts.append("of " + ", ".join(cls.__qualname__ for cls in classes))
-        if queue is not None:
-            parts.append(f"on queue {queue!r}")
-        return (" " + " ".join(parts)) if parts else ""
-
-    def perform_all(self, at: dt.datetime | None = None, max_jobs: int = 10_000) -> int:
-        """Run enqueued jobs in-process, including the ones they enqueue; returns how many ran.
-
-        With ``at``, only jobs due by then run (the others stay enqueued). Each
-        job is rebuilt from its serialized arguments, as a worker would; errors
-        propagate to the test. ``max_jobs`` stops a job that keeps enqueuing itself.
-        """
-        performed = 0
-        while True:
-            due = [entry for entry in self.jobs if at is None or entry.at is None or entry.at <= at]
-            if not due:
-                return performed
-            for entry in due:
-                with self.adapter._lock:
-                    self.adapter.jobs.remove(entry)
-                self.performed.append(entry)
-                performed += 1
-                if performed > max_jobs:
-                    raise AssertionError(
-                        f"perform_all ran {max_jobs} jobs and more keep coming: a job re-enqueues itself?"
-                    )
-                job = entry.job_class._from_message(
-                    entry.job_id, *entry.serialized, entry.meta, entry.executions, queue=entry.queue
-                )
-                job._execute()
-
-    # --- mail -------------------------------------------------------------------------------------
-
-    def emails(self) -> list[EnqueuedJob]:
-        """Enqueued mail deliveries (``deliver_later``)."""
-        from conveyor.mail.mailer import MailDeliveryJob
-
-        return [entry for entry in self.jobs if entry.job_class is MailDeliveryJob]
-
-    def assert_enqueued_email_with(
-        self, mailer: type[Any], action: str, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None
-    ) -> EnqueuedJob:
-        """Assert ``mailer.action(*args, **kwargs).deliver_later()`` was called; returns the delivery job."""
-        path = f"{mailer.__module__}.{mailer.__qualname__}"
-        for entry in self.emails():
-            got_path, got_action, got_args, got_kwargs = entry.args
-            if (
-                (got_path, got_action) == (path, action)
-                and (args is None or tuple(got_args) == tuple(args))
-                and (kwargs is None or got_kwargs == kwargs)
-            ):
-                return entry
-        listing = "\n".join(
-            f"  {path.rpartition('.')[2]}.{name}(args={tuple(got)!r}, kwargs={got_kw!r})"
-            for path, name, got, got_kw in (entry.args for entry in self.emails())
-        ) or "  (none)"  # fmt: skip
-        wanted = f"{mailer.__qualname__}.{action}" + (f"(args={tuple(args)!r})" if args is not None else "")
-        raise AssertionError(f"No email enqueued for {wanted}\n\nEmails enqueued:\n{listing}")
-
-
 @contextlib.contextmanager
 def worker_thread(app: Celery, queues: Sequence[str] | None = None, **options: Any) -> Iterator[Any]:
     """A real Celery worker in a thread (solo pool) against the app's real broker.
@@ -284,10 +110,3 @@ def worker_thread(app: Celery, queues: Sequence[str] | None = None, **options: A
             yield worker
     finally:
         selection._consume_from = consume_from
-
-
-@contextlib.contextmanager
-def enqueued_jobs_recorded() -> Iterator[EnqueuedJobs]:
-    """Record jobs instead of sending them inside the block."""
-    with use_adapter(TestAdapter()) as adapter:
-        yield EnqueuedJobs(adapter)

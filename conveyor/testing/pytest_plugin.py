@@ -34,7 +34,8 @@ from typing import Any
 import pytest
 
 from conveyor.mail.delivery import TestBackend, use_backend
-from conveyor.testing.helpers import EnqueuedJobs, enqueued_jobs_recorded, worker_thread
+from conveyor.testing.assertions import EnqueuedJobs, enqueued_jobs_recorded
+from conveyor.testing.helpers import worker_thread
 
 __all__ = ["celery_app", "celery_worker", "conveyor_worker", "deliveries", "enqueued_jobs", "require_broker"]
 
