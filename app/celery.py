@@ -45,6 +45,8 @@ conveyor.configure(
     conveyor_smtp_timeout=settings.smtp_timeout,
     # In production a worker refuses to start on a Redis that evicts keys (conveyor.broker.eviction).
     conveyor_production=settings.app_env == "production",
+    # QUEUE_NAME_PREFIX=production: every queue in Redis is production_<name> (ActiveJob's queue_name_prefix).
+    conveyor_queue_name_prefix=settings.queue_name_prefix,
     conveyor_schedule_file=settings.schedule_file or str(Path(__file__).resolve().parents[1] / "schedule.yaml"),
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],
 )

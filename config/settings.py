@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/app.db"
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
+    queue_name_prefix: str | None = Field(default=None, description="queues in Redis are <prefix>_<name>")
     tmp_dir: str = "var/tmp"
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
     mail_from: str = "Conveyor Reference <noreply@localhost>"

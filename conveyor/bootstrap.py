@@ -50,6 +50,8 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
         # redbeat stores the schedule on the broker's Redis unless told otherwise.
         overrides["redbeat_redis_url"] = broker
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
+    # conveyor_queue_name_prefix: plain Celery tasks and jobs without queue_as go to the prefixed default too.
+    app.conf.task_default_queue = Settings.from_app(app).queue(app.conf.task_default_queue)
     _check_scheduled_threshold(app)
     _check_heartbeat(app)
     _add_worker_steps(app)

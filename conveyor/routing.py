@@ -4,6 +4,9 @@ Job declarations (``queue_as``, ``priority``), ``set(queue=, priority=)``, ``ret
 ``config/worker.yaml`` and ``schedule.yaml`` all validate through here, each raising
 its own error class with the place named.
 
+Names are validated as written; the app's ``conveyor_queue_name_prefix`` then maps them to
+the names in Redis (``conveyor.settings.prefixed_queue``).
+
 Example::
 
     validate_queue_name("low_priority", "queue_as")     # "low_priority"

@@ -10,6 +10,9 @@ Settings (all optional; the defaults and their reasons are in ``conveyor.default
 ``conveyor_dead_max_jobs``              10000         the dead set keeps at most this many jobs
 ``conveyor_dead_timeout``               180 days      and drops jobs older than this (seconds)
 ``conveyor_production``                 False         refuse to start a worker on an evicting Redis
+``conveyor_queue_name_prefix``          None          queues in Redis are ``<prefix>_<name>`` (ActiveJob's
+                                                      ``queue_name_prefix``; ``conveyor.routing``)
+``conveyor_queue_name_delimiter``       ``_``         between the prefix and the name
 ``conveyor_schedule_file``              schedule.yaml the cron schedule beat syncs into redbeat
 ``conveyor_mail_backend``               smtp          smtp, file, console or test
 ``conveyor_mail_default_from``          None          a mailer's sender when it names none
@@ -55,7 +58,7 @@ from conveyor.defaults import (
     is_redis_url,
 )
 
-__all__ = ["MailSettings", "Settings", "forget", "masked_url", "redis_client", "settings_for"]
+__all__ = ["MailSettings", "Settings", "forget", "masked_url", "prefixed_queue", "redis_client", "settings_for"]
 
 _CACHE_ATTR = "_conveyor_settings"
 
@@ -92,6 +95,23 @@ class MailSettings:
         )
 
 
+def prefixed_queue(name: str, prefix: str | None, delimiter: str = "_") -> str:
+    """``name`` as it is in Redis under ``prefix``: ``prefix + delimiter + name`` (unchanged without a prefix).
+
+    ActiveJob's ``queue_name_prefix``: the names written in code and files (``queue_as``,
+    ``set(queue=)``, ``retry_on(queue=)``, ``worker.yaml``, ``schedule.yaml``, the CLI, the app's
+    ``task_default_queue``) map to these names in Redis where they enter conveyor. A name that
+    already carries the prefix is left as it is, so mapping twice changes nothing.
+
+    >>> prefixed_queue("low", "production")
+    'production_low'
+    """
+    if not prefix:
+        return name
+    head = prefix + delimiter
+    return name if name.startswith(head) else head + name
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The values conveyor reads from one app."""
@@ -113,10 +133,16 @@ class Settings:
     dead_max_jobs: int = DEAD_MAX_JOBS
     dead_timeout: float = DEAD_TIMEOUT
     production: bool = False
+    queue_name_prefix: str | None = None
+    queue_name_delimiter: str = "_"
     schedule_file: str = SCHEDULE_FILE
     redis_connect_timeout: float = REDIS_CONNECT_TIMEOUT_S
     redis_socket_timeout: float = REDIS_SOCKET_TIMEOUT_S
     mail: MailSettings = MailSettings()
+
+    def queue(self, name: str) -> str:
+        """A queue name as written (code, files, CLI) to its name in Redis (``conveyor_queue_name_prefix``)."""
+        return prefixed_queue(name, self.queue_name_prefix, self.queue_name_delimiter)
 
     @classmethod
     def from_app(cls, app: Celery) -> Settings:
@@ -137,6 +163,8 @@ class Settings:
             dead_max_jobs=int(conf.get("conveyor_dead_max_jobs", DEAD_MAX_JOBS)),
             dead_timeout=float(conf.get("conveyor_dead_timeout", DEAD_TIMEOUT)),
             production=bool(conf.get("conveyor_production", False)),
+            queue_name_prefix=conf.get("conveyor_queue_name_prefix") or None,
+            queue_name_delimiter=str(conf.get("conveyor_queue_name_delimiter") or "_"),
             schedule_file=str(conf.get("conveyor_schedule_file") or SCHEDULE_FILE),
             redis_connect_timeout=float(transport.get("socket_connect_timeout", REDIS_CONNECT_TIMEOUT_S)),
             redis_socket_timeout=float(transport.get("socket_timeout", REDIS_SOCKET_TIMEOUT_S)),

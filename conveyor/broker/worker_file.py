@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from conveyor.broker.queue_order import STRICT, WEIGHTED, WeightedCycle
 from conveyor.errors import WorkerConfigError
 from conveyor.routing import validate_queue_name
-from conveyor.settings import forget
+from conveyor.settings import Settings, forget
 
 __all__ = ["WorkerConfig", "apply", "load_worker_config"]
 
@@ -121,9 +121,14 @@ def _message(error: Any) -> str:
 
 
 def apply(app: Celery, config: WorkerConfig) -> None:
-    """Make ``celery -A app worker`` consume ``config``'s queues, in its order, with its concurrency."""
+    """Make ``celery -A app worker`` consume ``config``'s queues, in its order, with its concurrency.
+
+    The names are mapped through the app's ``conveyor_queue_name_prefix`` (``conveyor.settings``).
+    """
+    queue = Settings.from_app(app).queue
+    names = [queue(name) for name in config.names]
     if config.mode == "weighted":
-        WeightedCycle.configure(config.weights)
+        WeightedCycle.configure({queue(name): weight for name, weight in config.weights.items()})
     transport = {
         **app.conf.broker_transport_options,
         "queue_order_strategy": WEIGHTED if config.mode == "weighted" else STRICT,
@@ -131,7 +136,7 @@ def apply(app: Celery, config: WorkerConfig) -> None:
     app.conf.update(
         # Each queue on its own direct exchange, as Celery makes missing queues: a bare
         # Queue(name) would bind every queue to the "default" exchange and routing key.
-        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in config.names],  # type: ignore[no-untyped-call]
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in names],  # type: ignore[no-untyped-call]
         worker_concurrency=config.concurrency,
         broker_transport_options=transport,
     )

@@ -184,8 +184,10 @@ def enqueue(
 def clear(ctx: click.Context, queue: str, yes: bool) -> None:
     """Delete every job waiting in QUEUE (all priorities)."""
     from conveyor.broker.depths import queue_depths
+    from conveyor.settings import settings_for
 
     app = _app(ctx)
+    queue = settings_for(app).queue(queue)  # a name as written, mapped through conveyor_queue_name_prefix
     waiting = sum(depth for name, _, depth in queue_depths(app) if name == queue)
     if not yes:
         click.confirm(f"Delete {waiting} job(s) waiting in {queue!r}?", abort=True)

@@ -68,4 +68,7 @@ def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
         validate_queue_name(queue, "QUEUE")
     except ConveyorError as exc:
         raise click.BadParameter(str(exc)) from None
-    with_redis(ctx, lambda client: act(client, queue))
+    from conveyor.settings import settings_for
+
+    physical = settings_for(ctx.obj.app).queue(queue)
+    with_redis(ctx, lambda client: act(client, physical))

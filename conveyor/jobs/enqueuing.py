@@ -158,7 +158,7 @@ class Enqueuing(Core):
         return self
 
     def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None:
-        self.queue_name = self._resolve_queue(options.get("queue"), settings.default_queue)
+        self.queue_name = settings.queue(self._resolve_queue(options.get("queue"), settings.default_queue))
         priority = options.get("priority")
         if priority is None:
             priority = self._declared_priority()

@@ -239,7 +239,7 @@ class Execution(Continuable):
 
     def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:
         self._retry_error = f"{type(error).__name__}: {error}"[:500]  # travels in the header (Retries page)
-        queue = queue or self.queue_name
+        queue = settings_for(current_app()).queue(queue) if queue else self.queue_name
         if priority is None:
             priority = self.priority
         task = self._task

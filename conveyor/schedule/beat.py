@@ -44,7 +44,7 @@ from conveyor.errors import ScheduleError
 from conveyor.schedule.file import ScheduledJob, load_schedule
 from conveyor.schedule.zoned_cron import ZonedCron
 from conveyor.serialization import deserialize_arguments, serialize_arguments
-from conveyor.settings import Settings
+from conveyor.settings import Settings, settings_for
 
 __all__ = [
     "Entry",
@@ -234,9 +234,11 @@ def enqueue_entry(app: Celery, entry: Any) -> str:
     """Enqueue the job of a schedule-file entry through the Job API now; returns the job id."""
     job_class = job_class_of(app, entry)
     if job_class is None:
-        task = app.tasks.get(entry.task)
-        result = task.apply_async(entry.args, entry.kwargs, **entry.options) if task else app.send_task(
-            entry.task, entry.args, entry.kwargs, **entry.options
+        task, options = app.tasks.get(entry.task), dict(entry.options)
+        if isinstance(options.get("queue"), str):  # jobs map theirs in Job.set; plain tasks here
+            options["queue"] = settings_for(app).queue(options["queue"])
+        result = task.apply_async(entry.args, entry.kwargs, **options) if task else app.send_task(
+            entry.task, entry.args, entry.kwargs, **options
         )  # fmt: skip
         return str(result.id)
     args, kwargs = deserialize_arguments(entry.args or [], entry.kwargs or {})

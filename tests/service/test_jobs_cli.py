@@ -17,10 +17,12 @@ pytestmark = pytest.mark.integration  # runs processes
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def celery(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def celery(
+    *args: str, cwd: Path = ROOT, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "app", *args], cwd=cwd, env=dict(os.environ), input=stdin,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "celery", "-A", "app", *args], cwd=cwd, env={**os.environ, **(env or {})},
+        input=stdin, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
 
@@ -179,6 +181,30 @@ def test_queues_pause_and_resume_and_a_queue_no_worker_consumes_is_shown(redis_c
     bad = celery("jobs", "queues", "pause", "no spaces allowed")
     assert bad.returncode == 2
     assert "must be a queue name" in bad.stderr
+
+
+def test_with_a_queue_name_prefix_the_cli_takes_names_as_written_and_acts_on_the_prefixed_queues(
+    redis_client: redis.Redis,
+) -> None:
+    production = {"QUEUE_NAME_PREFIX": "production"}
+    sent = celery("jobs", "enqueue", "tasks.report_generation_job.ReportGenerationJob", "7", env=production)
+    assert sent.returncode == 0, sent.stderr
+    assert "to production_low_priority" in sent.stdout, "queue_as low_priority, prefixed"
+    assert redis_client.llen("production_low_priority\x06\x165") == 1
+
+    paused = celery("jobs", "queues", "pause", "low_priority", env=production)
+    assert paused.returncode == 0, paused.stderr
+    assert redis_client.smembers("conveyor:paused") == {b"production_low_priority"}
+    rows = {line.split()[0]: line for line in celery("jobs", "queues", env=production).stdout.splitlines()[1:]}
+    assert "PAUSED" in rows["production_low_priority"]
+    assert set(rows) == {f"production_{name}" for name in ("high_priority", "default", "notifications",
+                                                          "low_priority", "mailers", "maintenance")}, (
+        "worker.yaml's queues are listed under their prefixed names"
+    )  # fmt: skip
+    assert celery("jobs", "queues", "resume", "low_priority", env=production).returncode == 0
+    assert redis_client.smembers("conveyor:paused") == set()
+    cleared = celery("jobs", "clear", "low_priority", "--yes", env=production)
+    assert cleared.stdout == "Deleted 1 job(s) from production_low_priority\n"
 
 
 def test_new_warns_when_worker_yaml_does_not_list_the_queue(tmp_path: Path) -> None:

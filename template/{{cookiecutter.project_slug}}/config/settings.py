@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     database_url: str = {% if cookiecutter.database == "postgresql" %}"postgresql+psycopg://postgres@127.0.0.1:5432/{{ cookiecutter.__db_name }}"{% else %}"sqlite:///var/app.db"{% endif %}
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
+    queue_name_prefix: str | None = Field(default=None, description="queues in Redis are <prefix>_<name>")
     tmp_dir: str = "var/tmp"
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
     mail_from: str = "{{ cookiecutter.service_name }} <noreply@localhost>"
