@@ -19,56 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from conveyor.serialization import serialize_arguments
 from conveyor.testing.helpers import EnqueuedJob, TestAdapter
+from conveyor.testing.matching import Filter, args_match, at_match, instead, kwargs_match, same, scope, selector, shown
 
 if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
+    pass
 
-__all__ = ["EnqueuedJobs", "Filter", "enqueued_jobs_recorded"]
-
-#: ``at=`` matches a job scheduled within this many seconds of it (enqueue takes time too).
-AT_TOLERANCE_S = 1.0
-Filter = type["Job"] | Iterable[type["Job"]] | Callable[[EnqueuedJob], bool] | None
-
-
-def _test(spec: Filter) -> Callable[[EnqueuedJob], bool] | None:
-    if spec is None:
-        return None
-    if isinstance(spec, type):
-        return lambda entry: issubclass(entry.job_class, spec)
-    if callable(spec):
-        return spec
-    classes = tuple(spec)
-    return lambda entry: issubclass(entry.job_class, classes)
-
-
-def _selector(only: Filter, except_: Filter, queue: str | None) -> Callable[[EnqueuedJob], bool]:
-    keep, drop = _test(only), _test(except_)
-    return lambda entry: (
-        (keep is None or keep(entry)) and (drop is None or not drop(entry)) and (queue is None or entry.queue == queue)
-    )
-
-
-def _scope(only: Filter, except_: Filter, queue: str | None) -> str:
-    def name(spec: Filter) -> str:
-        if isinstance(spec, type):
-            return spec.__qualname__
-        if callable(spec):
-            return getattr(spec, "__name__", "a matcher")
-        return ", ".join(cls.__qualname__ for cls in spec or ())
-
-    parts = [f"of {name(only)}" if only is not None else "", f"except {name(except_)}" if except_ is not None else ""]
-    parts.append(f"on queue {queue!r}" if queue is not None else "")
-    text = " ".join(part for part in parts if part)
-    return f" {text}" if text else ""
-
-
-def _same(expected: Any, actual: Any) -> bool:
-    return bool(expected(actual)) if callable(expected) and not isinstance(expected, type) else expected == actual
+__all__ = ["EnqueuedJobs", "enqueued_jobs_recorded"]
 
 
 class EnqueuedJobs:
@@ -86,7 +46,7 @@ class EnqueuedJobs:
 
     def count(self, only: Filter = None, queue: str | None = None, except_: Filter = None) -> int:
         """How many enqueued jobs pass the filters."""
-        return len([entry for entry in self.jobs if _selector(only, except_, queue)(entry)])
+        return len([entry for entry in self.jobs if selector(only, except_, queue)(entry)])
 
     def clear(self) -> None:
         """Forget every recorded job."""
@@ -123,6 +83,14 @@ class EnqueuedJobs:
         """Assert a job matching every given criterion was enqueued; returns it (see the module doc)."""
         return self._find(self.jobs, "enqueued", job, args, kwargs, queue, priority, at)
 
+    @contextlib.contextmanager
+    def expect_enqueued_with(self, **criteria: Any) -> Iterator[None]:
+        """Block form of ``assert_enqueued_with``: a job the block enqueues must match."""
+        before = {id(entry) for entry in self.adapter.jobs}
+        yield
+        new = [entry for entry in self.adapter.jobs if id(entry) not in before]
+        self._find(new, "enqueued", where=" among the jobs the block enqueued", **criteria)
+
     # --- performed ------------------------------------------------------------------------------
 
     def assert_performed_jobs(self, number: int, only: Filter = None, queue: str | None = None,
@@ -148,6 +116,14 @@ class EnqueuedJobs:
         """Block form of ``assert_no_performed_jobs``."""
         return self.expect_performed(0, only=only, queue=queue, except_=except_)
 
+    @contextlib.contextmanager
+    def expect_performed_with(self, **criteria: Any) -> Iterator[None]:
+        """Perform what the block enqueues; one of those jobs must match (``assert_performed_with``'s block form)."""
+        before = len(self.performed)
+        yield
+        self.perform_all()
+        self._find(self.performed[before:], "performed", where=" among the jobs the block performed", **criteria)
+
     def assert_performed_with(self, job: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None,
                               priority: Any = None, at: Any = None) -> EnqueuedJob:  # fmt: skip
         """Assert a job matching every given criterion was performed; returns it."""
@@ -161,7 +137,7 @@ class EnqueuedJobs:
         others stay enqueued). Each job is rebuilt from its serialized arguments, as a worker would;
         errors propagate to the test. ``max_jobs`` stops a job that keeps enqueuing itself.
         """
-        selected, performed = _selector(only, except_, queue), 0
+        selected, performed = selector(only, except_, queue), 0
         while True:
             due = [entry for entry in self.jobs
                    if (at is None or entry.at is None or entry.at <= at) and selected(entry)]  # fmt: skip
@@ -186,32 +162,32 @@ class EnqueuedJobs:
     @staticmethod
     def _assert_count(number: int, entries: list[EnqueuedJob], what: str, only: Filter, except_: Filter,
                       queue: str | None) -> None:  # fmt: skip
-        found = [entry for entry in entries if _selector(only, except_, queue)(entry)]
+        found = [entry for entry in entries if selector(only, except_, queue)(entry)]
         if len(found) != number:
             listing = "\n".join(f"  {entry}" for entry in entries) or "  (none)"
             raise AssertionError(
-                f"{number} job(s){_scope(only, except_, queue)} expected to be {what}, but {len(found)} were.\n"
+                f"{number} job(s){scope(only, except_, queue)} expected to be {what}, but {len(found)} were.\n"
                 f"{what.capitalize()}:\n{listing}"
             )
 
-    def _find(self, entries: list[EnqueuedJob], what: str, job: Any, args: Any, kwargs: Any, queue: Any,
-              priority: Any, at: Any) -> EnqueuedJob:  # fmt: skip
+    def _find(self, entries: list[EnqueuedJob], what: str, job: Any = None, args: Any = None, kwargs: Any = None,
+              queue: Any = None, priority: Any = None, at: Any = None, where: str = "") -> EnqueuedJob:  # fmt: skip
         def matches(entry: EnqueuedJob) -> bool:
             return (
-                (job is None or (entry.job_class is job if isinstance(job, type) else _same(job, entry.job_class)))
-                and (args is None or _args_match(entry, args))
-                and (kwargs is None or _kwargs_match(entry, kwargs))
-                and (queue is None or _same(queue, entry.queue))
-                and (priority is None or _same(priority, entry.priority))
-                and (at is None or _at_match(entry.at, at))
+                (job is None or (entry.job_class is job if isinstance(job, type) else same(job, entry.job_class)))
+                and (args is None or args_match(entry, args))
+                and (kwargs is None or kwargs_match(entry, kwargs))
+                and (queue is None or same(queue, entry.queue))
+                and (priority is None or same(priority, entry.priority))
+                and (at is None or at_match(entry.at, at))
             )
 
         for entry in entries:
             if matches(entry):
                 return entry
         given = (("job", job), ("args", args), ("kwargs", kwargs), ("queue", queue), ("priority", priority), ("at", at))
-        wanted = ", ".join(f"{key}={_shown(value)}" for key, value in given if value is not None)
-        raise AssertionError(f"No {what} job found with {wanted}\n\n{_instead(entries, what, job)}")
+        wanted = ", ".join(f"{key}={shown(value)}" for key, value in given if value is not None)
+        raise AssertionError(f"No {what} job found with {wanted}{where}\n\n{instead(entries, what, job)}")
 
     # --- mail -------------------------------------------------------------------------------------
 
@@ -240,48 +216,6 @@ class EnqueuedJobs:
         ) or "  (none)"  # fmt: skip
         wanted = f"{mailer.__qualname__}.{action}" + (f"(args={tuple(args)!r})" if args is not None else "")
         raise AssertionError(f"No email enqueued for {wanted}\n\nEmails enqueued:\n{listing}")
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, type):
-        return value.__qualname__
-    return f"{getattr(value, '__name__', 'a matcher')} (a matcher)" if callable(value) else repr(value)
-
-
-def _args_match(entry: EnqueuedJob, args: Any) -> bool:
-    if callable(args):
-        return bool(args(entry.args))
-    try:  # compared as they travel: a record loaded again with the same key is the same argument
-        expected, _ = serialize_arguments("assert_*_with", (), tuple(args), {})
-    except Exception:
-        return bool(entry.args == tuple(args))
-    return bool(expected == entry.serialized[0])
-
-
-def _kwargs_match(entry: EnqueuedJob, kwargs: Any) -> bool:
-    if callable(kwargs):
-        return bool(kwargs(entry.kwargs))
-    try:
-        _, expected = serialize_arguments("assert_*_with", (), (), dict(kwargs))
-    except Exception:
-        return bool(entry.kwargs == kwargs)
-    return bool(expected == entry.serialized[1])
-
-
-def _at_match(actual: dt.datetime | None, at: Any) -> bool:
-    if callable(at) and not isinstance(at, dt.datetime):
-        return bool(at(actual))
-    return actual is not None and abs((actual - at).total_seconds()) <= AT_TOLERANCE_S
-
-
-def _instead(entries: list[EnqueuedJob], what: str, job: Any) -> str:
-    if not entries:
-        return f"No jobs were {what}."
-    if isinstance(job, type) and not any(entry.job_class is job for entry in entries):
-        classes = ", ".join(sorted({entry.job_class.__qualname__ for entry in entries}))
-        return f"No jobs of class {job.__qualname__} were {what}, job classes {what}: {classes}"
-    candidates = [entry for entry in entries if not isinstance(job, type) or entry.job_class is job]
-    return "Potential matches: " + "\n                   ".join(str(entry) for entry in candidates)
 
 
 @contextlib.contextmanager

@@ -256,3 +256,39 @@ def test_the_progress_shows_with_the_arguments_in_flower_and_travels_in_the_head
     _, message, options = CeleryAdapter().message(celery_app, job)
     assert message.headers["argsrepr"] == "(5,) [resumption 1, at step 'process', cursor 2]"
     assert options["headers"]["conveyor"]["continuation"] == {"completed": ["initialize"], "current": ["process", 2]}
+
+
+class NeverFinishedJob(Job):
+    """Interrupted in its step every time (by the test), resumable once."""
+
+    max_resumptions = 0
+
+    def perform(self) -> None:
+        for step in self.step("process", start=0):
+            step.advance()
+
+
+def test_past_max_resumptions_a_job_in_a_real_worker_goes_to_the_dead_set(celery_app: Any, redis_client: Any) -> None:
+    import threading
+
+    from celery import signals
+
+    from conveyor.broker.dead_set import DeadSet
+    from conveyor.testing import worker_thread
+
+    failed = threading.Event()
+
+    def on_failure(sender: Any = None, **_: Any) -> None:  # after conveyor's receiver wrote the dead record
+        failed.set()
+
+    signals.task_failure.connect(on_failure, weak=False)
+    try:
+        with interrupt_job_during_step(NeverFinishedJob, "process"), worker_thread(celery_app, queues=["default"]):
+            job = NeverFinishedJob.perform_later()
+            assert failed.wait(15), "the job did not fail"
+    finally:
+        signals.task_failure.disconnect(on_failure)
+    record = DeadSet(redis_client).get(job.job_id)
+    assert record is not None
+    assert record["error"].startswith("ResumeLimitError: NeverFinishedJob was resumed 0 times (max_resumptions = 0)")
+    assert "at step 'process', cursor 1" in record["error"]

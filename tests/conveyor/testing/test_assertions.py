@@ -91,3 +91,16 @@ def test_perform_all_takes_the_same_filters(enqueued_jobs: EnqueuedJobs) -> None
     assert enqueued_jobs.perform_all(except_=EchoJob, queue="low_priority") == 1
     assert enqueued_jobs.perform_all(only=CountJob) == 1
     assert [entry.job_class for entry in enqueued_jobs.jobs] == [EchoJob]
+
+
+def test_the_with_assertions_have_block_forms_over_the_blocks_jobs(enqueued_jobs: EnqueuedJobs) -> None:
+    CountJob.perform_later(1)
+    with enqueued_jobs.expect_enqueued_with(job=CountJob, args=(2,)):
+        CountJob.perform_later(2)
+    expected = r"No enqueued job found with job=CountJob, args=\(1,\) among the jobs the block enqueued"
+    with pytest.raises(AssertionError, match=expected), enqueued_jobs.expect_enqueued_with(job=CountJob, args=(1,)):
+        CountJob.perform_later(3)  # (1,) was enqueued, but before the block
+    enqueued_jobs.clear()
+    with enqueued_jobs.expect_performed_with(job=EchoJob, kwargs={"flag": True}):
+        EchoJob.perform_later("a", flag=True)
+    assert enqueued_jobs.jobs == [], "the block's jobs were performed"
