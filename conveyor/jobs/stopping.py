@@ -12,10 +12,10 @@ Two moments set it, both in the worker's main process:
 - a cold shutdown with a soft-shutdown window (SIGQUIT, SIGTERM with
   ``REMAP_SIGTERM=SIGQUIT``): Celery sends that signal only *after* the window, when jobs
   have been cancelled, so the ``StoppingFlag`` bootstep wraps the worker's
-  ``wait_for_soft_shutdown`` to raise the flag when the window opens, and stops taking new
-  jobs then (Celery does so only at the end of it). During that window the main process
-  sleeps in a signal handler and acknowledges nothing (celery#9505), so the flag says
-  ``COLD``: an interrupted job hands its message off itself (``conveyor.broker.handoff``).
+  ``wait_for_soft_shutdown`` to raise the flag when the window opens. During that window the
+  main process sleeps in a signal handler: it takes no new job (so it cannot take back the
+  job it interrupted) and acknowledges nothing (celery#9505), so the flag says ``COLD`` and
+  an interrupted job hands its message off itself (``conveyor.broker.handoff``).
 
 Example::
 
@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import mmap
 from typing import Any
 
@@ -34,8 +33,6 @@ from celery import bootsteps, signals
 from conveyor.compat import celery as celery_compat
 
 __all__ = ["COLD", "RUNNING", "WARM", "StoppingFlag", "set_stopping", "stopping", "stopping_state"]
-
-logger = logging.getLogger("conveyor.jobs.stopping")
 
 RUNNING, WARM, COLD = 0, 1, 2
 
@@ -78,7 +75,6 @@ class StoppingFlag(bootsteps.StartStopStep):  # type: ignore[misc]
 
         def wait_for_soft_shutdown() -> Any:
             set_stopping(COLD)
-            _stop_taking_jobs(worker)
             return wait()
 
         worker.wait_for_soft_shutdown = wait_for_soft_shutdown
@@ -86,16 +82,3 @@ class StoppingFlag(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         # A process runs one worker at a time; a test's second worker must not start stopped.
         set_stopping(RUNNING)
-
-
-def _stop_taking_jobs(worker: Any) -> None:
-    # Celery cancels the task consumer only after the window; a job interrupted in the window
-    # is enqueued again, and this worker, stopping, must not be the one to take it.
-    consumer = getattr(worker, "consumer", None)
-    task_consumer = getattr(consumer, "task_consumer", None)
-    if task_consumer is None:
-        return
-    try:
-        task_consumer.cancel()
-    except Exception as exc:  # the window still runs; Celery cancels again after it
-        logger.warning("conveyor: could not stop consuming at the start of the soft shutdown: %s", exc)

@@ -77,8 +77,11 @@ class Service:
         raise AssertionError(f"never listened on port {port}; output:\n{self.output[-4000:]}")
 
     def wait(self, timeout_s: float = 60) -> int:
-        """Wait for the process to end by itself; returns its exit code."""
-        code = self.process.wait(timeout=timeout_s)
+        """Wait for the process to end by itself; returns its exit code (fails with its output if it does not)."""
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout_s} s; output:\n{self.output[-6000:]}") from None
         self._reader.join(timeout=5)
         return code
 
