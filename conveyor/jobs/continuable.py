@@ -2,7 +2,7 @@
 
 A long job survives deploys without starting over. ``perform`` runs its work in named
 steps; when the worker stops (warm shutdown, or the soft-shutdown window of a cold one:
-SIGTERM with ``REMAP_SIGTERM=SIGQUIT`` as the Procfile sets), the job is interrupted at its
+SIGTERM with ``REMAP_SIGTERM=SIGQUIT``, as the README advises for deploys), the job is interrupted at its
 next checkpoint and enqueued again at once with its progress: the same job id, completed
 steps skipped, the current step at its cursor. It is not a retry: ``retry_on`` attempts are
 untouched, ``resumptions`` counts instead.
