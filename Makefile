@@ -12,14 +12,14 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS := flower,sqlalchemy,postgres,dev,test
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest bench bench-priority bench-delay bench-eta clean
+.PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest screenshots bench bench-priority bench-delay bench-eta clean
 
 help:
 	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
 	@echo "make test-fast  the tests that need no Redis and no subprocess (seconds)"
 	@echo "make test-deps  the suite (without the fault suite) on the oldest and newest dependencies allowed"
-	@echo "make worker | beat | flower | lint | typecheck | pytest | bench | bench-priority | bench-delay | bench-eta | clean"
+	@echo "make worker | beat | flower | lint | typecheck | pytest | screenshots | bench | bench-priority | bench-delay | bench-eta | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ pytest: $(STAMP)
 	$(WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The README's screenshots (docs/screenshots/), from the browser test (needs Chromium at /usr/bin/chromium).
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screenshots $(WITH_REDIS) $(BIN)/pytest -q tests/integration/test_make_run.py -k browser
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration" $(PYTEST_ARGS)

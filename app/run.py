@@ -3,8 +3,10 @@
 Run by ``make run`` under ``conveyor.devserver`` (which chose the Redis); ``make flower`` runs
 ``python -m app.run flower``, Flower alone with the same login. Without
 ``FLOWER_BASIC_AUTH``, a login is generated once into ``var/flower-login`` and
-reused. Prints Flower's URL and login, then becomes honcho: Ctrl-C or SIGTERM
-stops every process (the worker with a warm shutdown).
+reused. Prints Flower's URL and login, then runs honcho on ``Procfile.dev`` (the worker
+restarts when ``tasks/``, ``app/`` or ``config/`` change) through ``conveyor.procfile``: Ctrl-C
+or SIGTERM stops every process (the worker with a warm shutdown), and when a process fails
+and stops the others, the last thing printed says which one and its last lines.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from config.settings import settings
+from conveyor.procfile import run_procfile
 from conveyor.web.secrets import read_or_create
 
 LOGIN_FILE = Path("var/flower-login")
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     honcho = shutil.which("honcho", path=env["PATH"])
     if honcho is None:
         raise SystemExit("honcho is not installed: run `make install`")
-    os.execvpe(honcho, [honcho, "start", "-f", "Procfile"], env)
+    procfile = "Procfile.dev" if Path("Procfile.dev").exists() else "Procfile"
+    raise SystemExit(run_procfile(honcho, procfile, env))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ port = settings.flower_port
 basic_auth = require_login(
     settings.flower_logins, open_ok=settings.flower_unauthenticated, oauth=bool(settings.flower_auth)
 )
+# The Tasks page shows each job's arguments (Flower's default columns leave them out); a job with
+# log_arguments = False shows [FILTERED], as in the logs.
+tasks_columns = "name,uuid,state,args,kwargs,received,runtime,worker"
 cookie_secret = make_cookie_secret(
     settings.flower_cookie_secret,
     Path(settings.flower_cookie_secret_file or SERVICE_ROOT / "var" / "flower-cookie-secret"),

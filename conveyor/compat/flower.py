@@ -3,7 +3,8 @@
 ``conveyor.web.flower.install`` inserts routes into ``flower.urls.handlers`` before
 Flower's catch-all ``NotFoundErrorHandler``, swaps ``urls.settings["template_loader"]`` and
 splices two links into ``navbar.html`` before ``NAV_END``;
-``conveyor.web.views`` subclasses ``flower.views.BaseHandler``.
+``conveyor.web.views`` subclasses ``flower.views.BaseHandler``; the Busy page reads the
+workers Flower knows from their events (``application.events.state.workers``).
 
 Example::
 
@@ -13,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ __all__ = [
     "check_navbar",
     "check_xsrf",
     "harden_basic_auth",
+    "known_workers",
     "not_found_handler",
     "splice_navbar",
     "url_table",
@@ -111,3 +114,13 @@ def not_found_handler() -> type:
     from flower.views.error import NotFoundErrorHandler
 
     return NotFoundErrorHandler  # type: ignore[no-any-return]
+
+
+def known_workers(application: Any) -> Mapping[str, Any]:
+    """The Celery workers Flower has heard from (node name -> Celery's ``Worker`` state), from its events."""
+    events = getattr(application, "events", None)
+    state = getattr(events, "state", None)
+    workers = getattr(state, "workers", None)  # Celery's State keeps them in an LRUCache, a Mapping
+    if not isinstance(workers, Mapping):
+        raise CompatibilityError("flower: Flower.events.state.workers is gone; conveyor's Busy page reads it")
+    return workers

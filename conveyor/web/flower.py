@@ -144,9 +144,10 @@ def install(app: Any = None) -> None:
     from tornado.web import GZipContentEncoding
 
     from conveyor.jobs.task import current_app
+    from conveyor.web.busy_views import BusyView, WorkerActionView
     from conveyor.web.metrics_views import MetricsView
     from conveyor.web.queue_views import QueueActionView, QueuesView
-    from conveyor.web.views import BusyView, DeadActionView, DeadView, ScheduleActionView, ScheduleView
+    from conveyor.web.views import DeadActionView, DeadView, ScheduleActionView, ScheduleView
     from conveyor.web.waiting_views import RetriesView, ScheduledView, WaitingActionView
 
     check_web()
@@ -167,6 +168,7 @@ def install(app: Any = None) -> None:
         tornado.web.url(r"/dead", DeadView, name="dead"),
         (r"/dead/(?P<job_id>[^/]+)/(?P<action>retry|delete)", DeadActionView),
         tornado.web.url(r"/busy", BusyView, name="busy"),
+        (r"/busy/worker/(?P<name>[^/]+)/(?P<action>quiet|stop)", WorkerActionView),
         tornado.web.url(r"/queues", QueuesView, name="queues"),
         (r"/queues/(?P<name>[^/]+)/(?P<action>pause|resume|clear)", QueueActionView),
         tornado.web.url(r"/job-metrics", MetricsView, name="job_metrics"),

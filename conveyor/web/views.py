@@ -2,9 +2,7 @@
 
 GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
 acts on one. GET ``/dead`` lists the dead set (``conveyor.broker.dead_set``); POST
-``/dead/<job id>/retry|delete`` acts on one. GET ``/busy`` shows the worker processes
-(alive, or dead with their jobs about to be recovered), the jobs they run
-(``conveyor.broker.busy``) and the concurrency limits in use (``conveyor.broker.controls``).
+``/dead/<job id>/retry|delete`` acts on one (the Busy page: ``conveyor.web.busy_views``).
 All use Flower's ``BaseHandler``: the same login as Flower's own pages, and POSTs need the
 form's XSRF token.
 """
@@ -21,19 +19,16 @@ import tornado.web
 from flower.views import BaseHandler
 from tornado.ioloop import IOLoop
 
-from conveyor.broker.busy import busy, workers
-from conveyor.broker.controls import limit_keys
 from conveyor.broker.dead_set import DeadSet, RetryPlan, retry_plan
 from conveyor.errors import ConveyorError
 from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled
 from conveyor.schedule.file import describe, local_clock, local_time
 from conveyor.schedule.zoned_cron import ZonedCron
-from conveyor.settings import redis_client
 
 # Actions are audited on the same logger as the rest of the Flower integration.
 logger = logging.getLogger("conveyor.web.flower")
 
-__all__ = ["BusyView", "DeadActionView", "DeadView", "ScheduleActionView", "ScheduleView"]
+__all__ = ["DeadActionView", "DeadView", "ScheduleActionView", "ScheduleView"]
 
 
 def _zone(schedule: Any) -> str:
@@ -155,32 +150,6 @@ class DeadView(_Page):
         total, rows = await IOLoop.current().run_in_executor(None, read)
         self.render(
             "dead.html", title="Dead", tab="dead", total=total, rows=rows, notice=self.take_notice(), when=_iso_clock
-        )
-
-
-class BusyView(_Page):
-    @tornado.web.authenticated  # type: ignore[misc]
-    async def get(self) -> None:
-        app = self.application.capp
-
-        def read() -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
-            client = redis_client(app)
-            try:
-                return workers(client), busy(client), limit_keys(client)
-            finally:
-                client.close()
-
-        owners, running, limits = await IOLoop.current().run_in_executor(None, read)
-        now = dt.datetime.now(dt.UTC).timestamp()
-        self.render(
-            "busy.html",
-            title="Busy",
-            tab="busy",
-            owners=owners,
-            running=running,
-            limits=limits,
-            now=now,
-            clock=local_clock,
         )
 
 

@@ -44,9 +44,11 @@ class Service:
         with self._changed:
             return "".join(self.lines)
 
-    def wait_for(self, text: str, timeout_s: float = 30) -> None:
+    def wait_for(self, text: str, timeout_s: float = 30, since: int = 0) -> None:
+        """Wait until a line (from line number ``since`` on) contains ``text``."""
+
         def seen() -> bool:
-            return any(text in line for line in self.lines)
+            return any(text in line for line in self.lines[since:])
 
         with self._changed:
             self._changed.wait_for(lambda: seen() or self.process.poll() is not None, timeout_s)

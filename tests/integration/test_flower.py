@@ -312,3 +312,55 @@ def test_the_metrics_page_shows_counts_percentiles_and_a_chart(flower: str) -> N
     when = time.strftime("%H:%M", time.localtime(time.time() // 300 * 300))
     assert f"{when}: 3 processed, 1 failed" in page  # the current bucket's bar
     assert request(flower + "/job-metrics")[0] == 401
+
+
+def test_quiet_then_stop_a_worker_from_the_busy_page(flower: str) -> None:
+    import http.cookiejar
+    import os
+    import re
+    import socket
+    import time
+    import urllib.parse
+
+    from celery import Celery
+
+    import conveyor
+
+    name = f"quiet-{os.getpid()}@{socket.gethostname()}"
+    worker = Service.celery("worker", "-n", name, "-Q", "default", "-c", "1", "--loglevel=INFO",
+                            env={"REDIS_URL": FLOWER_REDIS_URL})  # fmt: skip
+    app = conveyor.configure(Celery("quiet-page"), default=False, broker_url=FLOWER_REDIS_URL)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
+
+    def busy_page(path: str = "/busy", data: dict[str, str] | None = None) -> str:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        with opener.open(urllib.request.Request(flower + path, data=body, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    try:
+        worker.wait_for("ready.", timeout_s=60)
+        deadline = time.monotonic() + 30  # Flower learns of a worker from its events
+        while f'id="celery-worker-{name}"' not in (page := busy_page()):
+            assert time.monotonic() < deadline, "Flower never listed the worker"
+            time.sleep(0.2)
+        token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        action = f"/busy/worker/{urllib.parse.quote(name)}"
+
+        assert "Not done: tick &#x27;sure&#x27;" in busy_page(action + "/quiet", {"_xsrf": token})
+        assert app.control.inspect([name], timeout=3).active_queues()[name], "still consuming"
+        assert request(flower + action + "/stop", LOGIN, data=b"confirm=yes")[0] == 403  # no XSRF token
+        with pytest.raises(urllib.error.HTTPError) as unknown:  # only workers Flower knows from their events
+            busy_page("/busy/worker/nobody@nowhere/stop", {"_xsrf": token, "confirm": "yes"})
+        assert unknown.value.code == 404
+
+        quieted = busy_page(action + "/quiet", {"_xsrf": token, "confirm": "yes"})
+        assert f"Quieted {name}: it takes no new job from default; running jobs finish" in quieted
+        assert app.control.inspect([name], timeout=3).active_queues() == {name: []}, "it consumes nothing now"
+
+        stopped = busy_page(action + "/stop", {"_xsrf": token, "confirm": "yes"})
+        assert f"Stopping {name}: a warm shutdown" in stopped
+        assert worker.wait(timeout_s=30) == 0
+    finally:
+        if worker.process.poll() is None:
+            worker.stop()

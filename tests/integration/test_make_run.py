@@ -126,6 +126,7 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
             page.goto(f"{stack.url}/tasks")
             expect(page.locator("#tasks-table")).to_contain_text(job_id, timeout=20_000)
             expect(page.locator("#tasks-table")).to_contain_text(job)
+            expect(page.locator("#tasks-table")).to_contain_text("(7,)")  # the job's arguments
             page.screenshot(path=ARTIFACTS / "tasks.png", full_page=True)
 
             page.get_by_role("link", name="Schedule", exact=True).click()
@@ -149,6 +150,7 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
             expect(page.locator("#queue-low_priority .waiting")).to_have_text("1")
             expect(page.locator("#queue-low_priority .state")).to_contain_text("paused")
             page.screenshot(path=ARTIFACTS / "queues-paused.png", full_page=True)
+            _docs_screenshot(page, "queues.jpg")
             assert f"[{held_id}] received" not in stack.service.output  # no worker took it
             page.locator("#queue-low_priority").get_by_role("button", name="Resume").click()
             expect(page.locator("#queues-notice")).to_contain_text("Resumed low_priority")
@@ -156,12 +158,87 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
 
             page.get_by_role("link", name="Busy", exact=True).click()
             expect(page.locator("#workers-table")).to_contain_text("alive")
+            workers_row = page.locator("#celery-workers-table tbody tr").filter(has_text="celery@")
+            expect(workers_row).to_contain_text("online")
             page.screenshot(path=ARTIFACTS / "busy.png", full_page=True)
+            _docs_screenshot(page, "busy.jpg")
+
+            # Quiet the worker: it takes no new job (Sidekiq's Quiet); then it consumes again.
+            quiet = workers_row.locator("form").filter(has=page.get_by_role("button", name="Quiet"))
+            quiet.get_by_role("checkbox").check()
+            quiet.get_by_role("button", name="Quiet").click()
+            expect(page.locator("#busy-notice")).to_contain_text("it takes no new job from ")
+            notice = page.locator("#busy-notice").inner_text()
+            node = notice.split("Quieted ", 1)[1].split(":", 1)[0]
+            queues = notice.split("it takes no new job from ", 1)[1].split(";", 1)[0].split(", ")
+            assert "low_priority" in queues
+            quiet_id = stack.enqueue(job, "9")
+            inspect = Service.celery("inspect", "active_queues", "-d", node, env=stack.env)
+            assert inspect.wait() == 0, inspect.output
+            assert "low_priority" not in inspect.output, "the quiet worker consumes no queue"
+            assert f"[{quiet_id}] received" not in stack.service.output, "nor took the job"
+            for queue in queues:
+                restore = Service.celery("control", "add_consumer", queue, "-d", node, env=stack.env)
+                assert restore.wait() == 0, restore.output
+            stack.wait_succeeded(job, quiet_id)
         finally:
             browser.close()
 
     stack.wait_succeeded("tasks.daily_cleanup_job.DailyCleanupJob", enqueued_id.group(1))
     assert re.search(r"schedule: admin enqueued daily_cleanup now \(job [0-9a-f-]+\)", stack.service.output)
+
+
+PROBE_JOB = """from conveyor import Job
+
+
+class ReloadProbeJob(Job):
+    def perform(self, n: int) -> int:
+        return n * 2
+"""
+
+
+def test_the_worker_restarts_when_tasks_change_and_runs_a_job_added_meanwhile(stack: Stack) -> None:
+    probe = ROOT / "tasks" / "reload_probe_job.py"
+    job = "tasks.reload_probe_job.ReloadProbeJob"
+    start = len(stack.service.lines)
+    try:
+        probe.write_text(PROBE_JOB)  # as `celery -A app jobs new ReloadProbe` would, while make run runs
+        stack.service.wait_for("ready.", timeout_s=60, since=start)
+        stack.wait_succeeded(job, stack.enqueue(job, "21"))
+    finally:
+        probe.unlink(missing_ok=True)
+    after = len(stack.service.lines)
+    stack.service.wait_for("ready.", timeout_s=60, since=after)  # restarted again without it
+    assert "worker.1 stopped" not in stack.service.output, "only the worker process inside restarted"
+
+
+def _docs_screenshot(page: Any, name: str) -> None:
+    # `make screenshots` keeps small copies for the README (docs/screenshots/); the suite does not.
+    target = os.environ.get("SCREENSHOTS_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=Path(target) / name, type="jpeg", quality=70)
+
+
+def test_a_process_that_fails_stops_make_run_and_the_cause_is_printed_last(tmp_path: Path) -> None:
+    require_redis()
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text("nightly:\n  cron: '0 25 * * *'\n  job: tasks.daily_cleanup_job.DailyCleanupJob\n")
+    env = {
+        "REDIS_URL": urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/11")),
+        "FLOWER_PORT": str(free_port()),
+        "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/app.db",
+        "SCHEDULE_FILE": str(schedule),
+    }
+    service = Service(["make", "--no-print-directory", "run"], env={**os.environ, **env})
+    assert service.wait(timeout_s=90) != 0
+    lines = [line for line in service.output.splitlines() if line.strip() and not line.startswith("make: ***")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("conveyor: make run stopped: "))
+    assert lines[start].startswith("conveyor: make run stopped: beat.1 exited with code 1. Its last lines:")
+    summary = "\n".join(lines[start:])
+    assert "hour 25" in summary, service.output[-3000:]
+    assert all(line.startswith("    beat.1 | ") for line in lines[start + 1 :]), "the summary is the last thing printed"
 
 
 def test_ctrl_c_stops_every_process_it_started(stack: Stack) -> None:
