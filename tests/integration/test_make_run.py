@@ -156,6 +156,29 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
             expect(page.locator("#queues-notice")).to_contain_text("Resumed low_priority")
             stack.wait_succeeded(job, held_id)
 
+            # Scheduled: search narrows the list, Run now sends the selected job, which runs.
+            waiting_id = stack.enqueue(job, "10", "--wait", "600")
+            stack.enqueue(job, "11", "--wait", "600")
+            page.get_by_role("link", name="Scheduled", exact=True).click()
+            expect(page.locator("#waiting-table tbody tr")).to_have_count(2)
+            page.get_by_label("search").fill(waiting_id)
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("#waiting-table tbody tr")).to_have_count(1)
+            page.get_by_label(f"select {waiting_id}").check()
+            page.get_by_role("button", name="Run now").click()
+            expect(page.locator("#waiting-notice")).to_contain_text("Sent to their queue: 1 job(s)")
+            stack.wait_succeeded(job, waiting_id)
+
+            # Retries: a job waiting for its retry is killed to the dead set.
+            retry_id = _waiting_retry(stack, "ValueError: report 12 failed")
+            page.get_by_role("link", name="Retries", exact=True).click()
+            expect(page.locator(f"#waiting-{retry_id}")).to_contain_text("ValueError: report 12 failed")
+            page.get_by_label(f"select {retry_id}").check()
+            page.get_by_role("button", name="Kill (to Dead)").click()
+            expect(page.locator("#waiting-notice")).to_contain_text("Moved to the dead set: 1 job(s)")
+            page.get_by_role("link", name="Dead", exact=True).click()
+            expect(page.locator(f"#dead-{retry_id}")).to_contain_text("ValueError: report 12 failed")
+
             page.get_by_role("link", name="Busy", exact=True).click()
             expect(page.locator("#workers-table")).to_contain_text("alive")
             workers_row = page.locator("#celery-workers-table tbody tr").filter(has_text="celery@")
@@ -210,6 +233,25 @@ def test_the_worker_restarts_when_tasks_change_and_runs_a_job_added_meanwhile(st
     after = len(stack.service.lines)
     stack.service.wait_for("ready.", timeout_s=60, since=after)  # restarted again without it
     assert "worker.1 stopped" not in stack.service.output, "only the worker process inside restarted"
+
+
+def _waiting_retry(stack: Stack, error: str) -> str:
+    """A ReportGenerationJob waiting 10 minutes for its retry, as a worker leaves it after a failure."""
+    from celery import Celery, _state
+
+    import conveyor
+    from tasks.report_generation_job import ReportGenerationJob
+
+    app = conveyor.configure(Celery("browser-retry"), default=False, broker_url=stack.env["REDIS_URL"])
+    previous = _state.get_current_app()
+    app.set_current()
+    try:
+        job = ReportGenerationJob(12)
+        job._retry_error = error  # what Execution._retry sets: the error the retry is for (the Retries page)
+        job.executions = 1
+        return job.enqueue(wait=600).job_id
+    finally:
+        previous.set_current()
 
 
 def _docs_screenshot(page: Any, name: str) -> None:
