@@ -142,6 +142,8 @@ class Settings:
 
     def queue(self, name: str) -> str:
         """A queue name as written (code, files, CLI) to its name in Redis (``conveyor_queue_name_prefix``)."""
+        if not self.queue_name_prefix:  # every enqueue comes through here: no call without a prefix
+            return name
         return prefixed_queue(name, self.queue_name_prefix, self.queue_name_delimiter)
 
     @classmethod

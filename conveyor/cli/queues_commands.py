@@ -63,12 +63,11 @@ def queues_resume(ctx: click.Context, queue: str) -> None:
 
 def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
     from conveyor.routing import validate_queue_name
+    from conveyor.settings import settings_for
 
     try:
         validate_queue_name(queue, "QUEUE")
     except ConveyorError as exc:
         raise click.BadParameter(str(exc)) from None
-    from conveyor.settings import settings_for
-
     physical = settings_for(ctx.obj.app).queue(queue)
     with_redis(ctx, lambda client: act(client, physical))

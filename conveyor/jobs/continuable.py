@@ -145,7 +145,8 @@ class Continuable(Core):
     # --- the execution side (called by conveyor.jobs.execution) -----------------------------------
 
     def _start_continuation(self) -> None:
-        if self._progress is not None and self.continuation.started:
+        """Called when the message carried progress (``_progress``): count and log the resumption."""
+        if self.continuation.started:
             self.resumptions += 1
             logs.resuming(self, self.continuation.description)
 
@@ -168,11 +169,7 @@ class Continuable(Core):
         now = dt.datetime.now(UTC)
         self.enqueued_at = now
         self.scheduled_at = now + dt.timedelta(seconds=wait) if wait else None
-        current_adapter().enqueue(_app_of(self), self)  # type: ignore[arg-type]  # self is a Job
-
-
-def _app_of(job: Any) -> Any:
-    return job._task.app if job._task is not None else current_app()
+        current_adapter().enqueue(current_app(), self)  # type: ignore[arg-type]  # self is a Job
 
 
 def _takes_step(name: str, method: Callable[..., Any]) -> bool:

@@ -28,6 +28,7 @@ from conveyor.jobs.callbacks import run_chain
 from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
 from conveyor.jobs.core import _ClassOrInstanceMethod
+from conveyor.jobs.enqueuing import check_enqueue_options
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.jobs.stopping import COLD, stopping_state
 from conveyor.jobs.task import JobTask, current_app
@@ -230,8 +231,6 @@ class Execution(Continuable):
 
             @retry_on(RateLimited, attempts=3, handler=lambda job, error: job.retry_job(wait=error.reset_in))
         """
-        from conveyor.jobs.enqueuing import check_enqueue_options
-
         options = check_enqueue_options(wait=wait, queue=queue, priority=priority)
         error = error or getattr(self, "_handling", None) or _RetryRequested("retry_job() was called")
         self._retry(options.get("wait", 0.0), options.get("queue"), options.get("priority"), error)

@@ -69,9 +69,8 @@ class EnqueuedJobs:
     def expect(self, number: int, only: Filter = None, queue: str | None = None,
                except_: Filter = None) -> Iterator[None]:  # fmt: skip
         """Block form of ``assert_enqueued_jobs``: counts only the jobs the block enqueues."""
-        before = {id(entry) for entry in self.adapter.jobs}
-        yield
-        new = [entry for entry in self.adapter.jobs if id(entry) not in before]
+        with self._block() as new:
+            yield
         self._assert_count(number, new, "enqueued by the block", only, except_, queue)
 
     def expect_none(self, only: Filter = None, queue: str | None = None, except_: Filter = None) -> Any:
@@ -86,9 +85,8 @@ class EnqueuedJobs:
     @contextlib.contextmanager
     def expect_enqueued_with(self, **criteria: Any) -> Iterator[None]:
         """Block form of ``assert_enqueued_with``: a job the block enqueues must match."""
-        before = {id(entry) for entry in self.adapter.jobs}
-        yield
-        new = [entry for entry in self.adapter.jobs if id(entry) not in before]
+        with self._block() as new:
+            yield
         self._find(new, "enqueued", where=" among the jobs the block enqueued", **criteria)
 
     # --- performed ------------------------------------------------------------------------------
@@ -106,11 +104,10 @@ class EnqueuedJobs:
     def expect_performed(self, number: int | None = None, only: Filter = None, queue: str | None = None,
                          except_: Filter = None) -> Iterator[None]:  # fmt: skip
         """Perform the jobs the block enqueues (those passing the filters), then assert how many ran."""
-        before = len(self.performed)
-        yield
-        self.perform_all(only=only, except_=except_, queue=queue)
+        with self._block(perform={"only": only, "except_": except_, "queue": queue}) as ran:
+            yield
         if number is not None:
-            self._assert_count(number, self.performed[before:], "performed by the block", only, except_, queue)
+            self._assert_count(number, ran, "performed by the block", only, except_, queue)
 
     def expect_no_performed(self, only: Filter = None, queue: str | None = None, except_: Filter = None) -> Any:
         """Block form of ``assert_no_performed_jobs``."""
@@ -119,10 +116,9 @@ class EnqueuedJobs:
     @contextlib.contextmanager
     def expect_performed_with(self, **criteria: Any) -> Iterator[None]:
         """Perform what the block enqueues; one of those jobs must match (``assert_performed_with``'s block form)."""
-        before = len(self.performed)
-        yield
-        self.perform_all()
-        self._find(self.performed[before:], "performed", where=" among the jobs the block performed", **criteria)
+        with self._block(perform={}) as ran:
+            yield
+        self._find(ran, "performed", where=" among the jobs the block performed", **criteria)
 
     def assert_performed_with(self, job: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None,
                               priority: Any = None, at: Any = None) -> EnqueuedJob:  # fmt: skip
@@ -158,6 +154,18 @@ class EnqueuedJobs:
                 job._execute()
 
     # --- shared ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _block(self, perform: dict[str, Any] | None = None) -> Iterator[list[EnqueuedJob]]:
+        """The jobs a block enqueued or, with ``perform`` (perform_all's filters), then performed; filled at its end."""
+        enqueued_before, performed_before = {id(entry) for entry in self.adapter.jobs}, len(self.performed)
+        found: list[EnqueuedJob] = []
+        yield found
+        if perform is None:
+            found.extend(entry for entry in self.adapter.jobs if id(entry) not in enqueued_before)
+        else:
+            self.perform_all(**perform)
+            found.extend(self.performed[performed_before:])
 
     @staticmethod
     def _assert_count(number: int, entries: list[EnqueuedJob], what: str, only: Filter, except_: Filter,

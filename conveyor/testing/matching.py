@@ -82,23 +82,24 @@ def shown(value: Any) -> str:
 
 
 def args_match(entry: EnqueuedJob, args: Any) -> bool:
-    if callable(args):
-        return bool(args(entry.args))
-    try:  # compared as they travel: a record loaded again with the same key is the same argument
-        expected, _ = serialize_arguments("assert_*_with", (), tuple(args), {})
-    except Exception:
-        return bool(entry.args == tuple(args))
-    return bool(expected == entry.serialized[0])
+    """``args`` (a sequence or a matcher) against the entry's positional arguments."""
+    return _arguments_match(entry.args, entry.serialized[0], args, positional=True)
 
 
 def kwargs_match(entry: EnqueuedJob, kwargs: Any) -> bool:
-    if callable(kwargs):
-        return bool(kwargs(entry.kwargs))
-    try:
-        _, expected = serialize_arguments("assert_*_with", (), (), dict(kwargs))
+    """``kwargs`` (a dict or a matcher) against the entry's keyword arguments."""
+    return _arguments_match(entry.kwargs, entry.serialized[1], kwargs, positional=False)
+
+
+def _arguments_match(actual: Any, serialized: Any, expected: Any, positional: bool) -> bool:
+    if callable(expected):
+        return bool(expected(actual))
+    expected = tuple(expected) if positional else dict(expected)
+    try:  # compared as they travel: a record loaded again with the same key is the same argument
+        sent = serialize_arguments("assert_*_with", (), *((expected, {}) if positional else ((), expected)))
     except Exception:
-        return bool(entry.kwargs == kwargs)
-    return bool(expected == entry.serialized[1])
+        return bool(actual == expected)
+    return bool(sent[0 if positional else 1] == serialized)
 
 
 def at_match(actual: dt.datetime | None, at: Any) -> bool:

@@ -73,7 +73,6 @@ class BusyView(_Page):
             now=now,
             clock=local_clock,
             celery_workers=worker_rows(self.application),
-            notice=self.take_notice(),
         )
 
 

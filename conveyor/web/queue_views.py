@@ -37,7 +37,7 @@ class QueuesView(_Page):
                 client.close()
 
         rows = await IOLoop.current().run_in_executor(None, read)
-        self.render("queues.html", title="Queues", tab="queues", rows=rows, notice=self.take_notice())
+        self.render("queues.html", title="Queues", tab="queues", rows=rows)
 
 
 class QueueActionView(_ActionView):

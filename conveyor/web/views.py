@@ -72,6 +72,12 @@ _NOTICE = "conveyor_notice"
 
 
 class _Page(BaseHandler):  # type: ignore[misc]
+    def get_template_namespace(self) -> dict[str, Any]:
+        # Every page shows the notice the last action left (conveyor_page.html), read once here.
+        namespace: dict[str, Any] = super().get_template_namespace()
+        namespace["notice"] = self.take_notice()
+        return namespace
+
     def take_notice(self) -> str | None:
         """The message the last action left (a signed cookie, read once), never text from the URL."""
         raw = self.get_signed_cookie(_NOTICE, max_age_days=1)
@@ -86,7 +92,7 @@ class ScheduleView(_Page):
     async def get(self) -> None:
         app = self.application.capp
         rows = await IOLoop.current().run_in_executor(None, schedule_rows, app)
-        self.render("schedule.html", title="Schedule", tab="schedule", rows=rows, notice=self.take_notice())
+        self.render("schedule.html", title="Schedule", tab="schedule", rows=rows)
 
 
 class _ActionView(_Page):
@@ -148,9 +154,7 @@ class DeadView(_Page):
             return dead_set.count(), [(record, retry_plan(app, record)) for record in dead_set.list(limit=200)]
 
         total, rows = await IOLoop.current().run_in_executor(None, read)
-        self.render(
-            "dead.html", title="Dead", tab="dead", total=total, rows=rows, notice=self.take_notice(), when=_iso_clock
-        )
+        self.render("dead.html", title="Dead", tab="dead", total=total, rows=rows, when=_iso_clock)
 
 
 def _iso_clock(iso: str | None) -> str:

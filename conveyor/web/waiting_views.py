@@ -46,7 +46,7 @@ class _WaitingPage(_Page):
         now = dt.datetime.now(dt.UTC).timestamp()
         title = "Retries" if self.page == "retries" else "Scheduled"
         self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=jobs, search=search, now=now,
-                    clock=local_clock, notice=self.take_notice())  # fmt: skip
+                    clock=local_clock)  # fmt: skip
 
 
 class ScheduledView(_WaitingPage):
