@@ -47,6 +47,8 @@ conveyor.configure(
     conveyor_production=settings.app_env == "production",
     # QUEUE_NAME_PREFIX=production: every queue in Redis is production_<name> (ActiveJob's queue_name_prefix).
     conveyor_queue_name_prefix=settings.queue_name_prefix,
+    # STORE_RESULTS=true: every job stores its result (job.async_result); off by default, as ActiveJob.
+    conveyor_store_results=settings.store_results,
     conveyor_schedule_file=settings.schedule_file or str(Path(__file__).resolve().parents[1] / "schedule.yaml"),
     include=[f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__)],
 )

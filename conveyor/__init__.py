@@ -30,6 +30,7 @@ from conveyor.errors import (  # noqa: E402
     InvalidStepError,
     MissingExtraError,
     RecordNotFound,
+    ResultNotStoredError,
     ResumeLimitError,
     SerializationError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "InvalidStepError",
     "MissingExtraError",
     "RecordNotFound",
+    "ResultNotStoredError",
     "ResumeLimitError",
     "SerializationError",
 ]

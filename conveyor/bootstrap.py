@@ -55,6 +55,7 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     _check_scheduled_threshold(app)
     _check_heartbeat(app)
     _add_worker_steps(app)
+    _use_result_backend(app)
     forget(app)
     if default:
         app.set_default()
@@ -89,9 +90,18 @@ def _check_heartbeat(app: Celery) -> None:
         )
 
 
+def _use_result_backend(app: Celery) -> None:
+    # redis:// and rediss:// results are stored in one round trip (conveyor.broker.results), for this
+    # app only; a user's own override_backends (a config object's) wins.
+    from conveyor.broker.results import BACKEND
+
+    app.loader.override_backends = {"redis": BACKEND, "rediss": BACKEND, **app.loader.override_backends}
+
+
 def _add_worker_steps(app: Celery) -> None:
     # Every worker of the app checks the dependencies' private names, polls the scheduled set
     # and checks Redis' eviction policy.
+    from conveyor.broker.event_batches import EventBatches
     from conveyor.broker.eviction import EvictionCheck
     from conveyor.broker.scheduled_set import SchedulePoller
     from conveyor.compat.worker import CompatCheck
@@ -99,6 +109,8 @@ def _add_worker_steps(app: Celery) -> None:
 
     # StoppingFlag: continuable jobs learn, in any pool process, that their worker is stopping.
     app.steps["worker"].update({CompatCheck, SchedulePoller, EvictionCheck, StoppingFlag})
+    # Task events for Flower in batches, one message per 0.1 s instead of one per event.
+    app.steps["consumer"].add(EventBatches)
     if is_redis_url(app.conf.broker_url):
         from celery import signals
 

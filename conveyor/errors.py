@@ -37,6 +37,7 @@ __all__ = [
     "InvalidStepError",
     "MissingExtraError",
     "RecordNotFound",
+    "ResultNotStoredError",
     "ResumeLimitError",
     "ScheduleError",
     "SerializationError",
@@ -160,6 +161,16 @@ class MissingExtraError(ConveyorError, ImportError):
     """A part of conveyor needs an optional dependency that is not installed.
 
     The message names the extra to install, e.g. ``pip install 'conveyor[flower]'``.
+    """
+
+
+class ResultNotStoredError(ConveyorError):
+    """``job.async_result`` of a job whose result is not stored.
+
+    Jobs store no result unless asked (ActiveJob has none; the write cost a worker a sixth of
+    its throughput): declare ``store_result = True`` on the job class, or configure
+    ``conveyor_store_results=True`` for every job of the app. Flower still shows every job's
+    state, runtime, return value and failure, from the task events.
     """
 
 

@@ -124,6 +124,8 @@ class Settings:
     known_queues: frozenset[str] | None
     #: Celery's ``task_send_sent_event`` (read here once: a conf lookup costs more than it seems).
     send_sent_event: bool
+    #: Jobs store their result in the result backend (``conveyor_store_results``; a job's ``store_result`` wins).
+    store_results: bool = False
     broker_url: str = ""
     #: The broker is Redis (the scheduled and dead sets live there).
     uses_redis: bool = False
@@ -155,6 +157,7 @@ class Settings:
             default_queue=conf.task_default_queue,
             default_priority=conf.task_default_priority,
             log_arguments=bool(conf.get("conveyor_log_arguments", True)),
+            store_results=bool(conf.get("conveyor_store_results", False)),
             retry_jitter=float(conf.get("conveyor_retry_jitter", DEFAULT_JITTER)),
             known_queues=frozenset(queue.name for queue in conf.task_queues) if conf.task_queues else None,
             send_sent_event=bool(conf.task_send_sent_event),

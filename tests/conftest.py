@@ -31,6 +31,9 @@ TEST_REDIS_URL = urlunsplit(urlsplit(_BASE_URL)._replace(path=f"/{TEST_DB}"))
 os.environ["REDIS_URL"] = TEST_REDIS_URL
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='conveyor-tests-')}/app.db")
 os.environ["APP_ENV"] = "test"
+# The suite waits on jobs through job.async_result, so the service's jobs store results here;
+# what the service ships (no results, Flower from events) is tested in integration/test_service.py.
+os.environ["STORE_RESULTS"] = "true"
 
 REDIS_AVAILABLE = answers(TEST_REDIS_URL)
 

@@ -238,7 +238,7 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
         meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
         message = app.amqp.create_task_message(
             record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,
-            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"),
+            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"), ignore_result=None,
         )  # fmt: skip
         options: dict[str, Any] = {"queue": queue, "headers": {HEADER: meta}}
         if record.get("priority") is not None:

@@ -54,6 +54,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps
 
 from conveyor.broker.acks import QoS
+from conveyor.broker.channel_caches import ChannelCaches
 from conveyor.broker.claim import CLAIM, CLAIM_SHA, discarded_over_limit, parse_envelope
 from conveyor.broker.controls import UNIQUE_HEADER, unique_put
 from conveyor.broker.dead_set import bury_entry
@@ -81,7 +82,7 @@ logger = logging.getLogger("conveyor.broker.reliable_fetch")
 WAIT_TIMEOUT_S = 1.0
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class Channel(ChannelCaches):  # type: ignore[misc]
     QoS = QoS
     #: This channel's super-fetch identity, made at its first fetch (a producer's channel has none).
     _conveyor_owner: Owner | None = None
@@ -155,7 +156,7 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             no_ack = all(queue in self._conveyor_no_ack for queue in queues)
             owner = None if no_ack else self._conveyor_owner or self._start_owner()
             held, heartbeat, owner_id = (owner.held_key, owner.heartbeat_key, owner.id) if owner else ("", "", "")
-            keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
+            keys = self._claim_keys(queues)
             self._conveyor_sent = "claim"
             # EVALSHA: the script's text is not sent with every fetch (NOSCRIPT loads it, below).
             self.client.connection.send_command(

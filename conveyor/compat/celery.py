@@ -44,6 +44,11 @@ GUARD = Guard(
         "celery.app.amqp": {"AMQP": ("create_task_message", "send_task_message")},
         "celery.worker.request": {"Request": ("_retry_worker_lost", "task", "task_name", "id")},
         "celery.worker.worker": {"WorkController": ("wait_for_soft_shutdown",)},
+        # conveyor.broker.event_batches and conveyor.broker.results build on these.
+        "celery.events.dispatcher": {"EventDispatcher": ("flush", "send")},
+        "celery.backends.redis": {
+            "RedisBackend": ("_store_result", "_get_result_meta", "get_key_for_task", "ensure", "_MAX_STR_VALUE_SIZE")
+        },
         "celery.worker.consumer": {
             "Consumer": ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")
         },

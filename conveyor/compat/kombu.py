@@ -22,7 +22,9 @@ from conveyor.compat.guard import Guard, require_attributes
 
 __all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "check_redis_channel", "redis_envelope", "register_transport"]
 
-CHANNEL_OVERRIDES = ("_brpop_start", "_brpop_read", "_put", "_get", "_connparams", "close", "basic_consume")
+CHANNEL_OVERRIDES = (
+    "_brpop_start", "_brpop_read", "_put", "_get", "_connparams", "close", "basic_consume", "_create_client", "pool"
+)  # fmt: skip
 CHANNEL_READS = (
     "_q_for_pri", "_get_message_priority", "_inplace_augment_message", "prepare_message",
     "conn_or_acquire", "_maybe_update_queues_expire", "global_keyprefix", "_in_poll", "unacked_key",

@@ -109,6 +109,8 @@ class CeleryAdapter:
             parent_id=parent_id,
             argsrepr=(repr(job.arguments) if shown else _FILTERED) + _progress_note(job),
             kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
+            # None: the worker's job class decides whether its result is stored (Job.store_result).
+            ignore_result=None,
         )  # fmt: skip
         headers: dict[str, Any] = {HEADER: job._header()}
         if type(job)._controlled:  # @unique / @limits_concurrency / @throttle: keys from the arguments

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
-from conveyor.errors import DeclarationError
+from conveyor.errors import DeclarationError, ResultNotStoredError
 from conveyor.jobs.logs import JobLogger
 from conveyor.jobs.task import current_app
 from conveyor.settings import settings_for
@@ -67,6 +67,10 @@ class Core:
 
     #: False hides arguments from logs and from Flower (None: the app's ``conveyor_log_arguments``).
     log_arguments: ClassVar[bool | None] = None
+    #: True stores what perform returns, for ``job.async_result`` (None: the app's ``conveyor_store_results``,
+    #: default False: ActiveJob jobs have no result, and the write costs a sixth of a worker's throughput).
+    #: A failure is stored either way; Flower shows state, runtime, return value and failure from events.
+    store_result: ClassVar[bool | None] = None
     #: False sends the job at once even inside a transaction (see ``conveyor.sqlalchemy.transactions``).
     enqueue_after_transaction_commit: ClassVar[bool] = True
 
@@ -169,8 +173,25 @@ class Core:
 
     @property
     def async_result(self) -> Any:
-        """Celery's ``AsyncResult`` for this job (state, ``get()``), from the app's result backend."""
-        return current_app().AsyncResult(self.job_id)
+        """Celery's ``AsyncResult`` for this job (state, ``get()``), from the app's result backend.
+
+        Only for a job that stores its result (``store_result = True``, or ``conveyor_store_results``):
+        otherwise ``get()`` would wait for a result that is never written, so this raises
+        ``ResultNotStoredError`` naming the fix.
+        """
+        app = current_app()
+        if not type(self)._stores_result(app):
+            name = type(self).__qualname__
+            raise ResultNotStoredError(
+                f"{name} stores no result, so job.async_result would wait forever: declare store_result = True on "
+                f"{name}, or configure conveyor_store_results=True for every job of the app"
+            )
+        return app.AsyncResult(self.job_id)
+
+    @classmethod
+    def _stores_result(cls, app: Any) -> bool:
+        declared = cls.store_result
+        return settings_for(app).store_results if declared is None else declared
 
     @cached_property
     def logger(self) -> JobLogger:

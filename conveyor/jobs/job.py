@@ -76,6 +76,9 @@ class Job(QueueName, QueuePriority, Enqueuing, Execution):
         log_arguments = cls.__dict__.get("log_arguments")
         if log_arguments is not None and not isinstance(log_arguments, bool):
             raise DeclarationError(f"{cls.__qualname__}.log_arguments must be True or False, got {log_arguments!r}")
+        store_result = cls.__dict__.get("store_result")
+        if store_result is not None and not isinstance(store_result, bool):
+            raise DeclarationError(f"{cls.__qualname__}.store_result must be True or False, got {store_result!r}")
         cls._check_queue_as()
         cls._check_priority()
         cls._check_continuable()

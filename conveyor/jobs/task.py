@@ -61,6 +61,14 @@ class JobTask(Task):  # type: ignore[misc]
     typing = False
     #: Counts pool-process deaths: a job that kills its process goes to the dead set at the third.
     Request = JobRequest
+    #: A failure is stored even for a job that stores no result (``celery result`` shows it).
+    store_errors_even_if_ignored = True
+
+    @property  # type: ignore[override]
+    def ignore_result(self) -> bool:
+        # Jobs store no result unless the job or the app asks (Job.store_result): read per
+        # execution, so conveyor_store_results set after the job class was defined counts.
+        return not self.job_class._stores_result(self.app)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         return self.job_class._perform_from_worker(self, args, kwargs)

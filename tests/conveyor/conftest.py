@@ -15,7 +15,11 @@ import conveyor
 from tests.conftest import TEST_REDIS_URL
 
 _APP = conveyor.configure(
-    Celery("conveyor_tests"), default=False, broker_url=TEST_REDIS_URL, result_backend=TEST_REDIS_URL
+    Celery("conveyor_tests"),
+    default=False,
+    broker_url=TEST_REDIS_URL,
+    result_backend=TEST_REDIS_URL,
+    conveyor_store_results=True,  # the tests wait on job.async_result; the default is tested in test_results.py
 )
 
 

@@ -9,6 +9,8 @@ Every setting is an environment variable (or a line in ``.env``) of the same nam
 ``WORKER_CONFIG``: queues and concurrency of ``celery worker``; default config/worker.yaml.
 ``SCHEDULE_FILE``: the cron schedule synced into redbeat by beat; default schedule.yaml.
 ``TMP_DIR``: temporary files; default var/tmp.
+``STORE_RESULTS``: jobs store what they return, for ``job.async_result``; default false (Flower still
+shows every job's state, runtime, return value and failure, from task events).
 ``MAIL_BACKEND``: smtp (default), file (into ``MAIL_FILE_DIR``, default var/mail), console or test.
 ``MAIL_FROM``: default sender of the mailers; the service's name at noreply@localhost.
 ``SMTP_HOST`` (default localhost), ``SMTP_PORT``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_STARTTLS``,
@@ -45,6 +47,7 @@ class Settings(BaseSettings):
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
     queue_name_prefix: str | None = Field(default=None, description="queues in Redis are <prefix>_<name>")
+    store_results: bool = Field(default=False, description="jobs store their results (job.async_result)")
     tmp_dir: str = "var/tmp"
     mail_backend: Literal["smtp", "file", "console", "test"] = "smtp"
     mail_from: str = "{{ cookiecutter.service_name }} <noreply@localhost>"

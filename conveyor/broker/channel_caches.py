@@ -1,0 +1,51 @@
+"""What a Redis channel keeps between commands instead of making it again each time.
+
+Found by profiling a worker's main process (``benchmarks/profile_worker.py``): kombu makes a new
+``redis.Redis`` for every command outside the fetch (each acknowledgement, each send), and
+``redis.Redis.__init__`` took a twentieth of the main process; the claim script's list keys
+(every queue at every priority step, 60 for the reference service) were built again for every fetch.
+
+Example (the base of ``conveyor.broker.reliable_fetch.Channel``)::
+
+    with channel.conn_or_acquire() as client:   # the same client every time, per connection pool
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+__all__ = ["ChannelCaches"]
+
+
+class ChannelCaches(kombu_redis.Channel):  # type: ignore[misc]
+    """kombu's Redis channel with one client per connection pool, the claim keys per queue set."""
+
+    #: The client conveyor's commands use outside the fetch (acks, sends), made once per connection pool.
+    _conveyor_client: Any = None
+    #: The claim script's list keys for each set of queues (every queue at every priority step).
+    _conveyor_claim_keys: dict[tuple[str, ...], list[str]] | None = None
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        # kombu makes a new redis.Redis for every command outside the fetch (each ack, each send):
+        # its __init__ cost a twentieth of a worker's main process. One client per connection pool
+        # serves them all (redis-py clients are thread-safe; the connections are the pool's).
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        client = self._conveyor_client
+        if client is None or client.connection_pool is not self.pool:
+            client = self._conveyor_client = super()._create_client()
+        return client
+
+    def _claim_keys(self, queues: list[str]) -> list[str]:
+        cache = self._conveyor_claim_keys
+        if cache is None:
+            cache = self._conveyor_claim_keys = {}
+        keys = cache.get(tuple(queues))
+        if keys is None:
+            keys = cache[tuple(queues)] = [
+                self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues
+            ]
+        return keys
