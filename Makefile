@@ -12,14 +12,14 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS := flower,sqlalchemy,postgres,dev,test
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
-.PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest screenshots bench bench-priority bench-delay bench-eta clean
+.PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest screenshots bench profile bench-priority bench-delay bench-eta clean
 
 help:
 	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
 	@echo "make test-fast  the tests that need no Redis and no subprocess (seconds)"
 	@echo "make test-deps  the suite (without the fault suite) on the oldest and newest dependencies allowed"
-	@echo "make worker | beat | flower | lint | typecheck | pytest | screenshots | bench | bench-priority | bench-delay | bench-eta | clean"
+	@echo "make worker | beat | flower | lint | typecheck | pytest | screenshots | bench | profile | bench-priority | bench-delay | bench-eta | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ test-deps: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.run
+
+# Where a worker's time goes (py-spy, the bench extra): writes benchmarks/results/profile.md, which make bench includes.
+profile: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),bench]'
+	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.profile_worker --output benchmarks/results/profile.md
 
 bench-priority: $(STAMP)
 	$(BIN)/python -m conveyor.devserver --private -- $(BIN)/python -m benchmarks.priority_latency

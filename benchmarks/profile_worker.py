@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import shutil
 import subprocess
@@ -53,6 +52,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--overrides", default="{}", help="BENCH_OVERRIDES for the conveyor side (JSON)")
+    parser.add_argument("--output", default="", help="also write the tables here, as Markdown")
     options = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     env = {**os.environ, "BENCH_SIDE": options.side, "BENCH_OVERRIDES": options.overrides}
@@ -89,11 +89,21 @@ def main() -> int:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    print(f"py-spy, {options.side} side, overrides {json.loads(options.overrides) or 'none'}, {options.seconds:g} s")
+    lines = [
+        f"## Profile (`make profile`: py-spy, {options.side} side, {options.pool}, {options.seconds:g} s of a drain)",
+        "",
+        "Share of samples in which each function is on the stack (inclusive); frames every sample shares "
+        "(the worker's start-up chain) are left out.",
+    ]
     for name, (samples, shares) in report.items():
-        print(f"\n{name}: {samples} samples (idle frames included)")
-        for frame, share in shares[: options.top]:
-            print(f"  {share:6.1%}  {frame}")
+        lines += ["", f"{name}: {samples} samples", "", "| share | function |", "|---:|---|"]
+        everywhere = shares[0][1] if shares else 1.0
+        shown = [(frame, share) for frame, share in shares if share < everywhere - 0.005]
+        lines += [f"| {share:.1%} | `{frame}` |" for frame, share in shown[: options.top]]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if options.output:
+        Path(options.output).write_text(text)
     return 0
 
 

@@ -16,6 +16,11 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              from send to start; p50 and p99.
 5. priority  ``benchmarks.priority_latency`` (strict and weighted), run once at the end.
 6. heartbeat the super fetch's Redis cost: commands of an idle worker process over 30 s, per minute.
+7. shipped  drain of the service as shipped (``benchmarks.shipped``: result backend, task events,
+             acks late, prefetch 1, the service's six weighted queues) vs plain Celery with its own
+             defaults, prefork and threads; then Redis commands per job (``benchmarks.command_counts``).
+
+Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
 Writes ``benchmarks/results/<date>.md`` and ``docs/benchmarks.md``.
 """
@@ -202,9 +207,13 @@ def main() -> int:
     options = parser.parse_args()
     os.environ.setdefault("BENCH_QUEUES", '["default"]')
     bench = Bench(options.jobs, options.drain, options.latency, options.rate)
+    from benchmarks import command_counts, shipped, targets
+
+    n_ship = options.drain
 
     results: dict[str, dict[str, list[float]]] = {}
-    order = ["enqueue", "bulk", "drain prefork", "drain threads", "latency p50", "latency p99"]
+    order = ["enqueue", "bulk", "drain prefork", "drain threads", "drain as shipped prefork",
+             "drain as shipped threads", "latency p50", "latency p99"]  # fmt: skip
 
     def record(scenario: str, side: str, value: float) -> None:
         results.setdefault(scenario, {}).setdefault(side, []).append(value)
@@ -222,6 +231,10 @@ def main() -> int:
             ("drain prefork", "plain, kombu's fetch", lambda: bench.drain("prefork", False, "kombu")),
             ("drain threads", "conveyor", lambda: bench.drain("threads", True)),
             ("drain threads", "plain", lambda: bench.drain("threads", False)),
+            ("drain as shipped prefork", "conveyor as shipped", lambda: shipped.drain("conveyor", "prefork", n_ship)),
+            ("drain as shipped prefork", "plain", lambda: shipped.drain("plain", "prefork", n_ship)),
+            ("drain as shipped threads", "conveyor as shipped", lambda: shipped.drain("conveyor", "threads", n_ship)),
+            ("drain as shipped threads", "plain", lambda: shipped.drain("plain", "threads", n_ship)),
             ("latency", "conveyor", lambda: bench.latency(True)), ("latency", "plain", lambda: bench.latency(False)),
         ]  # fmt: skip
         # A B in odd rounds, B A in even ones, so neither side always runs first (warm caches, drift).
@@ -245,15 +258,19 @@ def main() -> int:
         for side, values in sides.items():
             median, low, high = summarize(values)
             unit = "ms" if scenario.startswith("latency") else "s"
-            n = {"enqueue": options.jobs, "bulk": options.jobs}.get(scenario) or (
+            n = {"enqueue": options.jobs, "bulk": options.jobs}.get(scenario) or (  # drains: options.drain
                 options.drain if scenario.startswith("drain") else None
             )  # fmt: skip
             rate = f"{n / median:,.0f}/s" if n and unit == "s" else ""
             ratio = "" if side == base_side else f"{median / base:.3f}"
             rows.append((scenario, side, f"{median:.3f} {unit}", f"{low:.3f}", f"{high:.3f}", rate, ratio, base_side))
-    if options.only:  # a partial run: print the table, keep the results files as they are
+    if options.only:  # a partial run: print the table and the targets it measured, keep the results files
         print("\n".join(" | ".join(map(str, row[:7])) for row in rows))
+        print("\n".join(" | ".join(row) for row in targets.evaluate(results, None, "")))
         return 0
+    counts = {side: command_counts.measure(side, 3000) for side in ("conveyor", "plain")}
+    drain_calls = counts["conveyor"]["drain"]
+    publishes_per_job = drain_calls.get("publish", 0) / 3000
     heartbeat = bench.heartbeat_cost()
     drains = {side: statistics.median(values) for side, values in results["drain prefork"].items()}
     super_vs_reliable = drains["conveyor"] / drains["conveyor, reliable fetch alone"]
@@ -262,6 +279,12 @@ def main() -> int:
         [sys.executable, "-m", "benchmarks.priority_latency"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
 
+    verdicts = targets.evaluate(results, publishes_per_job, priority)
+    target_table = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in verdicts]
+    count_rows = ["| side | phase | commands per job | commands of at least 0.05 per job |", "|---|---|---:|---|"]
+    for side, phases in counts.items():
+        count_rows += command_counts.report(side, phases, 3000)
+    profile = ROOT / "benchmarks" / "results" / "profile.md"
     table = ["| scenario | side | median | min | max | rate | ratio to |", "|---|---|---|---|---|---|---|"]
     for scenario, side, median_text, low_text, high_text, rate, ratio, base_side in rows:
         versus = f"{ratio} of {base_side}" if ratio else ""
@@ -275,9 +298,23 @@ def main() -> int:
         f"Command: `make bench` ({options.rounds} rounds interleaved, A B then B A; "
         f"{options.jobs:,} jobs per enqueue/bulk run, "
         f"{options.drain:,} per drain run, {options.latency:,} latency samples at {options.rate:g}/s). "
-        "Same app config on both sides (conveyor defaults, no result backend). Ratio = median / median.",
+        "Ratio = median time / median time (below 1: conveyor is faster). The first drains run the same app "
+        "config on both sides (conveyor's, no result backend, no events); \"drain as shipped\" runs the service's "
+        "configuration against `Celery(broker=...)` with Celery's own defaults (`benchmarks/shipped.py`).",
+        "",
+        "## Targets (issue 18)",
+        "",
+        *target_table,
+        "",
+        "## Measurements",
         "",
         *table,
+        "",
+        "## Redis commands per job (3,000 no-op jobs, `benchmarks/command_counts.py`)",
+        "",
+        "Counted by Redis (`INFO commandstats`), commands inside Lua scripts included; see docs/redis_commands.md.",
+        "",
+        *count_rows,
         "",
         f"Super fetch: drain prefork took {super_vs_reliable:.3f} of the time of the reliable fetch alone "
         f"(conveyor before the super fetch), and {super_vs_kombu:.3f} of plain Celery tasks on kombu's own "
@@ -292,6 +329,7 @@ def main() -> int:
         priority.strip(),
         "```",
         "",
+        profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
     ])  # fmt: skip
     print(report)
     results_dir = ROOT / "benchmarks" / "results"

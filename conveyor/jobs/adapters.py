@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -178,6 +179,33 @@ class CeleryAdapter:
         if declaring:
             self._declared.add(declaring)
 
+    def _prepare_generic(self, app: Celery, jobs: Sequence[Job]) -> list[tuple[Job, str, Any, dict[str, Any]]]:
+        # Every message is built (and every argument serialized) before the first is sent.
+        prepared = [(job, *self.message(app, job)) for job in jobs]
+        for _job, _name, _message, options in prepared:
+            key = self._declare_once(app, options["queue"], options)
+            if key is not None:
+                self._declared.add(key)  # the first message of each queue declares it
+        return prepared
+
+    def _send_generic(self, app: Celery, chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> dict[str, str]:
+        # Any broker: Celery's publish in a kombu batch; @unique jobs one by one (their lock is a script).
+        send = app.amqp.send_task_message
+        duplicates: dict[str, str] = {}
+        # max_size above the chunk's command count: the chunk flushes once, at exit.
+        with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
+            for _job, name, message, options in chunk:
+                if UNIQUE_HEADER not in options["headers"]:
+                    send(producer, name, message, retry=False, **options)
+        for job, name, message, options in chunk:
+            if UNIQUE_HEADER in options["headers"]:
+                try:
+                    with app.producer_or_acquire(None) as producer:
+                        send(producer, name, message, **options)
+                except DuplicateJobError as exc:
+                    duplicates[job.job_id] = exc.holder_id
+        return duplicates
+
     def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
         # Jobs delayed past the threshold go to the scheduled set, one by one (a rare case in bulk).
         delayed = [job for job in jobs if job.scheduled_at is not None and self._to_scheduled_set(app, job)]
@@ -189,43 +217,22 @@ class CeleryAdapter:
                 job.successfully_enqueued = True
                 logs.enqueued(job)
             jobs = [job for job in jobs if not job.successfully_enqueued]
-        # Every message is built (and every argument serialized) before the first is sent.
-        prepared = [(job, *self.message(app, job)) for job in jobs]
-        declaring = set()
-        for _job, _name, _message, options in prepared:
-            key = self._declare_once(app, options["queue"], options)
-            if key is not None and key not in declaring:
-                declaring.add(key)  # the first message of each queue declares it
-            elif key is not None:
-                options["declare"] = []
-        lean = _lean_redis_sender(app)
-        send = app.amqp.send_task_message
-        for start in range(0, len(prepared), batch_size):
-            chunk = prepared[start : start + batch_size]
-            duplicates: dict[str, str] = {}
+        lean = _lean_redis_sender(app, self)
+        if lean is not None:  # kombu's Redis transport: messages from templates, one pipeline per chunk
+            entries: Sequence[Any] = lean.prepare(jobs)
+            send_chunk = lean.send
+        else:
+            entries = self._prepare_generic(app, jobs)
+            send_chunk = functools.partial(self._send_generic, app)
+        for start in range(0, len(entries), batch_size):
+            chunk = entries[start : start + batch_size]
             try:
-                if lean is not None:
-                    duplicates = lean(chunk)
-                else:
-                    # max_size above the chunk's command count: the chunk flushes once, at exit.
-                    with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
-                        for _job, name, message, options in chunk:
-                            if UNIQUE_HEADER in options["headers"]:
-                                continue  # its lock is taken with its own script, below
-                            send(producer, name, message, retry=False, **options)
-                    for job, name, message, options in chunk:
-                        if UNIQUE_HEADER in options["headers"]:
-                            try:
-                                with app.producer_or_acquire(None) as producer:
-                                    send(producer, name, message, **options)
-                            except DuplicateJobError as exc:
-                                duplicates[job.job_id] = exc.holder_id
+                duplicates = send_chunk(chunk)
             except Exception as exc:
                 raise EnqueueError(
-                    f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(prepared)}: "
+                    f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(entries)}: "
                     f"{type(exc).__name__}: {exc}. {start} job(s) before them were enqueued."
                 ) from exc
-            self._declared.update(declaring)
             for job, *_ in chunk:
                 if job.job_id in duplicates:
                     job.successfully_enqueued, job.duplicate_of = False, duplicates[job.job_id]

@@ -2,8 +2,9 @@
 
 Example::
 
-    send_chunk = _lean_redis_sender(app)      # None where it does not apply
-    duplicates = send_chunk(prepared)         # {job id: holder id} for @unique jobs refused
+    sender = _lean_redis_sender(app, adapter)   # None where it does not apply
+    entries = sender.prepare(jobs)              # every message built before anything is sent
+    duplicates = sender.send(entries[:1000])    # {job id: holder id} for @unique jobs refused
 """
 
 from __future__ import annotations
@@ -22,58 +23,102 @@ from conveyor.wire import wake_key
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
 
-__all__ = ["_lean_redis_sender", "_redis_envelope"]
+__all__ = ["Entry", "LeanSender", "_lean_redis_sender", "_redis_envelope"]
 
 
-def _lean_redis_sender(app: Celery) -> Any:
-    """A bulk sender that builds kombu's Redis messages and LPUSHes a chunk in one pipeline.
+#: A job ready to go: (job, queue, list key, envelope JSON, its @unique header or None,
+#: (task name, Celery message) for the after_task_publish signal or None).
+Entry = tuple["Job", str, str, str, Any, Any]
 
-    kombu's ``Producer.publish`` costs ~50 µs per message in routing, retry wrappers and
-    entity handling that a batch to known queues does not need; this path keeps kombu's own
-    message preparation (``prepare_message``, ``_inplace_augment_message``, its priority
-    keys) and Celery's publish signals, so workers see exactly what ``publish`` would send.
-    It is used only where it applies (kombu's Redis transport, no task-sent events);
-    otherwise None and the generic batch path runs.
-    """
-    from celery import signals
 
+def _lean_redis_sender(app: Celery, adapter: Any) -> LeanSender | None:
+    """The bulk sender for kombu's Redis transport, or None where it does not apply (task-sent events on,
+    another broker): then the generic batch path runs."""
     if app.conf.task_send_sent_event or not is_redis_url(app.conf.broker_url):
         return None
-    after = signals.after_task_publish
+    return LeanSender(app, adapter)
 
-    def send_chunk(chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> dict[str, str]:
-        """Send the chunk in one pipeline; the @unique jobs refused, by job id (with the holder's id)."""
+
+class LeanSender:
+    """Builds kombu's Redis messages and LPUSHes a chunk in one pipeline.
+
+    kombu's ``Producer.publish`` costs ~50 µs per message in routing, retry wrappers and entity
+    handling that a batch to known queues does not need. Messages come from a template per kind of
+    job (``conveyor.jobs.bulk_template``) or, for the jobs a template cannot express and whenever a
+    publish signal has receivers, from kombu's own message preparation with Celery's signals: either
+    way workers see exactly what ``publish`` would send. Each list gets one multi-value LPUSH per
+    chunk (same order as one LPUSH per message).
+    """
+
+    def __init__(self, app: Celery, adapter: Any) -> None:
+        self.app, self.adapter = app, adapter
+
+    def prepare(self, jobs: Sequence[Job]) -> list[Entry]:
+        """Every job's message, built (and every argument serialized) before anything is sent."""
+        from celery import signals
+
+        from conveyor.jobs.bulk_template import Templates
+
+        app, adapter = self.app, self.adapter
+        signalled = bool(signals.before_task_publish.receivers or signals.after_task_publish.receivers)
+        entries: list[Entry] = []
         with app.producer_or_acquire(None) as producer:
             channel = producer.channel
             kombu_compat.check_redis_channel(channel)
-            for *_, options in chunk:
-                if options.get("declare") != []:  # the first message of a queue new to this process
-                    maybe_declare = producer.maybe_declare
-                    maybe_declare(app.amqp.queues[options["queue"]])
+            templates = None if signalled else Templates(app, channel, adapter)
+            for job in jobs:
+                ready = templates.envelope(job) if templates is not None else None
+                if ready is not None:
+                    entries.append((job, job.queue_name, ready[0], ready[1], None, None))  # type: ignore[arg-type]
+                    continue
+                name, message, options = adapter.message(app, job)
+                key, envelope = _redis_envelope(app, channel, name, message, options)
+                uniq = options["headers"].get(UNIQUE_HEADER)
+                entries.append((job, options["queue"], key, envelope, uniq, (name, message)))
+        return entries
+
+    def send(self, chunk: Sequence[Entry]) -> dict[str, str]:
+        """Send the chunk in one pipeline; the @unique jobs refused, by job id (with the holder's id)."""
+        from celery import signals
+
+        app, declared = self.app, self.adapter._declared
+        after = signals.after_task_publish
+        with app.producer_or_acquire(None) as producer:
+            channel = producer.channel
+            for queue in {entry[1] for entry in chunk}:
+                if (id(app), queue) not in declared:  # a queue new to this process: declared once
+                    producer.maybe_declare(app.amqp.queues[queue])
             with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-                if any(UNIQUE_HEADER in options["headers"] for *_, options in chunk):
+                if any(entry[4] is not None for entry in chunk):
                     client.script_load(UNIQUE_PUT)  # EVALSHA in a pipeline cannot fall back to EVAL
                 per_queue: dict[str, int] = {}
                 unique_at: dict[int, str] = {}  # pipeline position -> job id
-                for job, name, message, options in chunk:
-                    key, envelope = _redis_envelope(app, channel, name, message, options)
-                    uniq = options["headers"].get(UNIQUE_HEADER)
-                    if uniq is not None:  # the lock and the message in one script, in the same pipeline
+                waiting: dict[str, list[str]] = {}  # list key -> envelopes, in order
+
+                def push_waiting() -> None:
+                    for key, envelopes in waiting.items():
+                        pipe.lpush(key, *envelopes)
+                    waiting.clear()
+
+                for job, queue, key, envelope, uniq, published in chunk:
+                    if uniq is not None:  # the lock and the message in one script, after what came before
+                        push_waiting()
                         unique_at[len(pipe.command_stack)] = job.job_id
-                        pipe.evalsha(UNIQUE_PUT_SHA, 3, uniq["key"], key, wake_key(options["queue"]), job.job_id,
+                        pipe.evalsha(UNIQUE_PUT_SHA, 3, uniq["key"], key, wake_key(queue), job.job_id,
                                      uniq["ttl_ms"], envelope)  # fmt: skip
                     else:
-                        pipe.lpush(key, envelope)
-                        per_queue[options["queue"]] = per_queue.get(options["queue"], 0) + 1
-                    if after.receivers:
+                        waiting.setdefault(key, []).append(envelope)
+                        per_queue[queue] = per_queue.get(queue, 0) + 1
+                    if published is not None and after.receivers:
+                        name, message = published
                         after.send(sender=name, body=message[2], headers=message[0], exchange="",
-                                   routing_key=options["queue"])  # fmt: skip
+                                   routing_key=queue)  # fmt: skip
+                push_waiting()
                 for queue, count in per_queue.items():
                     wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.reliable_fetch)
                 replies = pipe.execute()
+            declared.update((id(app), entry[1]) for entry in chunk)
         return {job_id: replies[at].decode() for at, job_id in unique_at.items() if isinstance(replies[at], bytes)}
-
-    return send_chunk
 
 
 def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options: dict[str, Any]) -> tuple[str, str]:

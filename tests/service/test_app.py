@@ -21,6 +21,7 @@ class PingJob(Job):
     """Returns what it was given, with the queue it ran on."""
 
     queue_as = "default"
+    store_result = True  # the test waits on its return value (jobs store none unless asked)
 
     def perform(self, text: str) -> str:
         return f"{text} from {self.queue_name}"
