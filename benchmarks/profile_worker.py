@@ -33,7 +33,7 @@ def inclusive_shares(collapsed: str) -> tuple[int, list[tuple[str, float]]]:
     samples = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
+        if not stack or not count_text.isdigit():  # not a "frame;frame;... count" line
             continue
         count = int(count_text)
         samples += count
