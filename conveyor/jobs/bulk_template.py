@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import itertools
 import json
 import uuid
@@ -74,6 +75,8 @@ class Templates:
         # 48 bits count the call's messages: unique, in UUID4 text form, without a uuid4() per job.
         random_hex = uuid.uuid4().hex
         self._tag_format = f'"{random_hex[:8]}-{random_hex[8:12]}-{random_hex[12:16]}-{random_hex[16:20]}-%012x"'
+        self._last_time: dt.datetime | None = None
+        self._last_time_text = "null"
         self._count = itertools.count(int(random_hex[20:], 16) & 0xFFFF_FFFF)
 
     def envelope(self, job: Job) -> tuple[str, str] | None:
@@ -93,8 +96,7 @@ class Templates:
         kind = (cls, job.queue_name, job.priority, job.executions)
         template = self._made.get(kind)
         if template is None:
-            template = self._made[kind] = self._make(job)
-            # Built from this very job by the full path: the template is used from the next one on.
+            template = self._made[kind] = self._make(job)  # from this job, by Celery's full path
         encode = self._encode
         body = "[" + encode(args) + ", " + encode(kwargs) + template.body_tail
         shown = cls.log_arguments if cls.log_arguments is not None else self._log_arguments
@@ -105,11 +107,17 @@ class Templates:
             "root": job_id if self._root is None else self._root,
             "body": '"' + base64.b64encode(body.encode()).decode() + '"',
             "tag": self._tag_format % next(self._count),
-            "enqueued": quote(job.enqueued_at.isoformat()) if job.enqueued_at is not None else "null",
+            "enqueued": self._time_text(job.enqueued_at),
             "args": quote(repr(job.arguments)) if shown else _FILTERED,
             "kwargs": quote(repr(job.keyword_arguments)) if shown else _FILTERED,
         }
         return template.key, template.format % values
+
+    def _time_text(self, at: dt.datetime | None) -> str:
+        # perform_all_later gives its jobs one enqueue time: encoded once.
+        if at is not self._last_time:
+            self._last_time, self._last_time_text = at, _quote(at.isoformat()) if at is not None else "null"
+        return self._last_time_text
 
     def _make(self, job: Job) -> _Template:
         name, message, options = self.adapter.message(self.app, job)

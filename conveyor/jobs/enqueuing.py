@@ -164,9 +164,10 @@ class Enqueuing(Core):
             priority = self._declared_priority()
         self.priority = settings.default_priority if priority is None else priority
 
-    def _resolve_options(self, options: EnqueueOptions, settings: Settings) -> None:
+    def _resolve_options(self, options: EnqueueOptions, settings: Settings, now: dt.datetime | None = None) -> None:
         self._resolve_destination(options, settings)
-        now = dt.datetime.now(UTC)
+        if now is None:
+            now = dt.datetime.now(UTC)
         self.enqueued_at = now
         if options.get("wait"):
             self.scheduled_at = now + dt.timedelta(seconds=options["wait"])
@@ -271,8 +272,9 @@ def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
     settings = settings_for(app)
     for job in pending:
         job.successfully_enqueued = False
+    now = dt.datetime.now(UTC)  # one enqueue time for the jobs enqueued together
     for job in pending:
-        job._resolve_options(job._options, settings)
+        job._resolve_options(job._options, settings, now)
     held = 0
     if _holds:
         held = sum(_held(app, job) for job in pending)
