@@ -281,6 +281,7 @@ def main() -> int:
 
     verdicts = targets.evaluate(results, publishes_per_job, priority)
     target_table = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in verdicts]
+    target_table += ["", *[f"Missed, why: {why}" for why in targets.explanations(verdicts)]]
     count_rows = ["| side | phase | commands per job | commands of at least 0.05 per job |", "|---|---|---:|---|"]
     for side, phases in counts.items():
         count_rows += command_counts.report(side, phases, 3000)
