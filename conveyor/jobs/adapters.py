@@ -71,6 +71,9 @@ def _progress_note(job: Job) -> str:
 class CeleryAdapter:
     """Sends jobs as Celery messages through the app's broker connection pool."""
 
+    #: How a job's arguments travel (the bulk path's templates call it per job).
+    serialize = staticmethod(serialized_arguments)
+
     def __init__(self) -> None:
         # Queues this process has declared, per app. Celery declares the queue on every
         # publish (kombu then copies and binds the Queue entity: ~0.1 ms per message, more

@@ -10,7 +10,7 @@ a job the template cannot express (scheduled, retried, resumed, @unique or limit
 
 Example::
 
-    templates = Templates(app, channel, adapter)
+    templates = Templates(app, channel, adapter.message, _redis_envelope, serialized_arguments)
     key, envelope = templates.envelope(job)     # what kombu's Redis transport would LPUSH
 """
 
@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 if TYPE_CHECKING:
-    from conveyor.jobs.adapters import CeleryAdapter
     from conveyor.jobs.job import Job
 
 __all__ = ["Templates"]
@@ -56,15 +55,23 @@ class _Template:
 class Templates:
     """The templates of one ``perform_all_later`` call (``reply_to`` and ``origin`` are the caller's)."""
 
-    def __init__(self, app: Celery, channel: Any, adapter: CeleryAdapter) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        channel: Any,
+        message: Callable[[Celery, Job], tuple[str, Any, dict[str, Any]]],
+        envelope: Callable[..., tuple[str, str]],
+        serialize: Callable[[Job], tuple[list[Any], dict[str, Any]]],
+    ) -> None:
+        # The full path's pieces come in as arguments (the adapter's message(), kombu's envelope, the
+        # argument serializer), so this module imports none of the modules that use it.
         from kombu.utils.json import JSONEncoder, dumps
 
-        from conveyor.jobs.redis_sender import _redis_envelope
         from conveyor.settings import settings_for
 
-        self.app, self.channel, self.adapter = app, channel, adapter
+        self.app, self.channel = app, channel
+        self._message, self._envelope, self._serialize = message, envelope, serialize
         self._dumps: Callable[[Any], str] = dumps
-        self._envelope = _redis_envelope
         self._made: dict[tuple[Any, ...], _Template] = {}
         self._log_arguments = settings_for(app).log_arguments
         parent = app.current_worker_task  # a job enqueued by a job keeps Celery's root link
@@ -90,9 +97,7 @@ class Templates:
             or job._progress_on_wire() is not None
         ):
             return None  # fmt: skip
-        from conveyor.jobs.adapters import serialized_arguments
-
-        args, kwargs = serialized_arguments(job)  # checks and converts every argument, naming a bad one
+        args, kwargs = self._serialize(job)  # checks and converts every argument, naming a bad one
         kind = (cls, job.queue_name, job.priority, job.executions)
         template = self._made.get(kind)
         if template is None:
@@ -120,7 +125,7 @@ class Templates:
         return self._last_time_text
 
     def _make(self, job: Job) -> _Template:
-        name, message, options = self.adapter.message(self.app, job)
+        name, message, options = self._message(self.app, job)
         key, text = self._envelope(self.app, self.channel, name, message, options)
         envelope = json.loads(text)
         headers, properties = envelope["headers"], envelope["properties"]

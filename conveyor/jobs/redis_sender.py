@@ -18,6 +18,7 @@ from conveyor.broker.controls import UNIQUE_HEADER, UNIQUE_PUT, UNIQUE_PUT_SHA
 from conveyor.broker.reliable_fetch import wake
 from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
+from conveyor.jobs.bulk_template import Templates
 from conveyor.wire import wake_key
 
 if TYPE_CHECKING:
@@ -57,15 +58,15 @@ class LeanSender:
         """Every job's message, built (and every argument serialized) before anything is sent."""
         from celery import signals
 
-        from conveyor.jobs.bulk_template import Templates
-
         app, adapter = self.app, self.adapter
         signalled = bool(signals.before_task_publish.receivers or signals.after_task_publish.receivers)
         entries: list[Entry] = []
         with app.producer_or_acquire(None) as producer:
             channel = producer.channel
             kombu_compat.check_redis_channel(channel)
-            templates = None if signalled else Templates(app, channel, adapter)
+            templates = (
+                None if signalled else Templates(app, channel, adapter.message, _redis_envelope, adapter.serialize)
+            )
             for job in jobs:
                 ready = templates.envelope(job) if templates is not None else None
                 if ready is not None:
