@@ -161,8 +161,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             # time and a random number change between fetches: the rest is encoded once (channel_caches).
             head, middle, tail = self._claim_command(queues, (held, heartbeat, owner_id, int(no_ack)), lambda keys: (
                 ("EVALSHA", CLAIM_SHA, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
-                 heartbeat, *keys),
-                (owner_id, WAKE_PREFIX, SCHEDULED_KEY),
+                 heartbeat, *keys), (owner_id, WAKE_PREFIX, SCHEDULED_KEY),
                 (LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, int(no_ack)),
             ))  # fmt: skip
             self.client.connection.send_packed_command([head, bulk(time.time()), middle, bulk(random.random()), tail])
