@@ -33,12 +33,10 @@ ClaimParts = tuple[Sequence[Any], Sequence[Any], Sequence[Any]]
 
 
 class ChannelCaches(kombu_redis.Channel):  # type: ignore[misc]
-    """kombu's Redis channel with one client per connection pool, the claim keys per queue set."""
+    """kombu's Redis channel with one client per connection pool, the claim command per queue set."""
 
     #: The client conveyor's commands use outside the fetch (acks, sends), made once per connection pool.
     _conveyor_client: Any = None
-    #: The claim script's list keys for each set of queues (every queue at every priority step).
-    _conveyor_claim_keys: dict[tuple[str, ...], list[str]] | None = None
     #: The claim command, encoded, per set of queues and owner: (head, middle, tail) bytes.
     _conveyor_claim_commands: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] | None = None
 
@@ -53,28 +51,19 @@ class ChannelCaches(kombu_redis.Channel):  # type: ignore[misc]
             client = self._conveyor_client = super()._create_client()
         return client
 
-    def _claim_keys(self, queues: list[str]) -> list[str]:
-        cache = self._conveyor_claim_keys
-        if cache is None:
-            cache = self._conveyor_claim_keys = {}
-        keys = cache.get(tuple(queues))
-        if keys is None:
-            keys = cache[tuple(queues)] = [
-                self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues
-            ]
-        return keys
-
     def _claim_command(
         self, queues: list[str], owner: tuple[Any, ...], parts: Callable[[list[str]], ClaimParts]
     ) -> tuple[bytes, bytes, bytes]:
-        """The claim command encoded around its two changing arguments; ``parts(keys)`` gives the rest."""
+        """The claim command encoded around its two changing arguments; ``parts(keys)`` gives the rest, ``keys``
+        being every queue's list at every priority step."""
         cache = self._conveyor_claim_commands
         if cache is None:
             cache = self._conveyor_claim_commands = {}
         cache_key = (tuple(queues), *owner)
         command = cache.get(cache_key)
         if command is None:
-            head, middle, tail = parts(self._claim_keys(queues))
+            keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
+            head, middle, tail = parts(keys)
             count = len(head) + len(middle) + len(tail) + 2
             command = cache[cache_key] = (
                 b"*%d\r\n" % count + b"".join(map(bulk, head)),

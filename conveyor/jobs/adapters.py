@@ -185,10 +185,13 @@ class CeleryAdapter:
     def _prepare_generic(self, app: Celery, jobs: Sequence[Job]) -> list[tuple[Job, str, Any, dict[str, Any]]]:
         # Every message is built (and every argument serialized) before the first is sent.
         prepared = [(job, *self.message(app, job)) for job in jobs]
+        declaring = set()
         for _job, _name, _message, options in prepared:
             key = self._declare_once(app, options["queue"], options)
-            if key is not None:
-                self._declared.add(key)  # the first message of each queue declares it
+            if key is not None and key not in declaring:
+                declaring.add(key)  # the first message of each queue declares it
+            elif key is not None:
+                options["declare"] = []
         return prepared
 
     def _send_generic(self, app: Celery, chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> dict[str, str]:
@@ -207,6 +210,7 @@ class CeleryAdapter:
                         send(producer, name, message, **options)
                 except DuplicateJobError as exc:
                     duplicates[job.job_id] = exc.holder_id
+        self._declared.update((id(app), options["queue"]) for *_, options in chunk)  # once sent, as LeanSender
         return duplicates
 
     def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:

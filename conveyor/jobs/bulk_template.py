@@ -65,18 +65,18 @@ class Templates:
     ) -> None:
         # The full path's pieces come in as arguments (the adapter's message(), kombu's envelope, the
         # argument serializer), so this module imports none of the modules that use it.
-        from kombu.utils.json import JSONEncoder, dumps
+        from kombu.utils.json import JSONEncoder
 
         from conveyor.settings import settings_for
 
         self.app, self.channel = app, channel
         self._message, self._envelope, self._serialize = message, envelope, serialize
-        self._dumps: Callable[[Any], str] = dumps
         self._made: dict[tuple[Any, ...], _Template] = {}
         self._log_arguments = settings_for(app).log_arguments
         parent = app.current_worker_task  # a job enqueued by a job keeps Celery's root link
         self._root = _quote(parent.request.root_id or parent.request.id) if parent is not None else None
-        # kombu's dumps makes a new encoder per call; one, made the same way, writes the same text.
+        # kombu's dumps makes a new encoder per call; one, made the same way, writes the same text
+        # (the template's envelope and each job's arguments).
         self._encode: Callable[[Any], str] = JSONEncoder().encode
         # Delivery tags (kombu's unacknowledged-record keys): a random UUID4 per call whose last
         # 48 bits count the call's messages: unique, in UUID4 text form, without a uuid4() per job.
@@ -140,4 +140,4 @@ class Templates:
         headers["conveyor"]["enqueued_at"] = _ENQUEUED
         properties["delivery_tag"] = _TAG
         envelope["body"] = _BODY
-        return _Template(key, self._dumps(envelope), body[len(head) :])
+        return _Template(key, self._encode(envelope), body[len(head) :])
