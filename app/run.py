@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from config.settings import settings
+from conveyor.private_files import private_dir
 from conveyor.procfile import run_procfile
 from conveyor.web.secrets import read_or_create
 
@@ -37,6 +38,7 @@ def flower_login() -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """``make run`` (worker, beat and Flower through honcho), or ``make flower`` (``flower``: Flower alone)."""
     only_flower = (sys.argv[1:] if argv is None else argv) == ["flower"]
+    private_dir("var")  # the development Redis' data, the login, mail files, SQLite: owner-only
     env = dict(os.environ)
     login = flower_login()
     if login and not settings.flower_logins:

@@ -39,6 +39,7 @@ from typing import Any
 
 import redis
 
+from conveyor.private_files import private_dir
 from conveyor.settings import masked_url, redis_client
 
 __all__ = ["RedisChoice", "answers", "free_port", "main", "select_redis"]
@@ -101,6 +102,7 @@ def _start_redis_server(binary: str, data_dir: str | None) -> RedisChoice:
          "--requirepass", password, "--rename-command", "MODULE", ""],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        umask=0o077,  # its AOF and RDB files: 0600
     )  # fmt: skip
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redis-server")
@@ -229,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", nargs=argparse.REMAINDER, help="command to run, after --")
     options = parser.parse_args(argv)
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
-    if options.data_dir:
-        os.makedirs(options.data_dir, exist_ok=True)
+    if options.data_dir:  # the AOF holds every job's arguments: owner-only
+        private_dir(options.data_dir)
     candidates: list[str] | None = [] if options.private else None
     with contextlib.ExitStack() as session:
         try:

@@ -21,15 +21,38 @@ from typing import Any
 from conveyor.defaults import MAX_PRIORITY, MIN_PRIORITY
 from conveyor.errors import DeclarationError
 
-__all__ = ["validate_priority", "validate_queue_name"]
+__all__ = ["RESERVED_PREFIXES", "is_reserved", "validate_priority", "validate_queue_name"]
 
 _VALID = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+
+#: Redis keys that are not queues, by the prefix of their name: conveyor's own (scheduled and dead
+#: sets, locks, owners, pause and wake lists), kombu's bindings and unacked index, redbeat's
+#: schedule, Celery's results. No queue may be named so: a send, a clear or a pause on such a
+#: name would write into (or delete) a structure the workers read.
+RESERVED_PREFIXES = ("conveyor:", "_kombu", "unacked", "redbeat:", "celery-task-meta-", "celery-taskset-meta-",
+                     "chord-unlock")  # fmt: skip
+
+
+def is_reserved(name: str) -> bool:
+    """True for a name that is not a queue's (``conveyor:scheduled``, ``_kombu.binding.x``, ``x.reply.celery.pidbox``).
+
+    Example::
+
+        is_reserved("conveyor:dead")   # True
+        is_reserved("default")         # False
+    """
+    return name.startswith(RESERVED_PREFIXES) or name.endswith("pidbox")
 
 
 def validate_queue_name(name: Any, where: str, error: type[Exception] = DeclarationError) -> str:
     """Return ``name`` if it is a valid queue name, else raise ``error`` saying what is accepted."""
     if not isinstance(name, str) or not _VALID.fullmatch(name):
         raise error(f"{where} must be a queue name of 1-200 letters, digits, '_', '-', '.' or ':', but got {name!r}")
+    if is_reserved(name):
+        raise error(
+            f"{where} must not name one of the Redis keys that are not queues ({', '.join(RESERVED_PREFIXES)}…, "
+            f"…pidbox), but got {name!r}: choose another queue name"
+        )
     return name
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from celery import Celery
 
@@ -197,11 +197,30 @@ def forget(app: Celery) -> None:
 
 
 def masked_url(url: object) -> str:
-    """``url`` with its password replaced by ``***``, for messages and logs."""
-    parts = urlsplit(str(url or ""))
-    if parts.password is None:
-        return str(url or "")
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    """``url`` with its password replaced by ``***`` (the netloc's and a ``password=`` query's), for messages and logs.
+
+    Example::
+
+        masked_url("redis://:s3cret@127.0.0.1:6379/0")            # 'redis://:***@127.0.0.1:6379/0'
+        masked_url("redis://127.0.0.1:6379/0?password=s3cret")    # 'redis://127.0.0.1:6379/0?password=***'
+    """
+    text = str(url or "")
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:  # not a URL (an unbalanced bracket, a bad port): nothing of it is shown
+        return "<an unreadable URL>"
+    if password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    if parts.query:
+        query = [(name, "***" if name.lower() in _SECRET_PARAMETERS else value)
+                 for name, value in parse_qsl(parts.query, keep_blank_values=True)]  # fmt: skip
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return urlunsplit(parts) if password is not None or parts.query else text
+
+
+# URL query parameters redis-py and kombu read a secret from.
+_SECRET_PARAMETERS = frozenset({"password", "sentinel_password", "ssl_password", "passwd", "token"})
 
 
 def redis_client(app_or_url: Celery | str, **options: Any) -> Any:

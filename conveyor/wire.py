@@ -26,12 +26,15 @@ __all__ = [
     "HEARTBEAT_PREFIX",
     "HELD_PREFIX",
     "LIMITS_KEY",
+    "LIMIT_PREFIX",
     "LIMITS_TO_KEY",
     "OWNERS_KEY",
     "PAUSED_KEY",
     "POISONED_KEY",
     "PRIORITY_SEPARATOR",
     "SCHEDULED_KEY",
+    "THROTTLE_PREFIX",
+    "UNIQUE_PREFIX",
     "WAKE_CAP",
     "WAKE_PREFIX",
     "DeadRecord",
@@ -69,6 +72,11 @@ DEATHS_PREFIX = "conveyor:deaths:"
 #: Messages taken from a dead owner for the last time, waiting to be written to the dead set:
 #: ``"<length of source> <deaths> <source list><message>"``.
 POISONED_KEY = "conveyor:poisoned"
+#: The prefixes of the keys the control headers name (``conveyor.broker.controls``): a message's
+#: header naming a key outside its own prefix is refused (the claim script checks the same strings).
+UNIQUE_PREFIX = "conveyor:unique:"
+LIMIT_PREFIX = "conveyor:limit:"
+THROTTLE_PREFIX = "conveyor:throttle:"
 #: Concurrency limits in use (``conveyor.broker.controls``): a set of slot keys, and each key's size.
 LIMITS_KEY = "conveyor:limits"
 LIMITS_TO_KEY = "conveyor:limits:to"

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from conveyor.devserver import answers
+from conveyor.settings import masked_url
 from conveyor.testing import worker_thread
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -47,7 +48,8 @@ def missing_service(message: str) -> NoReturn:
 
 def require_redis() -> None:
     if not REDIS_AVAILABLE:
-        missing_service(f"no Redis answers at {TEST_REDIS_URL} (run the tests with `make test`, which starts one)")
+        where = masked_url(TEST_REDIS_URL)
+        missing_service(f"no Redis answers at {where} (run the tests with `make test`, which starts one)")
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ from kombu.utils.json import loads
 
 from conveyor.broker.scripts import LUA_HELPERS
 
-__all__ = ["CLAIM", "CLAIM_SHA", "discarded_over_limit", "parse_envelope"]
+__all__ = ["CLAIM", "CLAIM_SHA", "NOT_A_MESSAGE", "discarded_over_limit", "parse_envelope"]
+
+NOT_A_MESSAGE = "not a kombu message (a JSON object with a body and a properties.delivery_tag string)"
 
 # Take the first message of the queue keys (KEYS[6..], in fetch order) and record it as
 # unacknowledged as kombu's QoS.append does (unacked hash + index) and as held by this owner
@@ -29,7 +31,8 @@ __all__ = ["CLAIM", "CLAIM_SHA", "discarded_over_limit", "parse_envelope"]
 # heartbeat has expired claims nothing ({'', '', 'dead'}): what it took could be recovered
 # from it before it beats again. A message whose throttle window is full goes to the scheduled
 # set, one whose concurrency limit is reached to the limit's blocked list (conveyor.broker.controls),
-# and the script looks at the next one (up to 100 set aside per call).
+# and the script looks at the next one (up to 100 set aside per call). A message whose control
+# header names a key outside its prefix ({source, item, 'forged', why}) is returned to be buried.
 # KEYS: unacked, unacked_index, claims, held, heartbeat, queues...
 # ARGV: now, owner, wake prefix, scheduled set, a random number in [0, 1) (throttle jitter),
 #       limits set, limits' sizes, paused queues, '1' if every queue is consumed without acks.
@@ -38,11 +41,24 @@ CLAIM = (
     + """
 local now = tonumber(ARGV[1])
 
+-- Why the message's control headers may not be acted on (nil if they may): each names a key under its
+-- own prefix, of the type written here. Checked before anything is written.
+local function forged(headers)
+  local throttle, limit = headers['conveyor_throttle'], headers['conveyor_limit']
+  if throttle ~= nil and not (type(throttle) == 'table'
+      and control_key(throttle['key'], 'conveyor:throttle:', 'zset')) then
+    return 'its conveyor_throttle header names no key under conveyor:throttle: (or one that is not a sorted set)'
+  end
+  if limit ~= nil and not (type(limit) == 'table' and limit_key(limit['key'])) then
+    return 'its conveyor_limit header names no key under conveyor:limit: (or one that is not a sorted set)'
+  end
+  return nil
+end
+
 -- 'run', 'throttled' or 'blocked' (set aside here), or 'discard' (over a limit that discards).
 local function control(headers, source, item, id)
   local throttle, window = headers['conveyor_throttle'], nil
-  if type(throttle) == 'table' and type(throttle['key']) == 'string' and tonumber(throttle['limit'])
-      and tonumber(throttle['period']) then
+  if type(throttle) == 'table' and tonumber(throttle['limit']) and tonumber(throttle['period']) then
     local period = tonumber(throttle['period'])
     window = throttle['key']
     redis.call('ZREMRANGEBYSCORE', window, '-inf', now - period)
@@ -55,7 +71,7 @@ local function control(headers, source, item, id)
     end
   end
   local limit = headers['conveyor_limit']
-  if type(limit) == 'table' and type(limit['key']) == 'string' then
+  if type(limit) == 'table' then
     local to = tonumber(limit['to']) or 1
     redis.call('SADD', ARGV[6], limit['key'])
     redis.call('HSET', ARGV[7], limit['key'], to)
@@ -103,7 +119,8 @@ while i <= #KEYS do
     if ARGV[9] == '1' then return {KEYS[i], item, 'ok', tag} end
     local verdict, headers = 'run', message['headers']
     if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
-      local id = headers['id']
+      local id, why = headers['id'], forged(headers)
+      if why then return {KEYS[i], item, 'forged', why} end
       if type(id) ~= 'string' then id = tag end
       verdict = control(headers, KEYS[i], item, id)
     end
@@ -158,7 +175,7 @@ def parse_envelope(item: bytes | str, queue: str = "") -> dict[str, Any]:
         or not tag
         or not isinstance(tag, str)
     ):
-        raise ValueError("not a kombu message (a JSON object with a body and a properties.delivery_tag string)")
+        raise ValueError(NOT_A_MESSAGE)
     info = properties.get("delivery_info")
     if info is None or isinstance(info, list):  # the claim script reads a JSON array as a table without keys
         info = {}

@@ -35,7 +35,9 @@ import time
 from typing import Any
 
 from conveyor.broker.scripts import LUA_HELPERS, run
-from conveyor.wire import LIMITS_KEY, LIMITS_TO_KEY, WAKE_CAP, WAKE_PREFIX
+from conveyor.errors import ConveyorError
+from conveyor.routing import RESERVED_PREFIXES
+from conveyor.wire import LIMIT_PREFIX, LIMITS_KEY, LIMITS_TO_KEY, THROTTLE_PREFIX, UNIQUE_PREFIX, WAKE_CAP, WAKE_PREFIX
 
 __all__ = [
     "LIMIT_HEADER",
@@ -44,6 +46,8 @@ __all__ = [
     "UNIQUE_PUT",
     "UNIQUE_PUT_SHA",
     "limit_keys",
+    "owned_key",
+    "refuse_reserved",
     "release_slot",
     "release_unique",
     "sweep_limits",
@@ -80,6 +84,9 @@ return 0
 _RELEASE_SLOT = (
     LUA_HELPERS
     + """
+if not limit_key(KEYS[1]) then
+  return 0
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return unblock(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 """
@@ -93,8 +100,10 @@ _SWEEP = (
 local released = 0
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local to = tonumber(redis.call('HGET', KEYS[2], key)) or 1
-  released = released + unblock(key, to, tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]))
-  if redis.call('ZCARD', key) == 0 and redis.call('LLEN', key .. ':blocked') == 0 then
+  local own = limit_key(key)
+  if own then released = released + unblock(key, to, tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])) end
+  -- Forgotten when unused, or (never touched) when a message named another key before claims checked names.
+  if not own or (redis.call('ZCARD', key) == 0 and redis.call('LLEN', key .. ':blocked') == 0) then
     redis.call('SREM', KEYS[1], key)
     redis.call('HDEL', KEYS[2], key)
   end
@@ -104,25 +113,50 @@ return released
 )
 
 
+def owned_key(header: Any, prefix: str) -> str | None:
+    """The key a control header names, if it is one of conveyor's under ``prefix``; None otherwise.
+
+    A header comes from a message, which anyone who can send one writes: its key is never used
+    unless it is under its own prefix (a forged ``conveyor:dead`` is refused, not emptied).
+
+    Example::
+
+        owned_key({"key": "conveyor:limit:x.ReportJob:42", "to": 1}, LIMIT_PREFIX)  # the key
+        owned_key({"key": "conveyor:scheduled"}, LIMIT_PREFIX)                     # None
+    """
+    key = header.get("key") if isinstance(header, dict) else None
+    return key if isinstance(key, str) and key.startswith(prefix) and len(key) > len(prefix) else None
+
+
+def refuse_reserved(queue: str) -> None:
+    """Raise ``ConveyorError`` for a send to a key that is not a queue (``conveyor:paused``, ``_kombu…``)."""
+    if queue.startswith(RESERVED_PREFIXES):
+        raise ConveyorError(f"refused to send a message to {queue!r}: it is a key conveyor, kombu, redbeat or "
+                            f"Celery keep, not a queue ({', '.join(RESERVED_PREFIXES)}…)")  # fmt: skip
+
+
 def unique_put(client: Any, lock: str, ttl_ms: int, job_id: str, queue_key: str, wake: str, data: str) -> str | None:
     """Take the lock and push the message in one step; the holder's job id if the lock is taken."""
+    if owned_key({"key": lock}, UNIQUE_PREFIX) is None:
+        raise ConveyorError(f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, "
+                            f"not a key under {UNIQUE_PREFIX}")  # fmt: skip
     holder = run(client, UNIQUE_PUT, [lock, queue_key, wake], [job_id, ttl_ms, data])
     return holder.decode() if isinstance(holder, bytes) else None
 
 
 def release_unique(client: Any, header: Any, job_id: str) -> bool:
     """Release the unique lock named in a ``conveyor_unique`` header, if ``job_id`` holds it."""
-    if not isinstance(header, dict) or not isinstance(header.get("key"), str):
-        return False
-    return bool(run(client, _RELEASE_UNIQUE, [header["key"]], [job_id]))
+    key = owned_key(header, UNIQUE_PREFIX)
+    return key is not None and bool(run(client, _RELEASE_UNIQUE, [key], [job_id]))
 
 
 def release_slot(client: Any, header: Any, job_id: str) -> int:
     """Free ``job_id``'s slot named in a ``conveyor_limit`` header; how many blocked jobs were released."""
-    if not isinstance(header, dict) or not isinstance(header.get("key"), str):
+    key = owned_key(header, LIMIT_PREFIX)
+    if key is None:
         return 0
     to = header.get("to") if isinstance(header.get("to"), int) else 1
-    return int(run(client, _RELEASE_SLOT, [header["key"]], [job_id, to, time.time(), WAKE_PREFIX, WAKE_CAP]))
+    return int(run(client, _RELEASE_SLOT, [key], [job_id, to, time.time(), WAKE_PREFIX, WAKE_CAP]))
 
 
 def sweep_limits(client: Any) -> int:
@@ -149,7 +183,7 @@ def limit_keys(client: Any) -> list[dict[str, Any]]:
 def throttle_keys(client: Any) -> list[dict[str, Any]]:
     """Every throttle window alive: its key, starts recorded and seconds until it expires."""
     found = []
-    for key in sorted(k.decode() for k in client.scan_iter("conveyor:throttle:*", count=1000)):
+    for key in sorted(k.decode() for k in client.scan_iter(THROTTLE_PREFIX + "*", count=1000)):
         with client.pipeline(transaction=False) as pipe:
             pipe.zcard(key)
             pipe.pttl(key)

@@ -27,21 +27,24 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from conveyor.broker.retry_plan import resend, retry_plan
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
-from conveyor.errors import ConveyorError
-from conveyor.routing import validate_queue_name
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, HEADER, DeadRecord, RawMessage, dead_record, parse_job_header
+from conveyor.wire import (
+    DEAD_JOBS_KEY,
+    DEAD_KEY,
+    DeadRecord,
+    RawMessage,
+    dead_record,
+)
 
-__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "RetryPlan", "bury_entry", "raw_message", "resend",
-           "retry_plan"]  # fmt: skip
+__all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "bury_entry", "raw_message"]
 
 logger = logging.getLogger("conveyor.broker.dead_set")
 
@@ -51,10 +54,8 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
     OSError, redis.ConnectionError, redis.TimeoutError, KombuOperationalError,
 )  # fmt: skip
 
-# Add, then drop what is too old and what is over the cap (oldest first), in one step.
-_ADD = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+# Drop what is too old (ARGV[5]: the cut-off time) and what is over the cap (ARGV[4]), oldest first.
+_TRIM = """
 local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5])
 local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[4])
 if excess > 0 then
@@ -67,6 +68,14 @@ for _, id in ipairs(dropped) do
 end
 return #dropped
 """
+# Add, then trim, in one step.
+_ADD = (
+    """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+"""
+    + _TRIM
+)
 # Remove one record and return it, so two people retrying the same job send it once.
 _TAKE = """
 local record = redis.call('HGET', KEYS[2], ARGV[1])
@@ -86,6 +95,7 @@ class DeadSet:
         self.max_jobs = max_jobs
         self.timeout = timeout
         self._add = client.register_script(_ADD)
+        self._trim = client.register_script(_TRIM)
         self._take = client.register_script(_TAKE)
 
     @classmethod
@@ -101,11 +111,20 @@ class DeadSet:
     def add(self, record: DeadRecord, now: float | None = None) -> int:
         """Keep ``record`` (built with ``conveyor.wire.dead_record``); returns how many old records were dropped."""
         now = time.time() if now is None else now
-        stored = {"failed_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(), **record}
-        data = json.dumps(stored, default=repr)
+        data = self.encode(record, now)
         return int(
             self._add(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[record["id"], now, data, self.max_jobs, now - self.timeout])
         )
+
+    @staticmethod
+    def encode(record: DeadRecord, now: float) -> str:
+        """The stored form of ``record`` dying at ``now`` (for scripts that write records themselves)."""
+        return json.dumps({"failed_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(), **record}, default=repr)
+
+    def trim(self, now: float | None = None) -> int:
+        """Apply the cap and the age limit (after records were added by another script); how many went."""
+        now = time.time() if now is None else now
+        return int(self._trim(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=["", "", "", self.max_jobs, now - self.timeout]))
 
     def list(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Dead jobs, most recent first."""
@@ -155,95 +174,6 @@ class DeadSet:
                 continue
             sent += self.retry(app, job_id)
         return sent, refused
-
-
-@dataclass(frozen=True)
-class RetryPlan:
-    """What Retry would send for a dead record, as the page and the CLI show it; ``refusal`` says why not."""
-
-    task: str | None
-    queue: str
-    content_type: str | None
-    body_preview: str
-    refusal: str | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return self.refusal is None
-
-
-def _registered_tasks(app: Celery) -> Any:
-    # The app's own configured modules (include/imports), as a worker imports them at start: the CLI
-    # and Flower have not. Nothing named by the record is imported. Once per app, not per record
-    # (the Dead page plans up to 200 records per view).
-    if not getattr(app, "_conveyor_modules_imported", False):
-        app.loader.import_default_modules()
-        app._conveyor_modules_imported = True
-    return app.tasks
-
-
-def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
-    """What ``resend`` would publish: only JSON messages of a task registered on ``app``, to a valid queue.
-
-    The task, content type and body come from the stored message itself (not from the record's
-    other fields), so what is shown is what is sent.
-    """
-    queue = record.get("queue") or app.conf.task_default_queue
-    raw = record.get("message")
-    if record.get("raw_entry"):
-        return RetryPlan(None, queue, None, "", "it was not a message (nothing a worker could run): delete it")
-    if raw:
-        headers = raw.get("headers") if isinstance(raw.get("headers"), dict) else {}
-        task, content_type = headers.get("task"), raw.get("content_type")
-        try:
-            body: str | None = base64.b64decode(raw.get("body") or "", validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-    else:
-        task, content_type = record.get("task"), "application/json"
-        body = json.dumps([record.get("args") or [], record.get("kwargs") or {}], default=repr)
-    text = body or ""
-    preview = text if len(text) <= 200 else text[:197] + "..."
-    refusal = None
-    if content_type != "application/json":
-        refusal = f"its body is {content_type or 'of no content type'}, not JSON: only JSON messages are sent again"
-    elif body is None:
-        refusal = "its body is not UTF-8 JSON text"
-    elif not isinstance(task, str) or task not in _registered_tasks(app):
-        refusal = f"{task!r} is not a job or task registered on this app"
-    else:
-        try:
-            validate_queue_name(queue, "its queue", ConveyorError)
-        except ConveyorError as exc:
-            refusal = str(exc)
-    return RetryPlan(task if isinstance(task, str) else None, str(queue), content_type, preview, refusal)
-
-
-def resend(app: Celery, record: dict[str, Any]) -> None:
-    """Publish a dead job again, as ``retry_plan`` shows: its original message if kept, else one with its arguments."""
-    plan = retry_plan(app, record)
-    if plan.refusal is not None:
-        raise ConveyorError(f"{record.get('id')} cannot be retried: {plan.refusal}")
-    queue = plan.queue
-    with app.producer_or_acquire(None) as producer:
-        raw = record.get("message")
-        if raw:
-            producer.publish(
-                base64.b64decode(raw["body"]), exchange="", routing_key=queue, headers=raw.get("headers") or {},
-                content_type=raw.get("content_type"), content_encoding=raw.get("content_encoding"),
-                priority=record.get("priority"), declare=[app.amqp.queues[queue]], retry=True,
-            )  # fmt: skip
-            return
-        meta = parse_job_header(record.get("meta"))
-        meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
-        message = app.amqp.create_task_message(
-            record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,
-            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"), ignore_result=None,
-        )  # fmt: skip
-        options: dict[str, Any] = {"queue": queue, "headers": {HEADER: meta}}
-        if record.get("priority") is not None:
-            options["priority"] = record["priority"]
-        app.amqp.send_task_message(producer, record["task"], message, **options)
 
 
 def bury_entry(client: Any, queue: str, item: bytes | str, reason: str) -> None:

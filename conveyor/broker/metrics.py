@@ -108,8 +108,10 @@ def _buckets(client: Any, since: float, now: float) -> list[tuple[int, dict[str,
         for start in starts:
             pipe.hgetall(f"{PREFIX}{start}")
         replies = pipe.execute()
+    # A field that is not a count (written by something else) is skipped, never a failed page.
     return [
-        (start, {k.decode(): int(v) for k, v in reply.items()}) for start, reply in zip(starts, replies, strict=True)
+        (start, {k.decode(errors="replace"): int(v) for k, v in reply.items() if v.lstrip(b"-").isdigit()})
+        for start, reply in zip(starts, replies, strict=True)
     ]
 
 

@@ -105,7 +105,8 @@ for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
         redis.call('RPUSH', KEYS[7], #source .. ' ' .. deaths .. ' ' .. source .. message)
         poisoned = poisoned + 1
         local unique = headers and headers['conveyor_unique']  -- dead: its @unique lock goes
-        if type(unique) == 'table' and type(unique['key']) == 'string' and redis.call('GET', unique['key']) == id then
+        if type(unique) == 'table' and control_key(unique['key'], 'conveyor:unique:', 'string')
+            and redis.call('GET', unique['key']) == id then
           redis.call('DEL', unique['key'])
         end
       else
@@ -113,7 +114,7 @@ for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
         wake(ARGV[5], source, tonumber(ARGV[6]))
         requeued = requeued + 1
       end
-      if type(limit) == 'table' and type(limit['key']) == 'string' then
+      if type(limit) == 'table' and limit_key(limit['key']) then
         -- Its concurrency slot is free: a job blocked behind it goes first (pushed to the head after it).
         redis.call('ZREM', limit['key'], id)
         unblock(limit['key'], tonumber(limit['to']) or 1, now, ARGV[5], tonumber(ARGV[6]))

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,10 +29,13 @@ from typing import Any
 
 from conveyor.broker.busy import workers
 from conveyor.broker.reliable_fetch import wake
+from conveyor.broker.scripts import lua, run
 from conveyor.defaults import PRIORITY_STEPS
+from conveyor.errors import ConveyorError
+from conveyor.routing import RESERVED_PREFIXES, is_reserved, validate_queue_name
 from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, priority_queue_key
 
-__all__ = ["QueueRow", "overview", "pause", "paused", "resume"]
+__all__ = ["QueueRow", "action_refusal", "known_queues", "overview", "pause", "paused", "purge", "resume"]
 
 
 @dataclass
@@ -53,6 +57,59 @@ class QueueRow:
     def unconsumed(self) -> bool:
         """Jobs wait here and no live worker takes from this queue."""
         return self.waiting > 0 and self.consumers == 0
+
+
+def known_queues(app: Any, client: Any) -> set[str]:
+    """The queues an operator may act on: configured, consumed by a live worker, holding jobs, or paused.
+
+    Never a name under a reserved prefix (``conveyor.routing.RESERVED_PREFIXES``, the app's
+    redbeat prefix, pidbox lists), whatever Redis holds under it.
+    """
+    names = {queue.name for queue in app.conf.task_queues or []} | {app.conf.task_default_queue}
+    names |= _other_queue_lists(client, app) | paused(client)
+    names |= {queue for owner in workers(client) if owner.alive for queue in owner.queues}
+    return {name for name in names if not _reserved(app, name)}
+
+
+def action_refusal(app: Any, client: Any, name: str, action: str) -> str | None:
+    """Why ``action`` (pause, resume, clear) may not touch ``name``, with the fix first; None if it may.
+
+    Example::
+
+        action_refusal(app, client, "conveyor:scheduled", "clear")
+        # "'conveyor:scheduled' is not a queue: ... nothing was cleared"
+    """
+    past = {"pause": "paused", "resume": "resumed", "clear": "cleared"}[action]
+    try:
+        validate_queue_name(name, "QUEUE", error=ConveyorError)
+    except ConveyorError as exc:
+        if not _reserved(app, name):
+            return str(exc)
+    if _reserved(app, name):
+        return (f"{name!r} is not a queue: it is a key conveyor, kombu, redbeat or Celery keep "
+                f"({', '.join(RESERVED_PREFIXES)}…, …pidbox); nothing was {past}")  # fmt: skip
+    if action == "resume" and name in paused(client):
+        return None
+    known = known_queues(app, client)
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"no queue {name!r}: {hint}it is not configured, no worker consumes it and no job waits in it "
+            f"(queues: {', '.join(sorted(known)) or 'none'}); nothing was {past}")  # fmt: skip
+
+
+def purge(app: Any, client: Any, queue: str) -> int:
+    """Delete the jobs waiting in ``queue`` (every priority list) in one script; how many were deleted.
+
+    A priority key that is not a list (another program's structure under a queue's name) is left
+    as it is, and said: ``ConveyorError`` once the lists are cleared.
+    """
+    steps = (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
+    deleted, kept = run(client, lua("purge_queue"), [priority_queue_key(queue, step) for step in steps], [])
+    if kept:
+        raise ConveyorError(f"cleared {deleted} job(s) from {queue}; {kept} key(s) of its name are not lists, kept")
+    return int(deleted)
 
 
 def pause(client: Any, queue: str) -> bool:
@@ -77,7 +134,7 @@ def overview(app: Any, client: Any, steps: list[int] | None = None) -> list[Queu
     """Configured queues first (in the app's order), then non-empty lists of other queues."""
     steps = steps or (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
     configured = [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]
-    names = list(dict.fromkeys([*configured, *sorted(_other_queue_lists(client) - set(configured))]))
+    names = list(dict.fromkeys([*configured, *sorted(_other_queue_lists(client, app) - set(configured))]))
     stopped = paused(client)
     consumers: dict[str, int] = {}
     for owner in workers(client):
@@ -107,14 +164,18 @@ def overview(app: Any, client: Any, steps: list[int] | None = None) -> list[Queu
     return rows
 
 
-def _other_queue_lists(client: Any) -> set[str]:
-    """Names of queue lists in Redis (kombu's layout), other than conveyor's and kombu's own keys."""
+def _reserved(app: Any, name: str) -> bool:
+    redbeat = app.conf.get("redbeat_key_prefix") or "redbeat:"
+    return is_reserved(name) or name.startswith(redbeat)
+
+
+def _other_queue_lists(client: Any, app: Any) -> set[str]:
+    """Names of queue lists in Redis (kombu's layout), other than conveyor's, kombu's and redbeat's own keys."""
     found = set()
     for key in client.scan_iter(count=1000, _type="list"):
-        name = key.decode(errors="replace")
-        if name.startswith(("conveyor:", "_kombu", "unacked")) or name.endswith("pidbox"):
-            continue
-        found.add(name.split(PRIORITY_SEPARATOR, 1)[0])
+        name = key.decode(errors="replace").split(PRIORITY_SEPARATOR, 1)[0]
+        if not _reserved(app, name):
+            found.add(name)
     return found
 
 

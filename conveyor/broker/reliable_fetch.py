@@ -55,8 +55,8 @@ from kombu.utils.json import dumps
 
 from conveyor.broker.acks import QoS
 from conveyor.broker.channel_caches import ChannelCaches, bulk
-from conveyor.broker.claim import CLAIM, CLAIM_SHA, discarded_over_limit, parse_envelope
-from conveyor.broker.controls import UNIQUE_HEADER, unique_put
+from conveyor.broker.claim import CLAIM, CLAIM_SHA, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
+from conveyor.broker.controls import UNIQUE_HEADER, refuse_reserved, unique_put
 from conveyor.broker.dead_set import bury_entry
 from conveyor.broker.owners import Owner
 from conveyor.compat import kombu as kombu_compat
@@ -208,10 +208,8 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
             try:
-                if bytes_to_str(reply[2]) == "bad":
-                    raise ValueError(
-                        "not a kombu message (a JSON object with a body and a properties.delivery_tag string)"
-                    )
+                if bytes_to_str(reply[2]) in ("bad", "forged"):  # forged: a header naming a key not its own
+                    raise ValueError(bytes_to_str(reply[3]) if reply[2] == b"forged" else NOT_A_MESSAGE)
                 payload = parse_envelope(item, dest)
             except ValueError as exc:
                 if bytes_to_str(reply[2]) == "ok":  # claimed, but Python cannot read it: not unacked after all
@@ -229,6 +227,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                 flush()
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        refuse_reserved(queue)  # a send to "conveyor:paused" would create a list the claim cannot read
         publish_batch = kwargs.get("_publish_batch")
         if self.global_keyprefix or (self._expires and queue in self._expires):
             super()._put(queue, message, **kwargs)

@@ -39,8 +39,9 @@ from celery import bootsteps
 from conveyor.broker.dead_set import DeadSet
 from conveyor.broker.scripts import LUA_HELPERS
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
+from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import SCHEDULED_KEY, dead_record, wake_key
+from conveyor.wire import SCHEDULED_KEY, UNIQUE_PREFIX, dead_record, wake_key
 
 __all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 
@@ -89,6 +90,8 @@ def add(
     if unique is None:
         client.zadd(SCHEDULED_KEY, {entry: due})
         return None
+    if not unique[0].startswith(UNIQUE_PREFIX):
+        raise ConveyorError(f"refused to schedule job {job_id}: its lock {unique[0]!r} is not under {UNIQUE_PREFIX}")
     holder = client.eval(_ADD_UNIQUE, 2, unique[0], SCHEDULED_KEY, job_id, unique[1], due, entry)
     return holder.decode() if isinstance(holder, bytes) else None
 

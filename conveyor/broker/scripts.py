@@ -12,11 +12,27 @@ Example::
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import redis
 
-__all__ = ["LUA_HELPERS", "run"]
+__all__ = ["LUA_HELPERS", "lua", "run"]
+
+_LUA_DIR = Path(__file__).parent / "lua"
+
+
+@cache
+def lua(name: str) -> str:
+    """The text of ``conveyor/broker/lua/<name>.lua`` (its header names its KEYS and ARGV), for ``run``.
+
+    Example::
+
+        run(client, lua("purge_queue"), keys=["default", "default\x06\x163"], args=[])
+    """
+    return (_LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+
 
 # Shared by the scripts that read a claim record or requeue a message (conveyor.broker.owners,
 # conveyor.broker.acks). A claim is "<owner> <length of the message> <source list>"; the unacked
@@ -42,6 +58,18 @@ local function wake(wake_prefix, source, cap)
   local queue = queue_of(source)
   redis.call('LPUSH', wake_prefix .. queue, 1)
   redis.call('LTRIM', wake_prefix .. queue, 0, cap - 1)
+end
+-- A key named by a message header (conveyor.broker.controls): usable only if it is under `prefix`
+-- and holds `kind` (or nothing yet). Anything else is a forged header naming another structure
+-- (the scheduled set, the dead set, a lock): the message is buried, the key never touched.
+local function control_key(key, prefix, kind)
+  if type(key) ~= 'string' or #key <= #prefix or string.sub(key, 1, #prefix) ~= prefix then return false end
+  local found = redis.call('TYPE', key)['ok']
+  return found == 'none' or found == kind
+end
+-- A concurrency limit's slots (a sorted set) and its blocked list, both conveyor's.
+local function limit_key(key)
+  return control_key(key, 'conveyor:limit:', 'zset') and control_key(key .. ':blocked', 'conveyor:limit:', 'list')
 end
 -- @unique (conveyor.broker.controls): take `key` for job `id` for `ttl_ms`, or keep it if `id` holds it;
 -- the holder's id if another job holds it.

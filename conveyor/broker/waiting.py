@@ -9,38 +9,39 @@ retried for), **throttled** (over its ``@throttle`` window), or **scheduled**
 in one script, whichever of the operator and the poller gets there first), delete it, or
 kill it (into the dead set, from where it can be retried later).
 
+Reads cover the whole set, in chunks: the kind and the search are applied before the page
+is cut, so a retry behind 20,000 scheduled jobs is listed, and every entry can be found by
+id. An action on a selection reads the set once (``find``) and acts in one script per batch,
+whatever the number of ids.
+
 Example::
 
-    for job in waiting(client, kind="retry", search="ImportJob"):
-        print(job.id, job.job_class, job.error, job.due)
-    run_now(client, job.id)
+    found = listing(client, kinds=("retry",), search="ImportJob")
+    print(found.total, [job.id for job in found.jobs])
+    run_now(client, [job.id for job in found.jobs])       # {id: True if moved}
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from conveyor.broker.dead_set import DeadSet
-from conveyor.wire import SCHEDULED_KEY, dead_record
+from conveyor.broker.scripts import lua, run
+from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, SCHEDULED_KEY, WAKE_CAP, dead_record
 
-__all__ = ["WaitingJob", "delete", "kill", "run_now", "waiting"]
+__all__ = ["Listing", "WaitingJob", "delete", "find", "kill", "listing", "run_now", "waiting"]
 
 Kind = Literal["scheduled", "retry", "throttled"]
 
-# KEYS: the scheduled set. ARGV: the member. Moves it to its list now, if it is still there.
-_RUN_NOW = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-local entry = cjson.decode(ARGV[1])
-redis.call('LPUSH', entry['key'], entry['message'])
-if type(entry['wake']) == 'string' then
-  redis.call('LPUSH', entry['wake'], 1)
-  redis.call('LTRIM', entry['wake'], 0, 999)
-end
-return 1
-"""
+#: Entries read per round trip while scanning the set.
+CHUNK = 2_000
+#: Ids acted on per script call: a bounded script, and a bounded block of Redis.
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -65,53 +66,123 @@ class WaitingJob:
         return any(needle in field.lower() for field in haystack)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One page of waiting jobs, and how many match in all."""
+
+    jobs: list[WaitingJob]
+    total: int
+
+
+def listing(
+    client: Any, kinds: Iterable[Kind] | None = None, search: str = "", limit: int = 500, offset: int = 0
+) -> Listing:
+    """The ``limit`` waiting jobs from ``offset`` of ``kinds`` (all if None) matching ``search``, soonest first."""
+    wanted = set(kinds) if kinds is not None else None
+    jobs, total = [], 0
+    for member, due in _scan(client):
+        job = _read(member, due)
+        if job is None or (wanted is not None and job.kind not in wanted) or (search and not job.matches(search)):
+            continue
+        if offset <= total < offset + limit:
+            jobs.append(job)
+        total += 1
+    return Listing(jobs, total)
+
+
 def waiting(client: Any, kind: Kind | None = None, search: str = "", limit: int = 500) -> list[WaitingJob]:
     """Up to ``limit`` waiting jobs of ``kind`` (all if None) matching ``search``, soonest first."""
-    found = []
-    for member, due in client.zrange(SCHEDULED_KEY, 0, 9999, withscores=True):
-        job = _read(member, float(due))
-        if job is None or (kind is not None and job.kind != kind) or (search and not job.matches(search)):
-            continue
-        found.append(job)
-        if len(found) >= limit:
-            break
+    return listing(client, None if kind is None else (kind,), search, limit).jobs
+
+
+def find(client: Any, job_ids: Iterable[str]) -> dict[str, WaitingJob]:
+    """The waiting jobs with these ids, in one read of the set (by id; ids not waiting are left out)."""
+    wanted, found = set(job_ids), {}
+    for member, due in _scan(client):
+        job_id = _id_of(member)
+        if job_id in wanted:
+            job = _read(member, due)
+            if job is not None:
+                found[job_id] = job
     return found
 
 
-def run_now(client: Any, job_id: str) -> bool:
-    """Send the waiting job ``job_id`` to its queue now; False if it is not (or no longer) waiting."""
-    job = _find(client, job_id)
-    return job is not None and bool(client.eval(_RUN_NOW, 1, SCHEDULED_KEY, job.member))
+def run_now(client: Any, job_ids: str | Iterable[str]) -> Any:
+    """Send waiting jobs to their queues now: ``{id: moved}``; for one id (a str), whether it moved."""
+    return _act(client, job_ids, lambda batch: run(client, lua("run_waiting"), [SCHEDULED_KEY],
+                                                   [WAKE_CAP, *(job.member for job in batch)]))  # fmt: skip
 
 
-def delete(client: Any, job_id: str) -> bool:
-    """Remove the waiting job ``job_id`` (it will not run)."""
-    job = _find(client, job_id)
-    return job is not None and bool(client.zrem(SCHEDULED_KEY, job.member))
+def delete(client: Any, job_ids: str | Iterable[str]) -> Any:
+    """Remove waiting jobs (they will not run): ``{id: removed}``; for one id, whether it was removed."""
+    return _act(client, job_ids, lambda batch: run(client, lua("remove_waiting"), [SCHEDULED_KEY],
+                                                   [job.member for job in batch]))  # fmt: skip
 
 
-def kill(client: Any, job_id: str, who: str) -> bool:
-    """Move the waiting job ``job_id`` to the dead set (kept, retryable from there)."""
-    job = _find(client, job_id)
-    if job is None:
-        return False
+def kill(client: Any, job_ids: str | Iterable[str], who: str) -> Any:
+    """Move waiting jobs to the dead set (kept, retryable from there): ``{id: killed}``; one id: a bool."""
+    dead_set = DeadSet(client)
+
+    def batch_kill(batch: list[WaitingJob]) -> Any:
+        now, args = time.time(), []
+        for job in batch:
+            args += [job.member, job.id, dead_set.encode(_dead_record(job, who), now)]
+        flags = run(client, lua("kill_waiting"), [SCHEDULED_KEY, DEAD_KEY, DEAD_JOBS_KEY], [now, *args])
+        dead_set.trim(now)
+        return flags
+
+    return _act(client, job_ids, batch_kill)
+
+
+def _act(client: Any, job_ids: str | Iterable[str], do: Any) -> Any:
+    one = isinstance(job_ids, str)
+    ids = [job_ids] if isinstance(job_ids, str) else list(dict.fromkeys(job_ids))
+    jobs = find(client, ids)
+    done = dict.fromkeys(ids, False)
+    selected = [job_id for job_id in ids if job_id in jobs]
+    for start in range(0, len(selected), BATCH):
+        batch = selected[start : start + BATCH]
+        for job_id, flag in zip(batch, do([jobs[job_id] for job_id in batch]), strict=True):
+            done[job_id] = bool(flag)
+    return done[ids[0]] if one else done
+
+
+def _dead_record(job: WaitingJob, who: str) -> Any:
     message = json.loads(_entry(job.member)["message"])
     properties = message.get("properties") or {}
     body = message["body"]
     if properties.get("body_encoding") != "base64":  # the dead set keeps bodies base64, as kombu sends them
         body = base64.b64encode(str(body).encode()).decode()
-    DeadSet(client).add(dead_record(
+    return dead_record(
         job.id, f"killed while waiting ({job.kind}) by {who}", error=job.error, task=job.task, queue=job.queue,
         argsrepr=job.arguments, attempts=job.attempt, priority=properties.get("priority"),
         message={"body": body, "content_type": message.get("content-type"),
                  "content_encoding": message.get("content-encoding"), "headers": message.get("headers") or {}},
-    ))  # fmt: skip
-    # Recorded first, removed second: a crash in between leaves it in both, never in neither.
-    return bool(client.zrem(SCHEDULED_KEY, job.member))
+    )  # fmt: skip
 
 
-def _find(client: Any, job_id: str) -> WaitingJob | None:
-    return next((job for job in waiting(client, limit=10_000) if job.id == job_id), None)
+def _scan(client: Any) -> Iterator[tuple[bytes, float]]:
+    """Every entry of the set with its due time, soonest first, ``CHUNK`` per round trip."""
+    start = 0
+    while True:
+        chunk = client.zrange(SCHEDULED_KEY, start, start + CHUNK - 1, withscores=True)
+        for member, due in chunk:
+            yield member, float(due)
+        if len(chunk) < CHUNK:
+            return
+        start += CHUNK
+
+
+def _id_of(member: bytes) -> str | None:
+    """The job id of an entry: conveyor writes it beside the message; a throttled entry has it in the message."""
+    try:
+        entry = _entry(member)
+        if isinstance(entry.get("id"), str):
+            return str(entry["id"])
+        headers = json.loads(entry["message"]).get("headers") or {}
+        return str(headers.get("id"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _entry(member: bytes) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from conveyor.cli.group import OneLineErrors
+from conveyor.cli.output import printable
 from conveyor.cli.queues_commands import queues
 from conveyor.cli.waiting_commands import retries, scheduled
 from conveyor.cli.workers_commands import busy, limits, workers
@@ -183,16 +184,22 @@ def enqueue(
 @click.pass_context
 def clear(ctx: click.Context, queue: str, yes: bool) -> None:
     """Delete every job waiting in QUEUE (all priorities)."""
-    from conveyor.broker.depths import queue_depths
+    from conveyor.broker.queue_state import action_refusal, overview, purge
+    from conveyor.cli.output import with_redis
     from conveyor.settings import settings_for
 
     app = _app(ctx)
     queue = settings_for(app).queue(queue)  # a name as written, mapped through conveyor_queue_name_prefix
-    waiting = sum(depth for name, _, depth in queue_depths(app) if name == queue)
+    refusal = with_redis(ctx, lambda client: action_refusal(app, client, queue, "clear"))
+    if refusal is not None:
+        raise click.UsageError(refusal)
+    waiting = sum(row.waiting for row in with_redis(ctx, lambda client: overview(app, client)) if row.name == queue)
     if not yes:
         click.confirm(f"Delete {waiting} job(s) waiting in {queue!r}?", abort=True)
-    with app.connection_for_write() as connection:
-        purged = connection.default_channel.queue_purge(queue) or 0
+    try:
+        purged = with_redis(ctx, lambda client: purge(app, client, queue))
+    except ConveyorError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Deleted {purged} job(s) from {queue}")
 
 
@@ -213,21 +220,23 @@ def _dead_set(ctx: click.Context) -> Any:
 @click.pass_context
 def dead_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The dead jobs, most recent first: id, time, job, queue, attempts, error."""
+    from conveyor.broker.retry_plan import FILTERED, arguments_hidden, redacted
+
     dead_set = _dead_set(ctx)
     records = dead_set.list(limit=limit)
-    if as_json:
-        click.echo(json.dumps(records, indent=2))
+    if as_json:  # JSON escapes control characters itself
+        click.echo(json.dumps([redacted(record) for record in records], indent=2))
         return
     click.echo(
         f"{dead_set.count()} dead job(s)" + (f", {len(records)} shown" if len(records) < dead_set.count() else "")
     )
     for record in records:
-        arguments = record.get("argsrepr") or record.get("args") or ""
+        arguments = FILTERED if arguments_hidden(record) else record.get("argsrepr") or record.get("args") or ""
         error = "" if record.get("error") == record.get("reason") else f"\n  {record.get('error')}"
-        click.echo(
+        click.echo(printable(
             f"\n{record['id']}  {record.get('failed_at', '?')}  {record.get('job_class')}{arguments}"
             f"\n  queue {record.get('queue')}, attempts {record.get('attempts')}, {record.get('reason')}{error}"
-        )
+        ))  # fmt: skip
 
 
 @dead.command(name="retry")

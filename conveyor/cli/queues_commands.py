@@ -16,8 +16,7 @@ from typing import Any
 
 import click
 
-from conveyor.cli.output import with_redis
-from conveyor.errors import ConveyorError
+from conveyor.cli.output import printable, with_redis
 
 __all__ = ["queues"]
 
@@ -36,7 +35,9 @@ def queues(ctx: click.Context) -> None:
         detail = ", ".join(f"{priority}: {depth}" for priority, depth in row.by_priority.items()) or "-"
         notes = [f"latency {row.latency_s:.0f}s" if row.latency_s is not None else "", f"{row.consumers} consumer(s)",
                  "PAUSED" if row.paused else "", "no worker consumes it" if row.unconsumed else ""]  # fmt: skip
-        click.echo(f"{row.name:24} {row.waiting:8d}  {detail}  ({', '.join(note for note in notes if note)})")
+        click.echo(
+            printable(f"{row.name:24} {row.waiting:8d}  {detail}  ({', '.join(note for note in notes if note)})")
+        )
 
 
 @queues.command(name="pause")
@@ -62,12 +63,19 @@ def queues_resume(ctx: click.Context, queue: str) -> None:
 
 
 def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
-    from conveyor.routing import validate_queue_name
+    from conveyor.broker.queue_state import action_refusal
     from conveyor.settings import settings_for
 
-    try:
-        validate_queue_name(queue, "QUEUE")
-    except ConveyorError as exc:
-        raise click.BadParameter(str(exc)) from None
-    physical = settings_for(ctx.obj.app).queue(queue)
-    with_redis(ctx, lambda client: act(client, physical))
+    app = ctx.obj.app
+    physical = settings_for(app).queue(queue)
+    action = "pause" if act.__name__ == "pause" else "resume"
+
+    def checked(client: Any) -> str | None:
+        refusal = action_refusal(app, client, physical, action)
+        if refusal is None:
+            act(client, physical)
+        return refusal
+
+    refusal = with_redis(ctx, checked)
+    if refusal is not None:  # a queue no worker knows, or a key that is not a queue: said, nothing done
+        raise click.UsageError(refusal)

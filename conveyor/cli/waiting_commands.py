@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from conveyor.cli.output import duration, with_redis
+from conveyor.cli.output import duration, printable, with_redis
 from conveyor.schedule.file import local_clock
 
 __all__ = ["retries", "scheduled"]
@@ -31,25 +31,32 @@ def _group(kind: str, name: str, help_text: str) -> click.Group:
     @click.pass_context
     def group(ctx: click.Context, search: str) -> None:
         if ctx.invoked_subcommand is None:
-            ctx.invoke(listing, search=search)
+            ctx.invoke(listing, search=search, limit=500)
 
     @group.command(name="list")
     @click.option("--search", default="", help="only jobs whose class, queue, arguments, id or error contain this")
+    @click.option("--limit", type=click.IntRange(1), default=500, show_default=True, help="how many, soonest first")
     @click.pass_context
-    def listing(ctx: click.Context, search: str) -> None:
+    def listing(ctx: click.Context, search: str, limit: int) -> None:
         """The waiting jobs, soonest first."""
-        from conveyor.broker.waiting import waiting
+        from conveyor.broker.waiting import Kind, listing
 
-        kinds = ("scheduled", "throttled") if kind == "scheduled" else ("retry",)
-        jobs = [job for job in with_redis(ctx, lambda c: waiting(c, search=search)) if job.kind in kinds]
-        click.echo(f"{len(jobs)} job(s) {_TITLES[kind]}")
+        kinds: tuple[Kind, ...] = ("scheduled", "throttled") if kind == "scheduled" else ("retry",)
+        found = with_redis(ctx, lambda c: listing(c, kinds, search=search, limit=limit))  # filtered, then cut
+        jobs = found.jobs
+        shown = f", {len(jobs)} shown (--limit)" if found.total > len(jobs) else ""
+        click.echo(f"{found.total} job(s) {_TITLES[kind]}{shown}")
         now = time.time()
         for job in jobs:
             when = local_clock(job.due) + (f" (in {duration(job.due - now)})" if job.due > now else " (due)")
             tag = "  throttled" if job.kind == "throttled" else ""
-            click.echo(f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{tag}")
+            click.echo(
+                printable(
+                    f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{tag}"
+                )
+            )
             if job.error:
-                click.echo(f"  {job.error}")
+                click.echo(printable(f"  {job.error}"))
 
     for action, doc in (("run", "Send JOB_ID to its queue now."), ("delete", "Delete JOB_ID (it will not run)."),
                         ("kill", "Move JOB_ID to the dead set.")):  # fmt: skip

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +80,13 @@ def check_xsrf(settings: dict[str, Any]) -> None:
         )
 
 
-def harden_basic_auth() -> None:
+def harden_basic_auth(check: Callable[[Any], None] | None = None) -> None:
     """Make Flower answer 401, not 500, to credentials it cannot compare (non-ASCII text).
 
     Flower compares the header's credentials with ``hmac.compare_digest`` on ``str``, which
-    raises TypeError for non-ASCII text: a 500 for any request with such a header.
+    raises TypeError for non-ASCII text: a 500 for any request with such a header. ``check``
+    (given the handler) runs first on every request that needs a login, Flower's pages and API
+    included: it may refuse one (``conveyor.web.flower``'s Host allow-list).
     """
     import tornado.web
     from flower.views import BaseHandler
@@ -94,6 +96,8 @@ def harden_basic_auth() -> None:
         return
 
     def get_current_user(self: Any) -> Any:
+        if check is not None:
+            check(self)
         try:
             return original(self)
         except TypeError as exc:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from conveyor.broker.controls import LIMIT_HEADER, THROTTLE_HEADER, UNIQUE_HEADER
 from conveyor.errors import DeclarationError
+from conveyor.wire import LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
@@ -147,17 +148,17 @@ def control_headers(job: Job, task: str, serialized: tuple[list[Any], dict[str, 
         if job.scheduled_at is not None and job.enqueued_at is not None:
             wait = max(0.0, (job.scheduled_at - job.enqueued_at).total_seconds())
         value = _key_value(uniq.key, job) if uniq.key else _arguments_digest(serialized, job.queue_name)
-        headers[UNIQUE_HEADER] = {"key": f"conveyor:unique:{task}:{value}", "ttl_ms": int((uniq.within + wait) * 1000),
+        headers[UNIQUE_HEADER] = {"key": f"{UNIQUE_PREFIX}{task}:{value}", "ttl_ms": int((uniq.within + wait) * 1000),
                                   "until": uniq.until}  # fmt: skip
     limit: ConcurrencyDeclaration | None = getattr(cls, LIMIT_ATTR, None)
     if limit is not None:
         value = _key_value(limit.key, job) if limit.key else ""
-        headers[LIMIT_HEADER] = {"key": f"conveyor:limit:{limit.group or task}:{value}", "to": limit.to,
+        headers[LIMIT_HEADER] = {"key": f"{LIMIT_PREFIX}{limit.group or task}:{value}", "to": limit.to,
                                  "duration": limit.duration, "discard": limit.on_conflict == "discard"}  # fmt: skip
     rate: ThrottleDeclaration | None = getattr(cls, THROTTLE_ATTR, None)
     if rate is not None:
         value = _key_value(rate.key, job) if rate.key else ""
-        headers[THROTTLE_HEADER] = {"key": f"conveyor:throttle:{task}:{value}", "limit": rate.limit,
+        headers[THROTTLE_HEADER] = {"key": f"{THROTTLE_PREFIX}{task}:{value}", "limit": rate.limit,
                                     "period": rate.period}  # fmt: skip
     return headers
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from conveyor.jobs.core import Core
 
-__all__ = ["JobLogger", "logger"]
+__all__ = ["JobLogger", "logger", "one_line"]
 
 logger = logging.getLogger("conveyor")
 
@@ -39,11 +39,29 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, base: logging.Logger, job_class: str, job_id: str | None) -> None:
         super().__init__(base, {"job_class": job_class, "job_id": job_id})
-        self._prefix = f"[{job_class}] [{job_id}] "
+        self._prefix = f"[{job_class}] [{one_line(job_id)}] "
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return self._prefix + str(msg), kwargs
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        # A job id, queue or error text comes from a message: it cannot add a forged line to the log.
+        super().log(level, msg, *(one_line(arg) if isinstance(arg, str) else arg for arg in args), **kwargs)
+
+
+# Control characters (newlines included) escaped: a log record stays one line whatever it quotes.
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {0x0A: "\\n", 0x0D: "\\r"}
+
+
+def one_line(value: object) -> str:
+    """``str(value)`` with control characters escaped, so a forged id cannot start a log line of its own.
+
+    Example::
+
+        one_line("4f0c\nINFO forged")   # '4f0c\\nINFO forged'
+    """
+    return str(value).translate(_ESCAPES)
 
 
 class _Arguments:

@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 
 from celery import Celery
 
+from conveyor.private_files import private_dir, private_file
 from conveyor.settings import MailSettings
 
 __all__ = ["ConsoleBackend", "FileBackend", "MailBackend", "SMTPBackend", "TestBackend", "backend_for", "use_backend"]
@@ -86,9 +87,9 @@ class FileBackend:
         self.directory = Path(directory)
 
     def send(self, message: EmailMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # mail holds what was sent to people: owner-only, 0700 and 0600
         name = (message["Message-ID"] or "message").strip("<>").replace("/", "_")
-        (self.directory / f"{name}.eml").write_bytes(bytes(message))
+        private_file(self.directory / f"{name}.eml", bytes(message))
 
 
 class ConsoleBackend:

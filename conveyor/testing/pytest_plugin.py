@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from conveyor.mail.delivery import TestBackend, use_backend
+from conveyor.settings import masked_url
 from conveyor.testing.assertions import EnqueuedJobs, enqueued_jobs_recorded
 from conveyor.testing.helpers import worker_thread
 
@@ -68,7 +69,7 @@ def require_broker(app: Any) -> None:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
     except Exception as exc:  # any failure to connect means the same thing here
-        message = f"the broker at {app.conf.broker_url} does not answer ({exc}); `make test` starts a Redis"
+        message = f"the broker at {masked_url(app.conf.broker_url)} does not answer ({exc}); `make test` starts a Redis"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"{message} - failing because CI=true", pytrace=False)
         pytest.skip(message)

@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 import tornado.web
-from tornado.ioloop import IOLoop
 
 from conveyor.broker.busy import busy, workers
 from conveyor.broker.controls import limit_keys
@@ -61,7 +60,7 @@ class BusyView(_Page):
             finally:
                 client.close()
 
-        owners, running, limits = await IOLoop.current().run_in_executor(None, read)
+        owners, running, limits = await self.read(read)
         now = dt.datetime.now(dt.UTC).timestamp()
         self.render(
             "busy.html",
@@ -89,6 +88,7 @@ class WorkerActionView(_ActionView):
             return
 
         def act() -> str:
+            logger.info("workers: %s asked to %s %s", user, action, name)  # before acting (a known node name)
             if action == "stop":
                 app.control.shutdown(destination=[name])
                 logger.info("workers: %s stopped %s (warm shutdown)", user, name)
@@ -102,5 +102,5 @@ class WorkerActionView(_ActionView):
                 return f"{name} consumes no queue (already quiet, or it did not answer)"
             return f"Quieted {name}: it takes no new job from {', '.join(queues)}; running jobs finish"
 
-        self.flash(await IOLoop.current().run_in_executor(None, act))
+        self.flash(await self.act(act))
         self.redirect(self.reverse_url("busy"))

@@ -36,7 +36,8 @@ from conveyor.compat import check_web
 from conveyor.compat import flower as flower_compat
 from conveyor.web.secrets import read_or_create
 
-__all__ = ["QueueDepthCollector", "SecurityHeaders", "cookie_secret", "install", "require_login"]
+__all__ = ["LOOPBACK_HOSTS", "QueueDepthCollector", "SecurityHeaders", "cookie_secret", "host_allowed", "install",
+           "require_login"]  # fmt: skip
 
 logger = logging.getLogger("conveyor.web.flower")
 TEMPLATES = Path(__file__).parent / "templates" / "flower"
@@ -134,11 +135,31 @@ class _Loader(BaseLoader):  # type: ignore[misc]
         raise FileNotFoundError(f"template {name!r} not found in {', '.join(map(str, self.roots))}")
 
 
-def install(app: Any = None) -> None:
+#: Host names a Flower running without login answers to (its bind address is added): a page of
+#: another name that resolves to 127.0.0.1 (DNS rebinding) gets 403, not the pages and their forms.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def host_allowed(host_name: str, options: Any, allowed_hosts: Iterable[str] = ()) -> bool:
+    """Whether a request for ``host_name`` may be answered: always with a login; else only loopback names.
+
+    Example::
+
+        host_allowed("rebind.attacker.example", options)   # False when Flower runs without login
+    """
+    if options.basic_auth or options.auth:  # the browser sends no credentials to another origin's name
+        return True
+    address = str(options.address or "")
+    extra = {address} if address not in ("", "0.0.0.0", "::") else set()
+    return host_name.lower() in LOOPBACK_HOSTS | extra | {host.lower() for host in allowed_hosts}
+
+
+def install(app: Any = None, allowed_hosts: Iterable[str] = ()) -> None:
     """Add the Schedule and Dead pages, queue-depth metrics and security headers to Flower (idempotent).
 
     ``app`` is the Celery app whose queues the metrics show (default: the current one, which
     ``celery -A app flower`` has configured by the time Flower reads its config file).
+    ``allowed_hosts``: more host names a Flower without login answers to (``host_allowed``).
     """
     import prometheus_client
     from tornado.web import GZipContentEncoding
@@ -180,7 +201,13 @@ def install(app: Any = None) -> None:
     # tornado's Application takes ``transforms`` beside its settings; Flower passes the settings through.
     gzip = settings.get("compress_response") or settings.get("gzip")
     settings["transforms"] = [SecurityHeaders, *([GZipContentEncoding] if gzip else [])]
-    flower_compat.harden_basic_auth()
+    hosts = tuple(allowed_hosts)
+
+    def check_host(handler: Any) -> None:
+        if not host_allowed(handler.request.host_name, handler.application.options, hosts):
+            raise tornado.web.HTTPError(403, "Flower runs without login and answers only to its own host names")
+
+    flower_compat.harden_basic_auth(check_host)
     collector = QueueDepthCollector(app or current_app())
     prometheus_client.REGISTRY.register(collector)
     collector.start()

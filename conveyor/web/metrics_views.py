@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import tornado.web
-from tornado.ioloop import IOLoop
 
 from conveyor.broker import metrics
 from conveyor.settings import redis_client
@@ -33,7 +32,7 @@ class MetricsView(_Page):
             finally:
                 client.close()
 
-        by_class, series = await IOLoop.current().run_in_executor(None, read)
+        by_class, series = await self.read(read)
         rows = sorted(by_class.items(), key=lambda item: -int(item[1].get("day", {}).get("processed") or 0))
         self.render(
             "job_metrics.html",

@@ -2,20 +2,19 @@
 
 GET ``/queues`` lists every configured queue and every non-empty queue no live worker
 consumes (``conveyor.broker.queue_state.overview``). POST ``/queues/<name>/pause|resume|clear``
-acts on one (same login and XSRF token as the other pages, logged with the user); clearing
-asks for the queue's name to be typed, as a confirmation that needs no script.
+acts on one (same login and XSRF token as the other pages, logged with the user before it acts
+and again when done or failed); clearing asks for the queue's name to be typed, as a
+confirmation that needs no script. An action touches only a queue ``known_queues`` lists, never
+a reserved key (``conveyor:scheduled``, ``_kombu…``): 400 with the reason, nothing changed.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import tornado.web
-from tornado.ioloop import IOLoop
 
-from conveyor.broker.queue_state import QueueRow, overview, pause, resume
-from conveyor.routing import validate_queue_name
+from conveyor.broker.queue_state import QueueRow, action_refusal, overview, pause, purge, resume
 from conveyor.settings import redis_client
 from conveyor.web.views import _ActionView, _Page
 
@@ -36,7 +35,7 @@ class QueuesView(_Page):
             finally:
                 client.close()
 
-        rows = await IOLoop.current().run_in_executor(None, read)
+        rows = await self.read(read)
         self.render("queues.html", title="Queues", tab="queues", rows=rows)
 
 
@@ -45,30 +44,39 @@ class QueueActionView(_ActionView):
     async def post(self, name: str, action: str) -> None:
         app = self.application.capp
         user = self._user()
-        try:
-            validate_queue_name(name, "queue", error=ValueError)
-        except ValueError as exc:
-            raise tornado.web.HTTPError(400, str(exc)) from None
         confirmation = self.get_body_argument("confirm", "")
+        if action == "clear" and confirmation != name:
+            self.flash(f"Not cleared: type {name} in the box to confirm")
+            self.redirect(self.reverse_url("queues"))
+            return
 
         def act() -> str:
-            if action == "clear" and confirmation != name:
-                return f"Not cleared: type {name} in the box to confirm"
-            if action == "clear":  # as `celery -A app jobs clear`: kombu's purge of every priority list
-                with app.connection_for_write() as connection:
-                    done: Any = connection.default_channel.queue_purge(name) or 0
-            else:
-                client = redis_client(app)
+            client = redis_client(app)
+            try:
+                refusal = action_refusal(app, client, name, action)
+                if refusal is not None:
+                    logger.warning("queues: %s was refused %s of %r: %s", user, action, name, refusal)
+                    raise tornado.web.HTTPError(400, refusal)
+                logger.info("queues: %s %s %r", user, _DOING[action], name)  # before acting: a failure is audited too
                 try:
-                    done = {"pause": pause, "resume": resume}[action](client, name)
-                finally:
-                    client.close()
-            past = {"pause": "paused", "resume": "resumed", "clear": "cleared"}[action]
-            deleted = f" ({done} job(s) deleted)" if action == "clear" else ""
-            logger.info("queues: %s %s %s%s", user, past, name, deleted)
+                    done = (
+                        purge(app, client, name)
+                        if action == "clear"
+                        else {"pause": pause, "resume": resume}[action](client, name)
+                    )
+                except Exception as exc:
+                    logger.error("queues: %s failed to %s %r: %s: %s", user, action, name, type(exc).__name__, exc)
+                    raise
+            finally:
+                client.close()
             if action == "clear":
+                logger.info("queues: %s cleared %r (%s job(s) deleted)", user, name, done)
                 return f"Cleared {name}: {done} job(s) deleted"
+            logger.info("queues: %s %s %r", user, "paused" if action == "pause" else "resumed", name)
             return f"{'Paused' if action == 'pause' else 'Resumed'} {name}"
 
-        self.flash(await IOLoop.current().run_in_executor(None, act))
+        self.flash(await self.act(act))
         self.redirect(self.reverse_url("queues"))
+
+
+_DOING = {"pause": "pausing", "resume": "resuming", "clear": "clearing"}

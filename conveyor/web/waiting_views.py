@@ -3,7 +3,9 @@
 GET ``/scheduled`` and ``/retries`` (``?q=`` searches job class, queue, arguments, id and
 error); POST ``/waiting/<page>/<action>`` with one or more ``id`` fields runs, deletes or kills
 (to the dead set) the selected jobs (same login and XSRF token as the other pages, logged with
-the user). See ``conveyor.broker.waiting``.
+the user before and after; Delete needs its "sure" box). The pages page (``?page=``), the
+search applies before the page is cut, and up to 500 ids act in one read of the set and one
+script. See ``conveyor.broker.waiting``.
 """
 
 from __future__ import annotations
@@ -11,20 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import tornado.web
-from tornado.ioloop import IOLoop
 
 from conveyor.broker import waiting
 from conveyor.schedule.file import local_clock
 from conveyor.settings import redis_client
-from conveyor.web.views import _ActionView, _Page
+from conveyor.web.views import _ActionView, _Page, page_number
 
 __all__ = ["RetriesView", "ScheduledView", "WaitingActionView"]
 
 logger = logging.getLogger("conveyor.web.flower")
 
-_KINDS = {"scheduled": ("scheduled", "throttled"), "retries": ("retry",)}
+_KINDS: dict[str, tuple[waiting.Kind, ...]] = {"scheduled": ("scheduled", "throttled"), "retries": ("retry",)}
+
+#: Waiting jobs per page.
+PAGE_SIZE = 200
 
 
 class _WaitingPage(_Page):
@@ -34,19 +39,26 @@ class _WaitingPage(_Page):
     async def get(self) -> None:
         app = self.application.capp
         search = self.get_query_argument("q", "")[:200]
+        number = page_number(self.get_query_argument("page", "1"))
 
-        def read() -> list[waiting.WaitingJob]:
+        def read() -> waiting.Listing:
             client = redis_client(app)
             try:
-                return [job for job in waiting.waiting(client, search=search) if job.kind in _KINDS[self.page]]
+                return waiting.listing(client, _KINDS[self.page], search, PAGE_SIZE, (number - 1) * PAGE_SIZE)
             finally:
                 client.close()
 
-        jobs = await IOLoop.current().run_in_executor(None, read)
+        found = await self.read(read)
         now = dt.datetime.now(dt.UTC).timestamp()
         title = "Retries" if self.page == "retries" else "Scheduled"
-        self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=jobs, search=search, now=now,
-                    clock=local_clock)  # fmt: skip
+
+        def url_query(to: int) -> str:
+            return urlencode({"q": search, "page": to} if search else {"page": to})
+
+        self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=found.jobs, total=found.total,
+                    search=search, now=now, clock=local_clock, number=number,
+                    pages=max(1, -(-found.total // PAGE_SIZE)), first=(number - 1) * PAGE_SIZE,
+                    url_query=url_query)  # fmt: skip
 
 
 class ScheduledView(_WaitingPage):
@@ -62,22 +74,35 @@ class WaitingActionView(_ActionView):
     async def post(self, page: str, action: str) -> None:
         app = self.application.capp
         user = self._user()
-        ids = [job_id for job_id in self.get_body_arguments("id") if job_id][:500]
+        ids = list(dict.fromkeys(job_id for job_id in self.get_body_arguments("id") if job_id))[:MAX_SELECTED]
+        if action == "delete" and ids and self.get_body_argument("confirm", "") != "yes":
+            self.flash("Not deleted: tick 'sure' next to Delete to delete the selected jobs")
+            self.redirect(self.reverse_url(page))
+            return
 
         def act() -> str:
             client = redis_client(app)
-            do: Any = {"run": waiting.run_now, "delete": waiting.delete,
-                       "kill": lambda c, i: waiting.kill(c, i, f"{user} (Flower)")}[action]  # fmt: skip
+            logger.info("%s: %s asked to %s %d job(s)", page, user, action, len(ids))  # before acting
             try:
-                done = [job_id for job_id in ids if do(client, job_id)]
+                do: Any = {"run": waiting.run_now, "delete": waiting.delete,
+                           "kill": lambda c, i: waiting.kill(c, i, f"{user} (Flower)")}[action]  # fmt: skip
+                outcome: dict[str, bool] = do(client, ids)
+            except Exception as exc:
+                logger.error("%s: %s failed to %s: %s: %s", page, user, action, type(exc).__name__, exc)
+                raise
             finally:
                 client.close()
+            done = [job_id for job_id, flag in outcome.items() if flag]
             past = {"run": "ran now", "delete": "deleted", "kill": "killed"}[action]
             for job_id in done:
-                logger.info("%s: %s %s %s", page, user, past, job_id)
+                logger.info("%s: %s %s %r", page, user, past, job_id)
             verb = {"run": "Sent to their queue", "delete": "Deleted", "kill": "Moved to the dead set"}[action]
             missing = len(ids) - len(done)
             return f"{verb}: {len(done)} job(s)" + (f"; {missing} no longer waiting" if missing else "")
 
-        self.flash(await IOLoop.current().run_in_executor(None, act) if ids else "Select at least one job")
+        self.flash(await self.act(act) if ids else "Select at least one job")
         self.redirect(self.reverse_url(page))
+
+
+#: Ids one action accepts (a page shows PAGE_SIZE; several pages' worth at most).
+MAX_SELECTED = 500

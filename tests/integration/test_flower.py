@@ -275,8 +275,8 @@ def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: s
     assert "No job waiting" in get("/retries")
     token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
-    def post(path: str, ids: list[str]) -> str:
-        form = urllib.parse.urlencode([("_xsrf", token), *(("id", job_id) for job_id in ids)]).encode()
+    def post(path: str, ids: list[str], *extra: tuple[str, str]) -> str:
+        form = urllib.parse.urlencode([("_xsrf", token), *(("id", job_id) for job_id in ids), *extra]).encode()
         with opener.open(urllib.request.Request(flower + path, data=form, headers=auth), timeout=10) as response:
             return str(response.read().decode())
 
@@ -285,7 +285,10 @@ def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: s
     assert {job.job_id for job in jobs} & sent == {jobs[0].job_id, jobs[1].job_id}
     assert "Moved to the dead set: 1 job(s)" in post("/waiting/scheduled/kill", [jobs[2].job_id])
     assert DeadSet(client).get(jobs[2].job_id)["reason"] == "killed while waiting (scheduled) by admin (Flower)"  # type: ignore[index]
-    assert "Deleted: 0 job(s); 1 no longer waiting" in post("/waiting/scheduled/delete", [jobs[2].job_id])
+    refused = post("/waiting/scheduled/delete", [jobs[2].job_id])
+    assert "Not deleted: tick &#x27;sure&#x27;" in refused
+    deleted = post("/waiting/scheduled/delete", [jobs[2].job_id], ("confirm", "yes"))
+    assert "Deleted: 0 job(s); 1 no longer waiting" in deleted
     assert request(flower + "/waiting/scheduled/run", LOGIN, data=b"id=x")[0] == 403  # no form token
 
 

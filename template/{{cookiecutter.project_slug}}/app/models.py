@@ -17,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from config.settings import settings
 from conveyor import RecordNotFound
+from conveyor.private_files import private_dir, private_file, tighten
 from conveyor.sqlalchemy.model_references import register_models
 from conveyor.sqlalchemy.transactions import defer_enqueue_until_commit
 
@@ -83,5 +84,9 @@ def create_all() -> None:
     """Create the tables (and the SQLite file's folder) if missing."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # The rows are the service's data: the file 0600 before SQLite opens it, its folder 0700.
+        private_dir(Path(url.database).parent)
+        if not Path(url.database).exists():
+            private_file(url.database, b"")
+        tighten(url.database, 0o600)
     Base.metadata.create_all(engine)
