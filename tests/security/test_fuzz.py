@@ -1,8 +1,10 @@
 """Random envelopes and bodies pushed straight into a queue under a real worker: it never exits, nothing vanishes.
 
-hypothesis draws 6,000 list entries of four kinds: a Celery message for a real job with
+hypothesis draws 6,500 list entries of five kinds: a Celery message for a real job with
 random arguments (tagged values included), a message with random headers, a kombu envelope
-with random field types, and text or JSON that is no envelope at all. Each carries a unique
+with random field types, text or JSON that is no envelope at all, and a job whose control
+headers (``conveyor_throttle``, ``conveyor_limit``) name keys that are not theirs (the
+scheduled and dead sets, kombu's, redbeat's), which must leave those keys whole. Each carries a unique
 id; at the end every one was either performed (the job recorded it) or is in the dead set,
 and the worker (solo pool: anything escaping a job would end it) is still running.
 
@@ -81,6 +83,10 @@ def fuzz_worker() -> Iterator[tuple[redis.Redis, Service]]:
 
 PUSHED: list[str] = []
 EXAMPLES = 1500  # per kind: 6,000 entries, about 25 s on the suite's machine
+HOSTILE_EXAMPLES = 500
+HOSTILE_KEYS = ["conveyor:scheduled", "conveyor:dead", "conveyor:dead:jobs", "conveyor:owners", "conveyor:paused",
+                "conveyor:limits", "conveyor:limit:", "conveyor:throttle:", "unacked", "_kombu.binding.fuzz",
+                "redbeat::schedule", "conveyor:limit:x:blocked", "fuzz"]  # fmt: skip
 
 
 def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: tuple[redis.Redis, Service]) -> None:
@@ -118,7 +124,24 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
         client.lpush(QUEUE, job_id.encode() + b" " + noise)
         PUSHED.append(job_id)
 
-    for draw in (jobs_with_random_arguments, random_headers, random_envelope_fields, not_an_envelope):
+    # Control headers naming keys that are not theirs (what Flower's send-task lets a login send): buried,
+    # and the structures they name untouched.
+    client.zadd("conveyor:scheduled", {"fuzz-victim": 4e9})
+    hostile_key = st.sampled_from(HOSTILE_KEYS) | st.text(max_size=30) | json_values
+
+    @settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(name=st.sampled_from(["conveyor_throttle", "conveyor_limit"]), key=hostile_key,
+           size=st.integers(min_value=-1, max_value=10**9) | json_values)  # fmt: skip
+    def hostile_control_headers(name: str, key: Any, size: Any) -> None:
+        job_id = f"fuzz-{uuid.uuid4()}"
+        control = {"key": key, "limit": size, "period": size, "to": size, "duration": size}
+        message = json.loads(job_message(job_id, []))
+        message["headers"][name] = control if isinstance(key, str) and len(key) % 2 else key
+        client.lpush(QUEUE, json.dumps(message))
+        PUSHED.append(job_id)
+
+    for draw in (jobs_with_random_arguments, random_headers, random_envelope_fields, not_an_envelope,
+                 hostile_control_headers):  # fmt: skip
         draw()
 
     dead = DeadSet(client)
@@ -144,4 +167,8 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
     seen = {job_id: [line for line in lines if job_id in line][:3] for job_id in sorted(missing)[:5]}
     state = (client.llen(QUEUE), client.hlen("unacked"), client.llen(DONE), dead.count(), lines[-15:])
     assert missing == set(), f"{len(missing)} of {len(PUSHED)} entries neither performed nor dead: {seen} {state}"
-    assert len(PUSHED) == 4 * EXAMPLES
+    assert len(PUSHED) == 4 * EXAMPLES + HOSTILE_EXAMPLES
+    assert client.zscore("conveyor:scheduled", "fuzz-victim") == 4e9
+    assert client.pttl("conveyor:scheduled") == -1
+    assert client.type("conveyor:paused") in (b"none", b"set")
+    assert client.pttl("conveyor:dead") == -1

@@ -84,3 +84,65 @@ def test_make_flower_uses_the_login_make_run_keeps(tmp_path: Path) -> None:
         assert status(login) == 200
     finally:
         flower.stop()
+
+
+def test_the_development_redis_keeps_its_data_owner_only_under_a_permissive_umask(tmp_path: Path) -> None:
+    data = tmp_path / "var" / "redis"
+    write = (
+        "import os, redis; c = redis.Redis.from_url(os.environ['REDIS_URL']); c.set('k', 'secret'); c.bgrewriteaof()"
+    )
+    old = os.umask(0)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "conveyor.devserver", "--private", "--data-dir", str(data), "--",
+             sys.executable, "-c", write], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    assert mode(data) == 0o700
+    files = [path for path in data.rglob("*") if path.is_file()]
+    assert files, list(data.rglob("*"))  # the AOF (and its manifest) were written
+    assert {path.name: mode(path) & 0o077 for path in files} == {path.name: 0 for path in files}
+
+
+def test_private_dir_narrows_an_existing_folder_and_creates_parents_0700(tmp_path: Path) -> None:
+    from conveyor.private_files import private_dir, private_file
+
+    existing = tmp_path / "var"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    private_dir(existing)
+    assert mode(existing) == 0o700
+    old = os.umask(0)
+    try:
+        nested = private_dir(tmp_path / "new" / "mail")
+        written = private_file(nested / "m.eml", b"To: x")
+    finally:
+        os.umask(old)
+    assert (mode(tmp_path / "new"), mode(nested), mode(written)) == (0o700, 0o700, 0o600)
+
+
+def test_mail_files_and_the_sqlite_file_are_owner_only(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    from conveyor.mail.delivery import FileBackend
+
+    message = EmailMessage()
+    message["Message-ID"] = "<one@example.com>"
+    message.set_content("a password reset link")
+    old = os.umask(0)
+    try:
+        FileBackend(tmp_path / "var" / "mail").send(message)
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "var" / "mail") == 0o700
+    assert mode(tmp_path / "var" / "mail" / "one@example.com.eml") == 0o600
+
+    database = tmp_path / "db" / "app.db"
+    script = "import os; os.umask(0); from app.models import create_all; create_all()"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (mode(database.parent), mode(database)) == (0o700, 0o600)

@@ -239,3 +239,57 @@ def test_scheduled_and_retries_list_search_run_and_kill(redis_client: redis.Redi
     missing = celery("jobs", "scheduled", "kill", job_id)
     assert missing.returncode == 1
     assert f"no waiting job {job_id}" in missing.stderr
+
+
+def test_queue_commands_refuse_reserved_keys_and_unknown_queues_in_one_line(redis_client: redis.Redis) -> None:
+    redis_client.zadd("victimzset", {"member": 1})
+    redis_client.zadd("conveyor:scheduled", {"a scheduled job": 4e9})
+    for args in (["clear", "conveyor:scheduled", "--yes"], ["queues", "pause", "conveyor:dead"],
+                 ["clear", "_kombu.binding.default", "--yes"], ["queues", "resume", "unacked"]):  # fmt: skip
+        refused = celery("jobs", *args)
+        assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+        assert "is not a queue" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    cleared = celery("jobs", "clear", "victimzset", "--yes")  # a sorted set no queue lists: not a known queue
+    assert (cleared.returncode, "no queue 'victimzset'" in cleared.stderr) == (2, True), cleared.stderr
+    assert "Traceback" not in cleared.stderr
+    assert redis_client.zcard("victimzset") == 1
+    assert redis_client.zcard("conveyor:scheduled") == 1
+    typo = celery("jobs", "queues", "pause", "nosuchqueue")
+    assert typo.returncode == 2
+    assert "no queue 'nosuchqueue'" in typo.stderr
+    assert "nothing was paused" in typo.stderr
+    close = celery("jobs", "queues", "pause", "low_priorty")
+    assert "did you mean 'low_priority'?" in close.stderr
+    assert redis_client.smembers("conveyor:paused") == set()
+    assert redis_client.keys("conveyor:wake:no*") == []
+
+
+def test_clear_counts_every_priority_of_a_queue_no_config_lists(redis_client: redis.Redis) -> None:
+    for priority in ("1", "7"):
+        sent = celery("jobs", "enqueue", "tests.jobs.EchoJob", "1", "--queue", "defualt", "--priority", priority)
+        assert sent.returncode == 0, sent.stderr
+    asked = celery("jobs", "clear", "defualt", stdin="n\n")
+    assert "Delete 2 job(s) waiting in 'defualt'?" in asked.stdout
+    assert celery("jobs", "clear", "defualt", "--yes").stdout == "Deleted 2 job(s) from defualt\n"
+
+
+def test_dead_list_prints_control_characters_escaped(redis_client: redis.Redis) -> None:
+    from conveyor.broker.dead_set import DeadSet
+
+    DeadSet(redis_client).add(
+        {
+            "id": "esc-1",
+            "task": NOTIFICATION,
+            "job_class": "EchoJob",
+            "queue": "default",
+            "reason": "boom\x1b[2J\x1b]0;owned\x07",
+            "error": "E\x1b[31m",
+            "attempts": 1,
+        }
+    )
+    listed = celery("jobs", "dead", "list")
+    assert "\x1b" not in listed.stdout
+    assert "\x07" not in listed.stdout
+    assert "boom\\x1b[2J\\x1b]0;owned\\x07" in listed.stdout
+    assert "E\\x1b[31m" in listed.stdout
