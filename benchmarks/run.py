@@ -19,6 +19,8 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
 7. shipped  drain of the service as shipped (``benchmarks.shipped``: result backend, task events,
              acks late, prefetch 1, the service's six weighted queues) vs plain Celery with its own
              defaults, prefork and threads; then Redis commands per job (``benchmarks.command_counts``).
+8. selection  ``benchmarks.operator_actions``: Run now on 500 ids of 20,000 waiting, one read and one
+             script vs the old read of the set per id, run once at the end.
 
 Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
@@ -278,6 +280,9 @@ def main() -> int:
     priority = subprocess.run(
         [sys.executable, "-m", "benchmarks.priority_latency"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
+    selections = subprocess.run(
+        [sys.executable, "-m", "benchmarks.operator_actions"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
     verdicts = targets.evaluate(results, publishes_per_job, priority)
     target_table = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in verdicts]
@@ -328,6 +333,12 @@ def main() -> int:
         "",
         "```",
         priority.strip(),
+        "```",
+        "",
+        "Operator actions on a selection (`benchmarks/operator_actions.py`, issue 25):",
+        "",
+        "```",
+        selections.strip(),
         "```",
         "",
         profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",

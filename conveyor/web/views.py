@@ -231,8 +231,10 @@ class DeadView(_Page):
 
         total, rows = await self.read(read)
         pages = max(1, -(-total // DEAD_PAGE_SIZE))
-        self.render("dead.html", title="Dead", tab="dead", total=total, rows=rows, when=_iso_clock, page=page,
-                    pages=pages, first=(page - 1) * DEAD_PAGE_SIZE)  # fmt: skip
+        base = self.reverse_url("dead")
+        self.render("dead.html", title="Dead", tab="dead", total=total, rows=rows, when=_iso_clock, number=page,
+                    pages=pages, first=(page - 1) * DEAD_PAGE_SIZE, page_url=lambda to: f"{base}?page={to}",
+                    )  # fmt: skip
 
 
 #: Dead records per page (the set keeps up to ``conveyor_dead_max_jobs``, 10,000 by default).

@@ -52,13 +52,13 @@ class _WaitingPage(_Page):
         now = dt.datetime.now(dt.UTC).timestamp()
         title = "Retries" if self.page == "retries" else "Scheduled"
 
-        def url_query(to: int) -> str:
-            return urlencode({"q": search, "page": to} if search else {"page": to})
+        def page_url(to: int) -> str:
+            return f"{self.reverse_url(self.page)}?" + urlencode({"q": search, "page": to} if search else {"page": to})
 
         self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=found.jobs, total=found.total,
                     search=search, now=now, clock=local_clock, number=number,
                     pages=max(1, -(-found.total // PAGE_SIZE)), first=(number - 1) * PAGE_SIZE,
-                    url_query=url_query)  # fmt: skip
+                    page_url=page_url)  # fmt: skip
 
 
 class ScheduledView(_WaitingPage):
