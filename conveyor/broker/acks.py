@@ -34,46 +34,15 @@ from kombu.transport.virtual import base as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.broker.scripts import Script
 from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
 
 __all__ = ["QoS"]
 
 logger = logging.getLogger("conveyor.broker.acks")
 
-# KEYS: unacked, unacked_index, claims, held. ARGV: tag, owner. 1 if acknowledged, 0 if not ours.
-_ACK = (
-    LUA_HELPERS
-    + """
-redis.call('SREM', KEYS[4], ARGV[1])
-local owner = parse_claim(redis.call('HGET', KEYS[3], ARGV[1]))
-if owner ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
-"""
-)
-
-# KEYS: unacked, unacked_index, claims, held. ARGV: tag, owner, leftmost ('1'/'0'), wake prefix, wake cap.
-# 1 if handed back, 0 if not ours, -1 if ours but not in the claim script's layout (kombu restores it).
-_RESTORE = (
-    LUA_HELPERS
-    + """
-redis.call('SREM', KEYS[4], ARGV[1])
-local owner, len, source = parse_claim(redis.call('HGET', KEYS[3], ARGV[1]))
-if owner ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[3], ARGV[1])
-local message = message_of(redis.call('HGET', KEYS[1], ARGV[1]), len)
-if not message then return -1 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
--- kombu's meaning of leftmost (reject with requeue): the back of the queue; otherwise the head.
-if ARGV[3] == '1' then redis.call('LPUSH', source, message) else redis.call('RPUSH', source, message) end
-wake(ARGV[4], source, tonumber(ARGV[5]))
-return 1
-"""
-)
+_ACK = Script("ack", helpers=True)
+_RESTORE = Script("restore", helpers=True)
 
 
 class QoS(kombu_redis.QoS):  # type: ignore[misc]
@@ -99,7 +68,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         if tag not in self.claimed:
             return super().ack(delivery_tag)  # type: ignore[no-any-return]
         with self.channel.conn_or_acquire() as client:
-            if not run(client, _ACK, self._keys(), [tag, self.channel.owner_id]):
+            if not _ACK(client, self._keys(), [tag, self.channel.owner_id]):
                 logger.warning(
                     "conveyor: acknowledgement of %s came after its job was recovered from this worker "
                     "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere", tag,
@@ -133,7 +102,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
             return self._restore_unowned(tag, client, leftmost)
         with self.channel.conn_or_acquire(client) as client:
             args = [tag, self.channel.owner_id, int(leftmost), WAKE_PREFIX, WAKE_CAP]
-            done = run(client, _RESTORE, self._keys(), args)
+            done = _RESTORE(client, self._keys(), args)
         self.claimed.discard(tag)
         if done == -1:
             self._restore_unowned(tag, client, leftmost)

@@ -12,140 +12,19 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-from conveyor.broker.scripts import LUA_HELPERS
+from conveyor.broker.scripts import Script
 
-__all__ = ["CLAIM", "CLAIM_SHA", "NOT_A_MESSAGE", "discarded_over_limit", "parse_envelope"]
+__all__ = ["CLAIM", "NOT_A_MESSAGE", "discarded_over_limit", "parse_envelope"]
 
 NOT_A_MESSAGE = "not a kombu message (a JSON object with a body and a properties.delivery_tag string)"
 
-# Take the first message of the queue keys (KEYS[6..], in fetch order) and record it as
-# unacknowledged as kombu's QoS.append does (unacked hash + index) and as held by this owner
-# (claim record + held set, conveyor.broker.owners), atomically. A value that is not a kombu
-# envelope is returned with a third element and not recorded (it is buried). An owner whose
-# heartbeat has expired claims nothing ({'', '', 'dead'}): what it took could be recovered
-# from it before it beats again. A message whose throttle window is full goes to the scheduled
-# set, one whose concurrency limit is reached to the limit's blocked list (conveyor.broker.controls),
-# and the script looks at the next one (up to 100 set aside per call). A message whose control
-# header names a key outside its prefix ({source, item, 'forged', why}) is returned to be buried.
-# KEYS: unacked, unacked_index, claims, held, heartbeat, queues...
-# ARGV: now, owner, wake prefix, scheduled set, a random number in [0, 1) (throttle jitter),
-#       limits set, limits' sizes, paused queues, '1' if every queue is consumed without acks.
-CLAIM = (
-    LUA_HELPERS
-    + """
-local now = tonumber(ARGV[1])
-
--- Why the message's control headers may not be acted on (nil if they may): each names a key under its
--- own prefix, of the type written here. Checked before anything is written.
-local function forged(headers)
-  local throttle, limit = headers['conveyor_throttle'], headers['conveyor_limit']
-  if throttle ~= nil and not (type(throttle) == 'table'
-      and control_key(throttle['key'], 'conveyor:throttle:', 'zset')) then
-    return 'its conveyor_throttle header names no key under conveyor:throttle: (or one that is not a sorted set)'
-  end
-  if limit ~= nil and not (type(limit) == 'table' and limit_key(limit['key'])) then
-    return 'its conveyor_limit header names no key under conveyor:limit: (or one that is not a sorted set)'
-  end
-  return nil
-end
-
--- 'run', 'throttled' or 'blocked' (set aside here), or 'discard' (over a limit that discards).
-local function control(headers, source, item, id)
-  local throttle, window = headers['conveyor_throttle'], nil
-  if type(throttle) == 'table' and tonumber(throttle['limit']) and tonumber(throttle['period']) then
-    local period = tonumber(throttle['period'])
-    window = throttle['key']
-    redis.call('ZREMRANGEBYSCORE', window, '-inf', now - period)
-    if redis.call('ZCARD', window) >= tonumber(throttle['limit']) then
-      local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
-      local due = tonumber(oldest[2]) + period * (1 + 0.1 * tonumber(ARGV[5]))
-      redis.call('ZADD', ARGV[4], due, cjson.encode({key = source, message = item, wake = ARGV[3] .. queue_of(source),
-        reason = 'throttled'}))
-      return 'throttled'
-    end
-  end
-  local limit = headers['conveyor_limit']
-  if type(limit) == 'table' then
-    local to = tonumber(limit['to']) or 1
-    redis.call('SADD', ARGV[6], limit['key'])
-    redis.call('HSET', ARGV[7], limit['key'], to)
-    redis.call('ZREMRANGEBYSCORE', limit['key'], '-inf', now)
-    if not redis.call('ZSCORE', limit['key'], id) and redis.call('ZCARD', limit['key']) >= to then
-      if limit['discard'] == true then return 'discard' end
-      redis.call('LPUSH', limit['key'] .. ':blocked', #source .. ' ' .. source .. item)
-      return 'blocked'
-    end
-    redis.call('ZADD', limit['key'], now + (tonumber(limit['duration']) or 900), id)
-  end
-  if window then  -- the window outlives its newest start by one period, no longer
-    redis.call('ZADD', window, now, id .. ':' .. now)
-    redis.call('PEXPIRE', window, math.ceil(tonumber(throttle['period']) * 1000))
-  end
-  return 'run'
-end
-
-local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
-if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
-local stopped = {}  -- queues an operator paused (conveyor.broker.queue_state): not taken from
-if redis.call('SCARD', ARGV[8]) > 0 then
-  for _, name in ipairs(redis.call('SMEMBERS', ARGV[8])) do stopped[name] = true end
-end
-local i, set_aside = 6, 0
-while i <= #KEYS do
-  local item = nil
-  if not stopped[queue_of(KEYS[i])] then item = redis.call('RPOP', KEYS[i]) end
-  if not item then
-    i = i + 1
-  else
-    -- Everything is checked before anything is written: an error after the RPOP would lose the item
-    -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
-    local ok, message = pcall(cjson.decode, item)
-    local properties = ok and type(message) == 'table' and message['properties']
-    local tag = type(properties) == 'table' and properties['delivery_tag']
-    local delivery = type(properties) == 'table' and properties['delivery_info']
-    if delivery == nil then delivery = {} end
-    if type(tag) ~= 'string' or tag == '' or type(message['body']) ~= 'string' or type(delivery) ~= 'table'
-        or (delivery['exchange'] ~= nil and type(delivery['exchange']) ~= 'string')
-        or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
-      return {KEYS[i], item, 'bad'}
-    end
-    -- A consumer that acknowledges nothing (no_ack: Celery's control replies) takes it as it is.
-    if ARGV[9] == '1' then return {KEYS[i], item, 'ok', tag} end
-    local verdict, headers = 'run', message['headers']
-    if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
-      local id, why = headers['id'], forged(headers)
-      if why then return {KEYS[i], item, 'forged', why} end
-      if type(id) ~= 'string' then id = tag end
-      verdict = control(headers, KEYS[i], item, id)
-    end
-    if verdict == 'discard' then return {KEYS[i], item, 'discarded'} end
-    if verdict == 'run' then
-      -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
-      redis.call('ZADD', KEYS[2], now, tag)
-      redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
-        .. cjson.encode(delivery['routing_key'] or queue_of(KEYS[i])) .. ']')
-      if owned then
-        redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
-        redis.call('SADD', KEYS[4], tag)
-      end
-      return {KEYS[i], item, 'ok', tag}
-    end
-    set_aside = set_aside + 1
-    if set_aside >= 100 then return false end
-  end
-end
-return false
-"""
-)
-
-
-CLAIM_SHA = hashlib.sha1(CLAIM.encode()).hexdigest()
+#: The claim script (lua/claim.lua: its header names KEYS and ARGV), sent as EVALSHA by reliable_fetch.
+CLAIM = Script("claim", helpers=True)
 
 
 def discarded_over_limit(item: bytes | str) -> str:

@@ -30,11 +30,10 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
-from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.broker.scripts import Script
 from conveyor.errors import ConveyorError
 from conveyor.routing import RESERVED_PREFIXES
 from conveyor.wire import LIMIT_PREFIX, LIMITS_KEY, LIMITS_TO_KEY, THROTTLE_PREFIX, UNIQUE_PREFIX, WAKE_CAP, WAKE_PREFIX
@@ -44,7 +43,6 @@ __all__ = [
     "THROTTLE_HEADER",
     "UNIQUE_HEADER",
     "UNIQUE_PUT",
-    "UNIQUE_PUT_SHA",
     "limit_keys",
     "owned_key",
     "refuse_reserved",
@@ -58,59 +56,11 @@ __all__ = [
 #: The message headers the declarations travel in (set by conveyor.jobs.controls at enqueue).
 UNIQUE_HEADER, LIMIT_HEADER, THROTTLE_HEADER = "conveyor_unique", "conveyor_limit", "conveyor_throttle"
 
-# KEYS: lock, queue list, wake list. ARGV: job id, TTL (ms), message. The holder's job id if
-# another job holds the lock (nothing sent), or false once the lock is taken and the message pushed.
-UNIQUE_PUT = (
-    LUA_HELPERS
-    + """
-local holder = take_lock(KEYS[1], ARGV[1], ARGV[2])
-if holder then return holder end
-redis.call('LPUSH', KEYS[2], ARGV[3])
-redis.call('LPUSH', KEYS[3], 1)
-redis.call('LTRIM', KEYS[3], 0, 999)
-return false
-"""
-)
-
-UNIQUE_PUT_SHA = hashlib.sha1(UNIQUE_PUT.encode()).hexdigest()
-
-# KEYS: lock. ARGV: job id. Deletes the lock only if this job holds it.
-_RELEASE_UNIQUE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# KEYS: slots (sorted set job id -> expiry). ARGV: job id, to, now, wake prefix, wake cap.
-_RELEASE_SLOT = (
-    LUA_HELPERS
-    + """
-if not limit_key(KEYS[1]) then
-  return 0
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-return unblock(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
-"""
-)
-
-# KEYS: limits set, limits' sizes. ARGV: now, wake prefix, wake cap. Frees expired slots (a holder
-# that overran ``duration``) and releases blocked jobs into them; forgets keys no longer in use.
-_SWEEP = (
-    LUA_HELPERS
-    + """
-local released = 0
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local to = tonumber(redis.call('HGET', KEYS[2], key)) or 1
-  local own = limit_key(key)
-  if own then released = released + unblock(key, to, tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])) end
-  -- Forgotten when unused, or (never touched) when a message named another key before claims checked names.
-  if not own or (redis.call('ZCARD', key) == 0 and redis.call('LLEN', key .. ':blocked') == 0) then
-    redis.call('SREM', KEYS[1], key)
-    redis.call('HDEL', KEYS[2], key)
-  end
-end
-return released
-"""
-)
+#: The lock and the message in one step (lua/unique_put.lua); redis_sender queues it in pipelines.
+UNIQUE_PUT = Script("unique_put", helpers=True)
+_RELEASE_UNIQUE = Script("release_unique")
+_RELEASE_SLOT = Script("release_slot", helpers=True)
+_SWEEP = Script("sweep_limits", helpers=True)
 
 
 def owned_key(header: Any, prefix: str) -> str | None:
@@ -140,14 +90,14 @@ def unique_put(client: Any, lock: str, ttl_ms: int, job_id: str, queue_key: str,
     if owned_key({"key": lock}, UNIQUE_PREFIX) is None:
         raise ConveyorError(f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, "
                             f"not a key under {UNIQUE_PREFIX}")  # fmt: skip
-    holder = run(client, UNIQUE_PUT, [lock, queue_key, wake], [job_id, ttl_ms, data])
+    holder = UNIQUE_PUT(client, [lock, queue_key, wake], [job_id, ttl_ms, data, WAKE_CAP])
     return holder.decode() if isinstance(holder, bytes) else None
 
 
 def release_unique(client: Any, header: Any, job_id: str) -> bool:
     """Release the unique lock named in a ``conveyor_unique`` header, if ``job_id`` holds it."""
     key = owned_key(header, UNIQUE_PREFIX)
-    return key is not None and bool(run(client, _RELEASE_UNIQUE, [key], [job_id]))
+    return key is not None and bool(_RELEASE_UNIQUE(client, [key], [job_id]))
 
 
 def release_slot(client: Any, header: Any, job_id: str) -> int:
@@ -156,12 +106,12 @@ def release_slot(client: Any, header: Any, job_id: str) -> int:
     if key is None:
         return 0
     to = header.get("to") if isinstance(header.get("to"), int) else 1
-    return int(run(client, _RELEASE_SLOT, [key], [job_id, to, time.time(), WAKE_PREFIX, WAKE_CAP]))
+    return int(_RELEASE_SLOT(client, [key, key + ":blocked"], [job_id, to, time.time(), WAKE_PREFIX, WAKE_CAP]))
 
 
 def sweep_limits(client: Any) -> int:
     """Free expired slots of every limit key in use; how many blocked jobs were released."""
-    return int(run(client, _SWEEP, [LIMITS_KEY, LIMITS_TO_KEY], [time.time(), WAKE_PREFIX, WAKE_CAP]))
+    return int(_SWEEP(client, [LIMITS_KEY, LIMITS_TO_KEY], [time.time(), WAKE_PREFIX, WAKE_CAP]))
 
 
 def limit_keys(client: Any) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conveyor.broker.retry_plan import resend, retry_plan
+from conveyor.broker.scripts import Script
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
 from conveyor.settings import Settings, redis_client
 from conveyor.wire import (
@@ -54,37 +55,10 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
     OSError, redis.ConnectionError, redis.TimeoutError, KombuOperationalError,
 )  # fmt: skip
 
-# Drop what is too old (ARGV[5]: the cut-off time) and what is over the cap (ARGV[4]), oldest first.
-_TRIM = """
-local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5])
-local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[4])
-if excess > 0 then
-  local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[5], '+inf', 'LIMIT', 0, excess)
-  for _, id in ipairs(oldest) do table.insert(dropped, id) end
-end
-for _, id in ipairs(dropped) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-end
-return #dropped
-"""
-# Add, then trim, in one step.
-_ADD = (
-    """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-"""
-    + _TRIM
-)
-# Remove one record and return it, so two people retrying the same job send it once.
-_TAKE = """
-local record = redis.call('HGET', KEYS[2], ARGV[1])
-if record then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-end
-return record
-"""
+# Add then trim in one step; trim alone after a script that wrote records itself (lua/dead_*.lua).
+_ADD = Script("dead_add", "dead_trim")
+_TRIM = Script("dead_trim")
+_TAKE = Script("dead_take")
 
 
 class DeadSet:
@@ -94,9 +68,6 @@ class DeadSet:
         self.client = client
         self.max_jobs = max_jobs
         self.timeout = timeout
-        self._add = client.register_script(_ADD)
-        self._trim = client.register_script(_TRIM)
-        self._take = client.register_script(_TAKE)
 
     @classmethod
     def for_app(cls, app: Celery) -> DeadSet:
@@ -113,7 +84,7 @@ class DeadSet:
         now = time.time() if now is None else now
         data = self.encode(record, now)
         return int(
-            self._add(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[record["id"], now, data, self.max_jobs, now - self.timeout])
+            _ADD(self.client, [DEAD_KEY, DEAD_JOBS_KEY], [record["id"], now, data, self.max_jobs, now - self.timeout])
         )
 
     @staticmethod
@@ -124,7 +95,7 @@ class DeadSet:
     def trim(self, now: float | None = None) -> int:
         """Apply the cap and the age limit (after records were added by another script); how many went."""
         now = time.time() if now is None else now
-        return int(self._trim(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=["", "", "", self.max_jobs, now - self.timeout]))
+        return int(_TRIM(self.client, [DEAD_KEY, DEAD_JOBS_KEY], ["", "", "", self.max_jobs, now - self.timeout]))
 
     def list(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Dead jobs, most recent first."""
@@ -141,7 +112,7 @@ class DeadSet:
         return int(self.client.zcard(DEAD_KEY))
 
     def delete(self, job_id: str) -> bool:
-        return self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id]) is not None
+        return _TAKE(self.client, [DEAD_KEY, DEAD_JOBS_KEY], [job_id]) is not None
 
     def clear(self) -> int:
         count = self.count()
@@ -150,7 +121,7 @@ class DeadSet:
 
     def retry(self, app: Celery, job_id: str) -> bool:
         """Send the job again (same id, attempts counted afresh) and remove it; False if it is not here."""
-        raw = self._take(keys=[DEAD_KEY, DEAD_JOBS_KEY], args=[job_id])
+        raw = _TAKE(self.client, [DEAD_KEY, DEAD_JOBS_KEY], [job_id])
         if raw is None:
             return False
         record = json.loads(raw)

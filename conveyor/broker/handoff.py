@@ -17,24 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.broker.scripts import Script
 from conveyor.wire import CLAIMS_KEY, HELD_PREFIX
 
 __all__ = ["hand_off"]
 
-# KEYS: unacked, unacked_index, claims. ARGV: tag, held prefix. 1 if the message was still held.
-_HAND_OFF = (
-    LUA_HELPERS
-    + """
-local owner = parse_claim(redis.call('HGET', KEYS[3], ARGV[1]))
-if owner then
-  redis.call('SREM', ARGV[2] .. owner, ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('HDEL', KEYS[1], ARGV[1])
-"""
-)
+_HAND_OFF = Script("hand_off", helpers=True)
 
 
 def hand_off(app: Any, delivery_tag: str) -> bool:
@@ -43,4 +31,4 @@ def hand_off(app: Any, delivery_tag: str) -> bool:
         channel = connection.default_channel
         with channel.conn_or_acquire() as client:
             keys = [channel.unacked_key, channel.unacked_index_key, CLAIMS_KEY]
-            return bool(run(client, _HAND_OFF, keys, [delivery_tag, HELD_PREFIX]))
+            return bool(_HAND_OFF(client, keys, [delivery_tag, HELD_PREFIX]))

@@ -35,7 +35,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -50,7 +49,7 @@ from kombu.utils.encoding import bytes_to_str
 
 from conveyor.broker.controls import sweep_limits
 from conveyor.broker.poison import bury_poisoned
-from conveyor.broker.scripts import LUA_HELPERS, run
+from conveyor.broker.scripts import Script
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.wire import (
     CLAIMS_KEY,
@@ -71,78 +70,8 @@ logger = logging.getLogger("conveyor.broker.owners")
 #: kombu's unacknowledged-message hash and its index (its ``unacked_key`` and ``unacked_index_key``).
 UNACKED_KEYS = ("unacked", "unacked_index")
 
-# KEYS: owners, heartbeat, held, claims, unacked, unacked_index, poisoned.
-# ARGV: owner, max deaths, deaths prefix, deaths TTL, wake prefix, wake cap, count ('1': the owner
-# died; '0': it signed off and these are messages it could not hand back itself).
-# Returns {requeued, poisoned}, or {-1} if the owner is alive after all.
-_RECOVER = (
-    LUA_HELPERS
-    + """
-if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local requeued, poisoned = 0, 0
-for _, tag in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local owner, len, source = parse_claim(redis.call('HGET', KEYS[4], tag))
-  if owner == ARGV[1] then
-    redis.call('HDEL', KEYS[4], tag)
-    local value = redis.call('HGET', KEYS[5], tag)
-    local message = message_of(value, len)
-    if message then
-      redis.call('HDEL', KEYS[5], tag)
-      redis.call('ZREM', KEYS[6], tag)
-      local ok, decoded = pcall(cjson.decode, message)
-      local headers = ok and type(decoded) == 'table' and type(decoded['headers']) == 'table' and decoded['headers']
-      local id = headers and headers['id']
-      if type(id) ~= 'string' then id = tag end
-      local limit = headers and headers['conveyor_limit']
-      local deaths = 0
-      if ARGV[7] == '1' then
-        deaths = redis.call('INCR', ARGV[3] .. id)
-        redis.call('EXPIRE', ARGV[3] .. id, ARGV[4])
-      end
-      if deaths >= tonumber(ARGV[2]) then
-        redis.call('RPUSH', KEYS[7], #source .. ' ' .. deaths .. ' ' .. source .. message)
-        poisoned = poisoned + 1
-        local unique = headers and headers['conveyor_unique']  -- dead: its @unique lock goes
-        if type(unique) == 'table' and control_key(unique['key'], 'conveyor:unique:', 'string')
-            and redis.call('GET', unique['key']) == id then
-          redis.call('DEL', unique['key'])
-        end
-      else
-        redis.call('RPUSH', source, message)
-        wake(ARGV[5], source, tonumber(ARGV[6]))
-        requeued = requeued + 1
-      end
-      if type(limit) == 'table' and limit_key(limit['key']) then
-        -- Its concurrency slot is free: a job blocked behind it goes first (pushed to the head after it).
-        redis.call('ZREM', limit['key'], id)
-        unblock(limit['key'], tonumber(limit['to']) or 1, now, ARGV[5], tonumber(ARGV[6]))
-      end
-    elseif value then
-      -- Not in the claim script's layout (rewritten by another program): kombu's visibility
-      -- sweep restores it, now that no owner holds it; score 0 makes it due at once.
-      redis.call('ZADD', KEYS[6], 0, tag)
-    end
-  end
-end
-redis.call('DEL', KEYS[3])
-redis.call('ZREM', KEYS[1], ARGV[1])
-return {requeued, poisoned}
-"""
-)
-
-
-# KEYS: owners. ARGV: heartbeat prefix. The registered owners whose heartbeat key has expired:
-# Redis' own expiry decides, so the workers' clocks do not have to agree.
-_FIND_DEAD = """
-local dead = {}
-for _, owner in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('EXISTS', ARGV[1] .. owner) == 0 then table.insert(dead, owner) end
-end
-return dead
-"""
-_FIND_DEAD_SHA = hashlib.sha1(_FIND_DEAD.encode()).hexdigest()
+_RECOVER = Script("recover", helpers=True)
+_FIND_DEAD = Script("find_dead")
 
 
 def heartbeat_key(owner: str) -> str:
@@ -155,7 +84,7 @@ def held_key(owner: str) -> str:
 
 def recover_dead_owners(client: Any, unacked: tuple[str, str] = UNACKED_KEYS) -> tuple[int, int]:
     """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts."""
-    dead = run(client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
+    dead = _FIND_DEAD(client, [OWNERS_KEY], [HEARTBEAT_PREFIX])
     return _recover(client, [bytes_to_str(owner) for owner in dead], unacked)
 
 
@@ -164,7 +93,7 @@ def _recover(client: Any, owners: list[str], unacked: tuple[str, str], died: boo
     for owner in owners:
         keys = [OWNERS_KEY, heartbeat_key(owner), held_key(owner), CLAIMS_KEY, *unacked, POISONED_KEY]
         args = [owner, MAX_WORKER_DEATHS, DEATHS_PREFIX, int(WORKER_DEATHS_TTL_S), WAKE_PREFIX, WAKE_CAP, int(died)]
-        result = run(client, _RECOVER, keys, args)
+        result = _RECOVER(client, keys, args)
         if result and int(result[0]) + int(result[-1]) > 0:
             requeued, poisoned = requeued + int(result[0]), poisoned + int(result[1])
             logger.warning(
@@ -210,13 +139,13 @@ class Owner:
         with self.client.pipeline(transaction=False) as pipe:
             pipe.set(self.heartbeat_key, value, px=int(self.ttl * 1000))
             pipe.zadd(OWNERS_KEY, {self.id: time.time()})  # shown as "last heartbeat"; not used to decide death
-            pipe.evalsha(_FIND_DEAD_SHA, 1, OWNERS_KEY, HEARTBEAT_PREFIX)
+            pipe.evalsha(_FIND_DEAD.sha, 1, OWNERS_KEY, HEARTBEAT_PREFIX)
             pipe.llen(POISONED_KEY)
             pipe.scard(LIMITS_KEY)
             try:
                 _, _, stale, poisoned, self.limits_in_use = pipe.execute()
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed: load it, find them next beat
-                run(self.client, _FIND_DEAD, [OWNERS_KEY], [HEARTBEAT_PREFIX])
+                _FIND_DEAD(self.client, [OWNERS_KEY], [HEARTBEAT_PREFIX])
                 return []
         dead = [bytes_to_str(owner) for owner in stale if bytes_to_str(owner) != self.id]
         if poisoned and not dead:

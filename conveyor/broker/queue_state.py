@@ -29,7 +29,7 @@ from typing import Any
 
 from conveyor.broker.busy import workers
 from conveyor.broker.reliable_fetch import wake
-from conveyor.broker.scripts import lua, run
+from conveyor.broker.scripts import Script
 from conveyor.defaults import PRIORITY_STEPS
 from conveyor.errors import ConveyorError
 from conveyor.routing import RESERVED_PREFIXES, is_reserved, validate_queue_name
@@ -57,6 +57,9 @@ class QueueRow:
     def unconsumed(self) -> bool:
         """Jobs wait here and no live worker takes from this queue."""
         return self.waiting > 0 and self.consumers == 0
+
+
+_PURGE = Script("purge_queue")
 
 
 def known_queues(app: Any, client: Any) -> set[str]:
@@ -106,7 +109,7 @@ def purge(app: Any, client: Any, queue: str) -> int:
     as it is, and said: ``ConveyorError`` once the lists are cleared.
     """
     steps = (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
-    deleted, kept = run(client, lua("purge_queue"), [priority_queue_key(queue, step) for step in steps], [])
+    deleted, kept = _PURGE(client, [priority_queue_key(queue, step) for step in steps], [])
     if kept:
         raise ConveyorError(f"cleared {deleted} job(s) from {queue}; {kept} key(s) of its name are not lists, kept")
     return int(deleted)

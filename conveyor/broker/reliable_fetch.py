@@ -55,7 +55,7 @@ from kombu.utils.json import dumps
 
 from conveyor.broker.acks import QoS
 from conveyor.broker.channel_caches import ChannelCaches, bulk
-from conveyor.broker.claim import CLAIM, CLAIM_SHA, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
+from conveyor.broker.claim import CLAIM, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
 from conveyor.broker.controls import UNIQUE_HEADER, refuse_reserved, unique_put
 from conveyor.broker.dead_set import bury_entry
 from conveyor.broker.owners import Owner
@@ -160,9 +160,9 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             # EVALSHA: the script's text is not sent with every fetch (NOSCRIPT loads it, below). Only the
             # time and a random number change between fetches: the rest is encoded once (channel_caches).
             head, middle, tail = self._claim_command(queues, (held, heartbeat, owner_id, int(no_ack)), lambda keys: (
-                ("EVALSHA", CLAIM_SHA, len(keys) + 5, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
-                 heartbeat, *keys), (owner_id, WAKE_PREFIX, SCHEDULED_KEY),
-                (LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, int(no_ack)),
+                ("EVALSHA", CLAIM.sha, len(keys) + 9, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
+                 heartbeat, SCHEDULED_KEY, LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, *keys), (owner_id, WAKE_PREFIX),
+                (int(no_ack),),
             ))  # fmt: skip
             self.client.connection.send_packed_command([head, bulk(time.time()), middle, bulk(random.random()), tail])
         else:
@@ -185,7 +185,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                 raise
             except redis.exceptions.NoScriptError:  # a new or restarted Redis: load the script, claim again
                 with self.conn_or_acquire() as client:
-                    client.script_load(CLAIM)
+                    CLAIM.load(client)
                 raise Empty() from None
             except redis.ResponseError as exc:  # a script error: log it, wait, try again
                 logger.error("conveyor: fetching a message failed: %s", exc)

@@ -25,31 +25,15 @@ from celery.backends.redis import RedisBackend as CeleryRedisBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
 
-from conveyor.broker.scripts import run
+from conveyor.broker.scripts import Script
 
 __all__ = ["BACKEND", "RedisBackend"]
 
 #: What ``override_backends`` maps the ``redis`` and ``rediss`` schemes to.
 BACKEND = "conveyor.broker.results:RedisBackend"
 
-# KEYS[1] the result key; ARGV: the encoded result, its expiry in seconds (0: none).
-# A stored SUCCESS is never overwritten (Celery's rule); a value that is not JSON is overwritten,
-# as Celery would (it decodes with the app's serializer, which conveyor makes JSON).
-_STORE = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, meta = pcall(cjson.decode, current)
-  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then return 0 end
-end
-local ttl = tonumber(ARGV[2])
-if ttl and ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
-"""
+# A stored SUCCESS is never overwritten (Celery's rule): lua/store_result.lua.
+_STORE = Script("store_result")
 
 
 class RedisBackend(CeleryRedisBackend):  # type: ignore[misc]
@@ -71,4 +55,4 @@ class RedisBackend(CeleryRedisBackend):  # type: ignore[misc]
         return result
 
     def _store(self, key: Any, value: Any, expires: int) -> Any:
-        return run(self.client, _STORE, keys=[bytes_to_str(key)], args=[value, expires])
+        return _STORE(self.client, keys=[bytes_to_str(key)], args=[value, expires])

@@ -37,11 +37,11 @@ from typing import Any
 from celery import bootsteps
 
 from conveyor.broker.dead_set import DeadSet
-from conveyor.broker.scripts import LUA_HELPERS
+from conveyor.broker.scripts import Script
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import SCHEDULED_KEY, UNIQUE_PREFIX, dead_record, wake_key
+from conveyor.wire import SCHEDULED_KEY, UNIQUE_PREFIX, WAKE_CAP, dead_record, wake_key
 
 __all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 
@@ -52,27 +52,9 @@ MALFORMED_KEY = SCHEDULED_KEY + ":malformed"
 #: Moved per script call, so one call never blocks Redis for long; the poller calls again while some were due.
 BATCH = 100
 
-# Atomic: a job leaves the set and enters its queue in one step, whichever worker runs it first.
-# A member that is not a valid entry is checked before it is removed, and moved to a holding list
-# (KEYS[2]) in the same step, from which move_due files it in the dead set: it never vanishes.
-_MOVE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, item in ipairs(due) do
-  local ok, entry = pcall(cjson.decode, item)
-  redis.call('ZREM', KEYS[1], item)
-  if ok and type(entry) == 'table' and type(entry['key']) == 'string' and entry['key'] ~= ''
-      and type(entry['message']) == 'string' then
-    redis.call('LPUSH', entry['key'], entry['message'])
-    if type(entry['wake']) == 'string' then  -- wake an idle worker of the queue (conveyor.broker.reliable_fetch)
-      redis.call('LPUSH', entry['wake'], 1)
-      redis.call('LTRIM', entry['wake'], 0, 999)
-    end
-  else
-    redis.call('RPUSH', KEYS[2], item)
-  end
-end
-return {#due, redis.call('LLEN', KEYS[2])}
-"""
+# Atomic: a job leaves the set and enters its queue in one step, whichever worker runs it first
+# (lua/move_due.lua); a malformed member goes to a holding list, then to the dead set.
+_MOVE_DUE = Script("move_due", helpers=True)
 
 
 def add(
@@ -92,26 +74,18 @@ def add(
         return None
     if not unique[0].startswith(UNIQUE_PREFIX):
         raise ConveyorError(f"refused to schedule job {job_id}: its lock {unique[0]!r} is not under {UNIQUE_PREFIX}")
-    holder = client.eval(_ADD_UNIQUE, 2, unique[0], SCHEDULED_KEY, job_id, unique[1], due, entry)
+    holder = _ADD_UNIQUE(client, [unique[0], SCHEDULED_KEY], [job_id, unique[1], due, entry])
     return holder.decode() if isinstance(holder, bytes) else None
 
 
-# KEYS: lock, scheduled set. ARGV: job id, TTL (ms), due, entry. UNIQUE_PUT's lock (conveyor.broker.controls).
-_ADD_UNIQUE = (
-    LUA_HELPERS
-    + """
-local holder = take_lock(KEYS[1], ARGV[1], ARGV[2])
-if holder then return holder end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-return false
-"""
-)
+# The lock and the entry in one step: UNIQUE_PUT's lock (conveyor.broker.controls).
+_ADD_UNIQUE = Script("schedule_unique", helpers=True)
 
 
 def move_due(client: Any, now: float | None = None, limit: int = BATCH) -> int:
     """Move up to ``limit`` jobs due by ``now`` to their queues; returns how many moved."""
-    script = _script(client)
-    moved, set_aside = script(keys=[SCHEDULED_KEY, MALFORMED_KEY], args=[time.time() if now is None else now, limit])
+    keys, now = [SCHEDULED_KEY, MALFORMED_KEY], time.time() if now is None else now
+    moved, set_aside = _MOVE_DUE(client, keys, [now, limit, WAKE_CAP])
     if set_aside:  # rare: only then a second round trip (the script reports what waits there, left over too)
         _bury_malformed(client)
     return int(moved)
@@ -140,15 +114,6 @@ def entries(client: Any, limit: int = 100) -> list[dict[str, Any]]:
     """The next ``limit`` scheduled jobs, soonest first: id, queue key, due (epoch s), message."""
     rows = client.zrange(SCHEDULED_KEY, 0, limit - 1, withscores=True)
     return [{**json.loads(member), "due": score} for member, score in rows]
-
-
-def _script(client: Any) -> Any:
-    # redis-py caches the script's SHA and falls back to EVAL after a Redis restart (NOSCRIPT).
-    script = getattr(client, "_conveyor_move_due", None)
-    if script is None:
-        script = client.register_script(_MOVE_DUE)
-        client._conveyor_move_due = script
-    return script
 
 
 class Poller(threading.Thread):

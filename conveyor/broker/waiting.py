@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from conveyor.broker.dead_set import DeadSet
-from conveyor.broker.scripts import lua, run
+from conveyor.broker.scripts import Script
 from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, SCHEDULED_KEY, WAKE_CAP, dead_record
 
 __all__ = ["Listing", "WaitingJob", "delete", "find", "kill", "listing", "run_now", "waiting"]
@@ -42,6 +42,10 @@ Kind = Literal["scheduled", "retry", "throttled"]
 CHUNK = 2_000
 #: Ids acted on per script call: a bounded script, and a bounded block of Redis.
 BATCH = 500
+
+_RUN = Script("run_waiting", helpers=True)
+_REMOVE = Script("remove_waiting")
+_KILL = Script("kill_waiting")
 
 
 @dataclass(frozen=True)
@@ -109,14 +113,14 @@ def find(client: Any, job_ids: Iterable[str]) -> dict[str, WaitingJob]:
 
 def run_now(client: Any, job_ids: str | Iterable[str]) -> Any:
     """Send waiting jobs to their queues now: ``{id: moved}``; for one id (a str), whether it moved."""
-    return _act(client, job_ids, lambda batch: run(client, lua("run_waiting"), [SCHEDULED_KEY],
-                                                   [WAKE_CAP, *(job.member for job in batch)]))  # fmt: skip
+    return _act(
+        client, job_ids, lambda batch: _RUN(client, [SCHEDULED_KEY], [WAKE_CAP, *(job.member for job in batch)])
+    )
 
 
 def delete(client: Any, job_ids: str | Iterable[str]) -> Any:
     """Remove waiting jobs (they will not run): ``{id: removed}``; for one id, whether it was removed."""
-    return _act(client, job_ids, lambda batch: run(client, lua("remove_waiting"), [SCHEDULED_KEY],
-                                                   [job.member for job in batch]))  # fmt: skip
+    return _act(client, job_ids, lambda batch: _REMOVE(client, [SCHEDULED_KEY], [job.member for job in batch]))
 
 
 def kill(client: Any, job_ids: str | Iterable[str], who: str) -> Any:
@@ -127,7 +131,7 @@ def kill(client: Any, job_ids: str | Iterable[str], who: str) -> Any:
         now, args = time.time(), []
         for job in batch:
             args += [job.member, job.id, dead_set.encode(_dead_record(job, who), now)]
-        flags = run(client, lua("kill_waiting"), [SCHEDULED_KEY, DEAD_KEY, DEAD_JOBS_KEY], [now, *args])
+        flags = _KILL(client, [SCHEDULED_KEY, DEAD_KEY, DEAD_JOBS_KEY], [now, *args])
         dead_set.trim(now)
         return flags
 

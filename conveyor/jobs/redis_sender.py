@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
-from conveyor.broker.controls import UNIQUE_HEADER, UNIQUE_PUT, UNIQUE_PUT_SHA
+from conveyor.broker.controls import UNIQUE_HEADER, UNIQUE_PUT
 from conveyor.broker.reliable_fetch import wake
 from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.bulk_template import Templates
-from conveyor.wire import wake_key
+from conveyor.wire import WAKE_CAP, wake_key
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
@@ -91,7 +91,7 @@ class LeanSender:
                     producer.maybe_declare(app.amqp.queues[queue])
             with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
                 if any(entry[4] is not None for entry in chunk):
-                    client.script_load(UNIQUE_PUT)  # EVALSHA in a pipeline cannot fall back to EVAL
+                    UNIQUE_PUT.load(client)  # EVALSHA in a pipeline cannot fall back to EVAL
                 per_queue: dict[str, int] = {}
                 unique_at: dict[int, str] = {}  # pipeline position -> job id
                 waiting: dict[str, list[str]] = {}  # list key -> envelopes, in order
@@ -105,8 +105,8 @@ class LeanSender:
                     if uniq is not None:  # the lock and the message in one script, after what came before
                         push_waiting()
                         unique_at[len(pipe.command_stack)] = job.job_id
-                        pipe.evalsha(UNIQUE_PUT_SHA, 3, uniq["key"], key, wake_key(queue), job.job_id,
-                                     uniq["ttl_ms"], envelope)  # fmt: skip
+                        pipe.evalsha(UNIQUE_PUT.sha, 3, uniq["key"], key, wake_key(queue), job.job_id,
+                                     uniq["ttl_ms"], envelope, WAKE_CAP)  # fmt: skip
                     else:
                         waiting.setdefault(key, []).append(envelope)
                         per_queue[queue] = per_queue.get(queue, 0) + 1

@@ -1,6 +1,6 @@
 -- Move the selected waiting jobs to the dead set (the pages' Kill, `jobs scheduled|retries kill`).
--- KEYS: the scheduled set, the dead set (id -> time of death), the dead records (id -> JSON).
--- ARGV: now, then triples: member, job id, dead record.
+-- KEYS: 1 the scheduled set, 2 the dead set (id -> time of death), 3 the dead records (id -> JSON).
+-- ARGV: 1 now, then triples: member, job id, dead record.
 -- A job leaves the scheduled set and enters the dead set in one step: never in both, never in
 -- neither, and a member the poller moved first is not recorded. The dead set's cap and age limit
 -- are applied afterwards by DeadSet.trim.

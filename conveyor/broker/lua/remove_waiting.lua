@@ -1,6 +1,6 @@
 -- Delete the selected waiting jobs (they will not run).
--- KEYS: the scheduled set.
--- ARGV: the members to remove.
+-- KEYS: 1 the scheduled set.
+-- ARGV: 1… the members to remove.
 -- Returns one flag per member: 1 removed, 0 no longer waiting.
 local removed = {}
 for i = 1, #ARGV do

@@ -21,7 +21,16 @@ import conveyor
 from conveyor.broker import owners
 from conveyor.broker.claim import CLAIM
 from conveyor.broker.dead_set import DeadSet
-from conveyor.wire import CLAIMS_KEY, DEATHS_PREFIX, OWNERS_KEY, WAKE_PREFIX
+from conveyor.wire import (
+    CLAIMS_KEY,
+    DEATHS_PREFIX,
+    LIMITS_KEY,
+    LIMITS_TO_KEY,
+    OWNERS_KEY,
+    PAUSED_KEY,
+    SCHEDULED_KEY,
+    WAKE_PREFIX,
+)
 from tests.conftest import TEST_REDIS_URL
 
 QUEUE = "owned"
@@ -179,8 +188,8 @@ def test_a_live_owner_is_not_recovered_and_an_expired_owner_claims_nothing(
     consumer.owner._stop.set()
     redis_client.delete(consumer.owner.heartbeat_key)
     keys = ["unacked", "unacked_index", CLAIMS_KEY, consumer.owner.held_key, consumer.owner.heartbeat_key,
-            QUEUE + "\x06\x165"]  # fmt: skip
-    assert redis_client.eval(CLAIM, len(keys), *keys, time.time(), consumer.owner.id) == [b"", b"", b"dead"]
+            SCHEDULED_KEY, LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, QUEUE + "\x06\x165"]  # fmt: skip
+    assert CLAIM(redis_client, keys, [time.time(), consumer.owner.id]) == [b"", b"", b"dead"]
     assert redis_client.llen(QUEUE + "\x06\x165") == 1
     # ... and the channel beats again before it claims the next message.
     message = consumer.take()
