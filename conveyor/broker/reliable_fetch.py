@@ -228,7 +228,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         refuse_reserved(queue)  # a send to "conveyor:paused" would create a list the claim cannot read
-        publish_batch = kwargs.get("_publish_batch")
+        publish_batch = kwargs.get(kombu_compat.PUBLISH_BATCH_KEYWORD)
         if self.global_keyprefix or (self._expires and queue in self._expires):
             super()._put(queue, message, **kwargs)
             if publish_batch is None:

@@ -41,8 +41,10 @@ GUARD = Guard(
     tested=">=5.7,<5.8",
     extra_modules={
         "celery": {"Celery": ("thread_oid", "producer_or_acquire")},
+        # the pytest plugin unwraps celery.current_app (a Proxy) to the app object itself
+        "celery.local": {"Proxy": ("_get_current_object",)},
         "celery.app.amqp": {"AMQP": ("create_task_message", "send_task_message")},
-        "celery.worker.request": {"Request": ("_retry_worker_lost", "task", "task_name", "id")},
+        "celery.worker.request": {"Request": ("_retry_worker_lost", "task", "task_name", "id", "message")},
         "celery.worker.worker": {"WorkController": ("wait_for_soft_shutdown",)},
         # conveyor.broker.event_batches and conveyor.broker.results build on these.
         "celery.events.dispatcher": {"EventDispatcher": ("flush", "send")},

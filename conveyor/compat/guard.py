@@ -31,6 +31,9 @@ class Guard:
     names: Mapping[str, Sequence[str]]
     tested: str = ""
     extra_modules: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    #: Values conveyor relies on, by dotted name in ``module`` (``"Channel.sep": "\x06\x16"``): a
+    #: dependency that changed one is caught like a missing name.
+    values: Mapping[str, object] = field(default_factory=dict)
 
     def missing(self) -> list[str]:
         """Dotted names this install lacks (empty when all are there)."""
@@ -50,7 +53,22 @@ class Guard:
                     continue
                 prefix = f"{module_name}.{owner_name}." if owner_name else f"{module_name}."
                 gone += [prefix + name for name in attributes if not hasattr(owner, name)]
+        gone += self._changed_values()
         return gone
+
+    def _changed_values(self) -> list[str]:
+        if not self.values:
+            return []
+        module = importlib.import_module(self.module)
+        changed = []
+        for dotted, expected in self.values.items():
+            value: object = module
+            for part in dotted.split("."):
+                value = getattr(value, part, _MISSING)
+            if value != expected:
+                shown = "nothing" if value is _MISSING else repr(value)
+                changed.append(f"{self.module}.{dotted} == {expected!r} (it is {shown})")
+        return changed
 
     def version(self) -> str:
         try:

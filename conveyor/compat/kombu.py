@@ -20,7 +20,8 @@ from kombu.utils.json import dumps
 
 from conveyor.compat.guard import Guard, require_attributes
 
-__all__ = ["CHANNEL_INSTANCE_READS", "GUARD", "check_redis_channel", "redis_envelope", "register_transport"]
+__all__ = ["CHANNEL_INSTANCE_READS", "CHANNEL_VALUES", "GUARD", "PUBLISH_BATCH_KEYWORD", "check_redis_channel",
+           "redis_envelope", "register_transport"]  # fmt: skip
 
 CHANNEL_OVERRIDES = (
     "_brpop_start", "_brpop_read", "_put", "_get", "_connparams", "close", "basic_consume", "_create_client", "pool"
@@ -29,7 +30,16 @@ CHANNEL_READS = (
     "_q_for_pri", "_get_message_priority", "_inplace_augment_message", "prepare_message",
     "conn_or_acquire", "_maybe_update_queues_expire", "global_keyprefix", "_in_poll", "unacked_key",
     "unacked_index_key", "priority_steps", "sep", "_do_restore_message", "active_queues",
+    # the fetch sets _brpop_sent_at (kombu's health check reads it) and calls _flush_brpop_reauth as kombu's
+    # _brpop_read does; kombu's publish batch passes itself to _put as the _publish_batch keyword
+    "_brpop_sent_at", "_flush_brpop_reauth", "create_publish_batch",
 )  # fmt: skip
+#: The keyword kombu's PublishBatch.publish passes itself as to Channel._put (``basic_publish``'s kwargs).
+PUBLISH_BATCH_KEYWORD = "_publish_batch"
+#: The values conveyor's own code repeats (``conveyor.wire.PRIORITY_SEPARATOR``, the reserved
+#: ``_kombu`` and ``unacked`` prefixes of ``conveyor.routing``): checked to be kombu's still.
+CHANNEL_VALUES = {"Channel.sep": "\x06\x16", "Channel.keyprefix_queue": "_kombu.binding.%s",
+                  "Channel.unacked_key": "unacked", "Channel.unacked_index_key": "unacked_index"}  # fmt: skip
 #: conveyor.broker.acks overrides these of kombu's Redis QoS and calls the rest.
 QOS_NAMES = (
     "append", "ack", "reject", "restore_by_tag", "restore_unacked", "restore_visible", "_delivered",
@@ -45,13 +55,16 @@ GUARD = Guard(
         "Channel": CHANNEL_OVERRIDES + CHANNEL_READS,
         "QoS": QOS_NAMES,
         "Transport": ("Channel",),
+        "PublishBatch": ("publish",),
     },
     tested=">=5.7,<5.8",
+    values=CHANNEL_VALUES,
     extra_modules={
         "kombu.transport": {"": ("TRANSPORT_ALIASES",)},
+        # the fetch hands a claimed message to the connection's delivery callback, as kombu's own fetch does
+        "kombu.transport.virtual.base": {"Transport": ("_deliver",), "QoS": ("append", "ack")},
         "kombu.serialization": {"": ("dumps",)},
         "kombu.utils.json": {"": ("dumps", "loads")},
-        "kombu.transport.virtual.base": {"QoS": ("append", "ack")},
     },
 )
 

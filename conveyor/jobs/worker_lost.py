@@ -59,7 +59,7 @@ class JobRequest(Request):  # type: ignore[misc]
             # Not retried: Celery acknowledges, marks the failure and sends task_failure, which
             # writes the dead record (conveyor.jobs.failures) with this reason.
             exc._conveyor_reason = poison_reason(deaths)  # type: ignore[attr-defined]
-            release_controls(self.task.app, getattr(self._message, "headers", None), str(self.id))
+            release_controls(self.task.app, getattr(self.message, "headers", None), str(self.id))
             logger.error("conveyor: job %s[%s]: %s; not run again", self.task_name, self.id, poison_reason(deaths))
             return False
         return bool(super()._retry_worker_lost(exc, exc_info))
