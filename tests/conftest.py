@@ -22,6 +22,7 @@ import redis
 from conveyor.devserver import answers
 from conveyor.settings import masked_url
 from conveyor.testing import worker_thread
+from tests.processes import interrupt_on_sigterm
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # The tests get a database of their own on whatever Redis `make test` selected,
@@ -37,6 +38,11 @@ os.environ["APP_ENV"] = "test"
 os.environ["STORE_RESULTS"] = "true"
 
 REDIS_AVAILABLE = answers(TEST_REDIS_URL)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Stopped by SIGTERM (a timeout, CI), the run unwinds as on Ctrl-C: fixtures end the processes they started.
+    interrupt_on_sigterm()
 
 
 def missing_service(message: str) -> NoReturn:

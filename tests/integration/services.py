@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tests.processes import track
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,10 +19,10 @@ class Service:
     """A subprocess (own session) whose stdout+stderr lines are collected and can be waited on."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
-        self.process = subprocess.Popen(
+        self.process = track(subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
-        )  # fmt: skip
+        ))  # fmt: skip
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)

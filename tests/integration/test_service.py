@@ -20,6 +20,7 @@ import redis
 from celery.events.state import State
 
 from tests.conftest import TEST_REDIS_URL, require_redis
+from tests.processes import track
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +43,10 @@ def worker_process(service_env: dict[str, str], tmp_path: Path) -> Iterator[Work
     """`celery -A app worker` with no flags at all: queues and concurrency come from config/worker.yaml."""
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = track(subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "app", "worker"],
-            cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        ))  # fmt: skip
         yield WorkerProcess(process, log_path)
         process.terminate()
         assert process.wait(timeout=30) == 0  # a warm shutdown

@@ -25,6 +25,7 @@ import redis
 from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, missing_service, require_redis
 from tests.integration.services import ROOT, Service
+from tests.processes import track
 
 RECORDS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/7"))
 REPORT: list[dict[str, Any]] = []
@@ -39,11 +40,11 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = track(subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        ))  # fmt: skip
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
         while True:
