@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.models import Report, User
 from config.settings import settings
-from conveyor import Mailer
+from conveyor import Mailer, action
 
 __all__ = ["ApplicationMailer", "ReportMailer", "UserMailer", "report_csv", "spreadsheet_safe"]
 
@@ -45,14 +45,17 @@ class ApplicationMailer(Mailer):
 
 
 class UserMailer(ApplicationMailer):
+    @action
     def welcome_email(self, user: User) -> EmailMessage:
         return self.mail(to=user.email, subject="Welcome!", template="welcome_email")
 
+    @action
     def notification(self, user: User, message: str) -> EmailMessage:
         return self.mail(to=user.email, subject="A notification", text=f"Hello {user.name},\n\n{message}\n")
 
 
 class ReportMailer(ApplicationMailer):
+    @action
     def report_ready(self, report: Report, recipient: str) -> EmailMessage:
         return self.mail(
             to=recipient,

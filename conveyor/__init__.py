@@ -46,7 +46,7 @@ from conveyor.jobs.controls import limits_concurrency, throttle, unique  # noqa:
 from conveyor.jobs.enqueuing import ConfiguredJob, perform_all_later  # noqa: E402
 from conveyor.jobs.error_handling import after_discard, discard_on, polynomially_longer, retry_on  # noqa: E402
 from conveyor.jobs.job import Job  # noqa: E402
-from conveyor.mail.mailer import Mailer, MailerError, MessageDelivery  # noqa: E402
+from conveyor.mail.mailer import Mailer, MailerError, MessageDelivery, action  # noqa: E402
 from conveyor.serialization import register_serializer  # noqa: E402
 
 __version__ = "0.2.0"
@@ -76,6 +76,7 @@ __all__ = [
     "Mailer",
     "MailerError",
     "MessageDelivery",
+    "action",
     # arguments
     "register_serializer",
     # configuration

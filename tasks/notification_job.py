@@ -19,4 +19,4 @@ class NotificationJob(Job):
             user = session.get(User, user_id)
         if user is None:
             raise RecordNotFound(f"User {user_id} does not exist")
-        UserMailer.notification(user, message).deliver_now()  # type: ignore[call-arg,attr-defined]  # an action called on the class
+        UserMailer.notification(user, message).deliver_now()

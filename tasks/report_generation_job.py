@@ -46,4 +46,4 @@ class ReportGenerationJob(Job):
             recipient = report.recipient
         self.logger.info("Report %s completed", report_id)
         if recipient:
-            ReportMailer.report_ready(report, recipient).deliver_now()  # type: ignore[call-arg,attr-defined]
+            ReportMailer.report_ready(report, recipient).deliver_now()

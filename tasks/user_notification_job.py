@@ -22,7 +22,7 @@ class UserNotificationJob(Job):
         notified = 0
         for user in users:
             try:
-                UserMailer.notification(user, message).deliver_now()  # type: ignore[call-arg,attr-defined]
+                UserMailer.notification(user, message).deliver_now()
                 notified += 1
             except Exception:  # one user's failure is logged; the others still get theirs
                 self.logger.exception("Failed to notify user %s", user.id)

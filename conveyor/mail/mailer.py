@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import jinja2
 
@@ -48,7 +48,7 @@ from conveyor.jobs.task import current_app
 from conveyor.mail.rendering import Attachment, address_list, attach, snake_case, template_environment
 from conveyor.settings import MailSettings
 
-__all__ = ["MailDeliveryJob", "Mailer", "MailerError", "MessageDelivery"]
+__all__ = ["MailDeliveryJob", "Mailer", "MailerError", "MessageDelivery", "action"]
 
 
 class MailerError(ConveyorError):
@@ -64,18 +64,26 @@ ACCESSED_THEN_LATER = (
 )
 
 
-class _Action:
-    """Makes ``Mailer.action(*args)`` on the class return a ``MessageDelivery``."""
+M = TypeVar("M", bound="Mailer")
+P = ParamSpec("P")
 
-    def __init__(self, function: Callable[..., Any]) -> None:
+
+class _Action(Generic[M, P]):
+    """Makes ``Mailer.action(*args)`` on the class return a ``MessageDelivery`` (typed: see ``action``)."""
+
+    def __init__(self, function: Callable[Concatenate[M, P], EmailMessage]) -> None:
         self.function = function
         self.name = function.__name__
         self.signature = inspect.signature(function)
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
-    def __get__(self, instance: Any, owner: type[Mailer]) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Callable[P, MessageDelivery]: ...
+    @overload
+    def __get__(self, instance: M, owner: type[Any]) -> Callable[P, EmailMessage]: ...
+    def __get__(self, instance: M | None, owner: type[Any]) -> Callable[P, Any]:
         if instance is not None:
-            return self.function.__get__(instance, owner)
+            return self.function.__get__(instance, owner)  # type: ignore[no-any-return]
 
         def deliver(*args: Any, **kwargs: Any) -> MessageDelivery:
             try:
@@ -87,6 +95,24 @@ class _Action:
         deliver.__name__ = self.name
         deliver.__doc__ = self.function.__doc__
         return deliver
+
+
+def action(function: Callable[Concatenate[M, P], EmailMessage]) -> _Action[M, P]:
+    """Mark a mailer action, so a type checker knows ``Mailer.action(...)`` is a ``MessageDelivery``.
+
+    Optional at run time (every public method of a Mailer is an action); under ``mypy --strict``
+    the call on the class type-checks with the action's own parameters, without an ignore.
+
+    Example::
+
+        class ReportMailer(Mailer):
+            @action
+            def report_ready(self, report: Report, recipient: str) -> EmailMessage:
+                return self.mail(to=recipient, subject="Ready", template="report_ready")
+
+        ReportMailer.report_ready(report, "a@example.com").deliver_later()   # MessageDelivery
+    """
+    return _Action(function)
 
 
 #: Every Mailer subclass defined in this process, by "<module>.<qualname>" (filled at class definition).
@@ -114,7 +140,7 @@ class Mailer:
         _MAILERS[f"{cls.__module__}.{cls.__qualname__}"] = cls
         for name, value in list(vars(cls).items()):
             if inspect.isfunction(value) and not name.startswith("_") and name not in vars(Mailer):
-                setattr(cls, name, _Action(value))
+                setattr(cls, name, _Action(value))  # an undecorated action: the same at run time
 
     def mail(
         self,
