@@ -25,10 +25,14 @@ REDIS_URL = os.environ["REDIS_URL"]
 FETCH = os.environ.get("BENCH_FETCH", "super")
 app = Celery("bench", set_as_current=True)
 conveyor.configure(
-    app, broker_url=REDIS_URL, result_backend=None, task_ignore_result=True, worker_send_task_events=False,
+    app,
+    broker_url=REDIS_URL,
+    result_backend=None,
+    task_ignore_result=True,
+    worker_send_task_events=False,
     conveyor_log_arguments=False,
     broker_transport_options={"conveyor_super_fetch": FETCH == "super"},
-)  # fmt: skip
+)
 if FETCH == "kombu":
     from conveyor.compat import kombu as kombu_compat
 

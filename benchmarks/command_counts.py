@@ -45,10 +45,26 @@ def measure(side: str, jobs: int) -> dict[str, dict[str, int]]:
     enqueue = _stats(client)
     client.config_resetstat()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.shipped_app", "worker", "-c", "2", "-P", "prefork",
-         "--loglevel=WARNING", "--without-mingle", "--without-gossip"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.shipped_app",
+            "worker",
+            "-c",
+            "2",
+            "-P",
+            "prefork",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while client.get("bench:end") is None:  # the marker is the last job: it ran, all ran

@@ -34,10 +34,24 @@ def main() -> None:
 
     _redis.flushdb()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "--loglevel=WARNING",
-         "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.bench_app",
+            "worker",
+            "-c",
+            "2",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for path, threshold in (("celery eta", WAIT_S + 1), ("scheduled set", 5.0)):
             app.conf.conveyor_scheduled_threshold = threshold
@@ -57,8 +71,10 @@ def main() -> None:
         worker.wait(timeout=30)
     print(f"Lateness of {JOBS} jobs with set(wait={WAIT_S:g}) (start - due, ms), one worker -c 2:")
     for path, values in results.items():
-        print(f"  {path:14} p50 {percentile(values, 0.5):7.1f}  p99 {percentile(values, 0.99):7.1f}"
-              f"  max {max(values):7.1f}")  # fmt: skip
+        print(
+            f"  {path:14} p50 {percentile(values, 0.5):7.1f}  p99 {percentile(values, 0.99):7.1f}"
+            f"  max {max(values):7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -62,10 +62,14 @@ def main() -> None:
     client.delete(SCHEDULED_KEY, "bench-q", WAKE_PREFIX + "bench-q")
     old_per_id, new_per_id = old_s / len(old_ids), new_s / len(new_ids)
     print(f"Run now on a selection, {ENTRIES:,} entries in the scheduled set:")
-    print(f"  old (a read of the set per id): {len(old_ids)} ids in {old_s:.2f} s, {old_per_id * 1000:.1f} ms/id, "
-          f"{old_commands / len(old_ids):.1f} Redis commands/id")  # fmt: skip
-    print(f"  new (one read, one script):     {len(new_ids)} ids in {new_s:.2f} s, {new_per_id * 1000:.2f} ms/id, "
-          f"{new_commands / len(new_ids):.2f} Redis commands/id")  # fmt: skip
+    print(
+        f"  old (a read of the set per id): {len(old_ids)} ids in {old_s:.2f} s, {old_per_id * 1000:.1f} ms/id, "
+        f"{old_commands / len(old_ids):.1f} Redis commands/id"
+    )
+    print(
+        f"  new (one read, one script):     {len(new_ids)} ids in {new_s:.2f} s, {new_per_id * 1000:.2f} ms/id, "
+        f"{new_commands / len(new_ids):.2f} Redis commands/id"
+    )
     print(f"  new / old per id: {new_per_id / old_per_id:.4f}; 500 ids the old way: ~{old_per_id * 500:.0f} s")
 
 

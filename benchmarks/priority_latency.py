@@ -44,10 +44,24 @@ def measure_one() -> None:
     _redis.flushdb()
     perform_all_later([BacklogJob(WORK_MS) for _ in range(BACKLOG)])
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "--loglevel=WARNING",
-         "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.bench_app",
+            "worker",
+            "-c",
+            "2",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         # Wait until the worker is draining (a blocking wait on its first jobs, not a sleep).
         _redis.delete("bench:latencies")
@@ -69,19 +83,27 @@ def measure_one() -> None:
 
 
 def main() -> int:
-    print(f"priority latency: backlog {BACKLOG} x {WORK_MS} ms jobs on 'low', celery worker -c 2 (prefork), "
-          f"{SAMPLES} samples of an UrgentJob on 'high'")  # fmt: skip
+    print(
+        f"priority latency: backlog {BACKLOG} x {WORK_MS} ms jobs on 'low', celery worker -c 2 (prefork), "
+        f"{SAMPLES} samples of an UrgentJob on 'high'"
+    )
     print(f"{'configuration':46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'backlog left':>13}")
     for label, queues in CONFIGS.items():
         env = {**os.environ, "BENCH_QUEUES": json.dumps(queues)}
         result = subprocess.run(
             [sys.executable, "-m", "benchmarks.priority_latency", "--one"],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         data = json.loads(result.stdout.strip().splitlines()[-1])
         latencies_ms = [value * 1000 for value in data["latencies"]]
-        print(f"{label:46} {percentile(latencies_ms, 0.5):8.1f} {percentile(latencies_ms, 0.99):8.1f} "
-              f"{max(latencies_ms):8.1f} {data['left']:13d}")  # fmt: skip
+        print(
+            f"{label:46} {percentile(latencies_ms, 0.5):8.1f} {percentile(latencies_ms, 0.99):8.1f} "
+            f"{max(latencies_ms):8.1f} {data['left']:13d}"
+        )
     return 0
 
 

@@ -37,8 +37,12 @@ def inclusive_shares(collapsed: str) -> tuple[int, list[tuple[str, float]]]:
             continue
         count = int(count_text)
         samples += count
-        frames = {frame.split(" (")[0] + " (" + frame.split(" (")[1].split(":")[0].rsplit("/", 2)[-1] + ")"
-                  if " (" in frame else frame for frame in stack.split(";")}  # fmt: skip
+        frames = {
+            frame.split(" (")[0] + " (" + frame.split(" (")[1].split(":")[0].rsplit("/", 2)[-1] + ")"
+            if " (" in frame
+            else frame
+            for frame in stack.split(";")
+        }
         for frame in frames:
             totals[frame] += count
     return samples, [(frame, count / samples) for frame, count in totals.most_common() if samples]
@@ -61,10 +65,24 @@ def main() -> int:
     fill = "import sys\nfrom benchmarks import shipped_app as s\ns.fill(int(sys.argv[1]))\n"
     subprocess.run([sys.executable, "-c", fill, str(options.jobs)], cwd=ROOT, env=env, check=True)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.shipped_app", "worker", "-c", "2", "-P", options.pool,
-         "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.shipped_app",
+            "worker",
+            "-c",
+            "2",
+            "-P",
+            options.pool,
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while client.get("bench:start") is None:
@@ -78,11 +96,27 @@ def main() -> int:
                 outputs["pool child"] = Path(tmp, "child.txt")
                 pids.append(psutil.Process(worker.pid).children()[0].pid)
             spies = [
-                subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(options.seconds)),
-                                  "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(path)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--duration",
+                        str(int(options.seconds)),
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--nonblocking",
+                        "-o",
+                        str(path),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 for pid, path in zip(pids, outputs.values(), strict=True)
-            ]  # fmt: skip
+            ]
             for spy_process in spies:
                 spy_process.wait(timeout=options.seconds + 60)
             report = {name: inclusive_shares(path.read_text()) for name, path in outputs.items()}

@@ -45,10 +45,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _worker(pool: str, fetch: str = "super") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "-P", pool,
-         "--loglevel=WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "BENCH_FETCH": fetch},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.bench_app",
+            "worker",
+            "-c",
+            "2",
+            "-P",
+            pool,
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "BENCH_FETCH": fetch},
+    )
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
@@ -157,8 +174,11 @@ class Bench:
         beats = calls.get("set", 0)
         heartbeat = 4 * beats
         everything = sum(count for name, count in calls.items() if name not in {"info", "config|resetstat"})
-        return {"round trips": beats * per_minute, "commands": heartbeat * per_minute,
-                "idle worker commands": everything * per_minute}  # fmt: skip
+        return {
+            "round trips": beats * per_minute,
+            "commands": heartbeat * per_minute,
+            "idle worker commands": everything * per_minute,
+        }
 
     # 4 --------------------------------------------------------------------------------------------
     def latency(self, conveyor: bool) -> tuple[float, float]:
@@ -214,8 +234,16 @@ def main() -> int:
     n_ship = options.drain
 
     results: dict[str, dict[str, list[float]]] = {}
-    order = ["enqueue", "bulk", "drain prefork", "drain threads", "drain as shipped prefork",
-             "drain as shipped threads", "latency p50", "latency p99"]  # fmt: skip
+    order = [
+        "enqueue",
+        "bulk",
+        "drain prefork",
+        "drain threads",
+        "drain as shipped prefork",
+        "drain as shipped threads",
+        "latency p50",
+        "latency p99",
+    ]
 
     def record(scenario: str, side: str, value: float) -> None:
         results.setdefault(scenario, {}).setdefault(side, []).append(value)
@@ -223,7 +251,8 @@ def main() -> int:
     print(f"conveyor vs plain Celery: {options.rounds} rounds, interleaved", flush=True)
     for round_number in range(1, options.rounds + 1):
         runs = [
-            ("enqueue", "conveyor", bench.enqueue_conveyor), ("enqueue", "plain", bench.enqueue_plain),
+            ("enqueue", "conveyor", bench.enqueue_conveyor),
+            ("enqueue", "plain", bench.enqueue_plain),
             ("bulk", "perform_all_later", bench.bulk_conveyor),
             ("bulk", "looped perform_later", bench.enqueue_conveyor),
             ("bulk", "raw LPUSH pipeline", bench.bulk_raw_lpush),
@@ -237,8 +266,9 @@ def main() -> int:
             ("drain as shipped prefork", "plain", lambda: shipped.drain("plain", "prefork", n_ship)),
             ("drain as shipped threads", "conveyor as shipped", lambda: shipped.drain("conveyor", "threads", n_ship)),
             ("drain as shipped threads", "plain", lambda: shipped.drain("plain", "threads", n_ship)),
-            ("latency", "conveyor", lambda: bench.latency(True)), ("latency", "plain", lambda: bench.latency(False)),
-        ]  # fmt: skip
+            ("latency", "conveyor", lambda: bench.latency(True)),
+            ("latency", "plain", lambda: bench.latency(False)),
+        ]
         # A B in odd rounds, B A in even ones, so neither side always runs first (warm caches, drift).
         for scenario, side, run in runs if round_number % 2 else reversed(runs):
             if not scenario.startswith(options.only):
@@ -262,7 +292,7 @@ def main() -> int:
             unit = "ms" if scenario.startswith("latency") else "s"
             n = {"enqueue": options.jobs, "bulk": options.jobs}.get(scenario) or (  # drains: options.drain
                 options.drain if scenario.startswith("drain") else None
-            )  # fmt: skip
+            )
             rate = f"{n / median:,.0f}/s" if n and unit == "s" else ""
             ratio = "" if side == base_side else f"{median / base:.3f}"
             rows.append((scenario, side, f"{median:.3f} {unit}", f"{low:.3f}", f"{high:.3f}", rate, ratio, base_side))
@@ -295,54 +325,56 @@ def main() -> int:
     for scenario, side, median_text, low_text, high_text, rate, ratio, base_side in rows:
         versus = f"{ratio} of {base_side}" if ratio else ""
         table.append(f"| {scenario} | {side} | {median_text} | {low_text} | {high_text} | {rate} | {versus} |")
-    report = "\n".join([
-        f"# Benchmarks, {dt.date.today().isoformat()}",
-        "",
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, {_cpu()}, Python {platform.python_version()}, "
-        f"{_versions()}. Redis: a private server started by `conveyor.devserver --private` on loopback.",
-        "",
-        f"Command: `make bench` ({options.rounds} rounds interleaved, A B then B A; "
-        f"{options.jobs:,} jobs per enqueue/bulk run, "
-        f"{options.drain:,} per drain run, {options.latency:,} latency samples at {options.rate:g}/s). "
-        "Ratio = median time / median time (below 1: conveyor is faster). The first drains run the same app "
-        "config on both sides (conveyor's, no result backend, no events); \"drain as shipped\" runs the service's "
-        "configuration against `Celery(broker=...)` with Celery's own defaults (`benchmarks/shipped.py`).",
-        "",
-        "## Targets (issue 18)",
-        "",
-        *target_table,
-        "",
-        "## Measurements",
-        "",
-        *table,
-        "",
-        "## Redis commands per job (3,000 no-op jobs, `benchmarks/command_counts.py`)",
-        "",
-        "Counted by Redis (`INFO commandstats`), commands inside Lua scripts included; see docs/redis_commands.md.",
-        "",
-        *count_rows,
-        "",
-        f"Super fetch: drain prefork took {super_vs_reliable:.3f} of the time of the reliable fetch alone "
-        f"(conveyor before the super fetch), and {super_vs_kombu:.3f} of plain Celery tasks on kombu's own "
-        "fetch, same run. Its Redis cost per idle worker process: "
-        f"{heartbeat['round trips']:.0f} heartbeat round trips ({heartbeat['commands']:.0f} commands) per minute, "
-        f"of {heartbeat['idle worker commands']:.0f} commands per minute the idle worker sends in all "
-        "(the 1 s claim/wait loop and the scheduled-set poller are the rest).",
-        "",
-        "Priority latency (`benchmarks/priority_latency.py`):",
-        "",
-        "```",
-        priority.strip(),
-        "```",
-        "",
-        "Operator actions on a selection (`benchmarks/operator_actions.py`, issue 25):",
-        "",
-        "```",
-        selections.strip(),
-        "```",
-        "",
-        profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
-    ])  # fmt: skip
+    report = "\n".join(
+        [
+            f"# Benchmarks, {dt.date.today().isoformat()}",
+            "",
+            f"Machine: {platform.node()}, {os.cpu_count()} cores, {_cpu()}, Python {platform.python_version()}, "
+            f"{_versions()}. Redis: a private server started by `conveyor.devserver --private` on loopback.",
+            "",
+            f"Command: `make bench` ({options.rounds} rounds interleaved, A B then B A; "
+            f"{options.jobs:,} jobs per enqueue/bulk run, "
+            f"{options.drain:,} per drain run, {options.latency:,} latency samples at {options.rate:g}/s). "
+            "Ratio = median time / median time (below 1: conveyor is faster). The first drains run the same app "
+            "config on both sides (conveyor's, no result backend, no events); \"drain as shipped\" runs the service's "
+            "configuration against `Celery(broker=...)` with Celery's own defaults (`benchmarks/shipped.py`).",
+            "",
+            "## Targets (issue 18)",
+            "",
+            *target_table,
+            "",
+            "## Measurements",
+            "",
+            *table,
+            "",
+            "## Redis commands per job (3,000 no-op jobs, `benchmarks/command_counts.py`)",
+            "",
+            "Counted by Redis (`INFO commandstats`), commands inside Lua scripts included; see docs/redis_commands.md.",
+            "",
+            *count_rows,
+            "",
+            f"Super fetch: drain prefork took {super_vs_reliable:.3f} of the time of the reliable fetch alone "
+            f"(conveyor before the super fetch), and {super_vs_kombu:.3f} of plain Celery tasks on kombu's own "
+            "fetch, same run. Its Redis cost per idle worker process: "
+            f"{heartbeat['round trips']:.0f} heartbeat round trips ({heartbeat['commands']:.0f} commands) per minute, "
+            f"of {heartbeat['idle worker commands']:.0f} commands per minute the idle worker sends in all "
+            "(the 1 s claim/wait loop and the scheduled-set poller are the rest).",
+            "",
+            "Priority latency (`benchmarks/priority_latency.py`):",
+            "",
+            "```",
+            priority.strip(),
+            "```",
+            "",
+            "Operator actions on a selection (`benchmarks/operator_actions.py`, issue 25):",
+            "",
+            "```",
+            selections.strip(),
+            "```",
+            "",
+            profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
+        ]
+    )
     print(report)
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -43,10 +43,24 @@ def drain(side: str, pool: str, jobs: int, overrides: dict[str, Any] | None = No
     fill = "import sys\nfrom benchmarks import shipped_app as s\ns.fill(int(sys.argv[1]))\n"
     subprocess.run([sys.executable, "-c", fill, str(jobs)], cwd=ROOT, env=env, check=True)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "benchmarks.shipped_app", "worker", "-c", "2", "-P", pool,
-         "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.shipped_app",
+            "worker",
+            "-c",
+            "2",
+            "-P",
+            pool,
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 600
         while client.get("bench:end") is None:  # the marker is the last job: when it ran, all ran

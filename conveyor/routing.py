@@ -29,8 +29,15 @@ _VALID = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 #: sets, locks, owners, pause and wake lists), kombu's bindings and unacked index, redbeat's
 #: schedule, Celery's results. No queue may be named so: a send, a clear or a pause on such a
 #: name would write into (or delete) a structure the workers read.
-RESERVED_PREFIXES = ("conveyor:", "_kombu", "unacked", "redbeat:", "celery-task-meta-", "celery-taskset-meta-",
-                     "chord-unlock")  # fmt: skip
+RESERVED_PREFIXES = (
+    "conveyor:",
+    "_kombu",
+    "unacked",
+    "redbeat:",
+    "celery-task-meta-",
+    "celery-taskset-meta-",
+    "chord-unlock",
+)
 
 
 def is_reserved(name: str) -> bool:

@@ -51,13 +51,17 @@ TAG = "_cj"
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 # Types sent as a tagged string, and back.
 _AS_TEXT: dict[type, tuple[str, Callable[[Any], str]]] = {
-    dt.date: ("date", dt.date.isoformat), Decimal: ("decimal", str), uuid.UUID: ("uuid", str),
+    dt.date: ("date", dt.date.isoformat),
+    Decimal: ("decimal", str),
+    uuid.UUID: ("uuid", str),
     bytes: ("bytes", lambda value: base64.b64encode(value).decode("ascii")),
-}  # fmt: skip
+}
 _FROM_TEXT: dict[str, Callable[[Any], Any]] = {
-    "date": dt.date.fromisoformat, "decimal": Decimal, "uuid": uuid.UUID,
+    "date": dt.date.fromisoformat,
+    "decimal": Decimal,
+    "uuid": uuid.UUID,
     "bytes": lambda raw: base64.b64decode(raw, validate=True),
-}  # fmt: skip
+}
 _SUPPORTED = (
     "None, bool, int, float, str (and its subclasses, sent as str), list, tuple, set, frozenset, range, bytes, "
     "dict with str keys, datetime, date, time, timedelta, Decimal, UUID, Enum members and types given to "
@@ -132,18 +136,27 @@ def serialize(value: Any, path: str = "value") -> Any:
     if cls is list:
         return [serialize(item, f"{path}[{i}]") for i, item in enumerate(value)]
     if cls is dict:
-        out = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                raise SerializationError(
-                    f"{path} has a key of type {type(key).__name__} ({key!r}); only str keys are supported"
-                )
-            if key == TAG:
-                raise SerializationError(f"{path} uses the key {TAG!r}, which conveyor reserves for tagged values")
-            out[key] = serialize(item, f"{path}[{key!r}]")
-        return out
+        return _serialize_dict(value, path)
     if cls is tuple or cls is set or cls is frozenset:  # a set's items in its iteration order
         return _tagged(cls.__name__, [serialize(item, f"{path}[{i}]") for i, item in enumerate(value)])
+    return _serialize_tagged(value, cls, path)
+
+
+def _serialize_dict(value: dict[Any, Any], path: str) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise SerializationError(
+                f"{path} has a key of type {type(key).__name__} ({key!r}); only str keys are supported"
+            )
+        if key == TAG:
+            raise SerializationError(f"{path} uses the key {TAG!r}, which conveyor reserves for tagged values")
+        out[key] = serialize(item, f"{path}[{key!r}]")
+    return out
+
+
+def _serialize_tagged(value: Any, cls: type, path: str) -> Any:
+    """The values JSON has no type for: tagged (range, decimal, dates, registered types, enums), or refused."""
     if cls is range:
         return _tagged("range", [value.start, value.stop, value.step])
     as_text = _AS_TEXT.get(cls)

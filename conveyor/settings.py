@@ -213,8 +213,10 @@ def masked_url(url: object) -> str:
     if password is not None:
         parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
     if parts.query:
-        query = [(name, "***" if name.lower() in _SECRET_PARAMETERS else value)
-                 for name, value in parse_qsl(parts.query, keep_blank_values=True)]  # fmt: skip
+        query = [
+            (name, "***" if name.lower() in _SECRET_PARAMETERS else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
         parts = parts._replace(query=urlencode(query, safe="*"))
     return urlunsplit(parts) if password is not None or parts.query else text
 

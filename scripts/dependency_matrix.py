@@ -59,8 +59,21 @@ def build(end: str) -> Path:
     env = {**os.environ, "VIRTUAL_ENV": str(venv)}
     run([uv(), "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)])
     resolution = "lowest-direct" if end == "oldest" else "highest"
-    run([uv(), "pip", "install", "--quiet", "--python", str(python), "--resolution", resolution,
-         "-e", f".[{RUNTIME_EXTRAS}]"], env=env)  # fmt: skip
+    run(
+        [
+            uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--resolution",
+            resolution,
+            "-e",
+            f".[{RUNTIME_EXTRAS}]",
+        ],
+        env=env,
+    )
     # The test tools at their newest on both ends: what is under test is conveyor's pins.
     tools = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     run([uv(), "pip", "install", "--quiet", "--python", str(python), *tools], env=env)

@@ -45,11 +45,28 @@ def test_a_stopped_run_ends_the_processes_its_fixtures_started(tmp_path: Path, s
     test_file = tmp_path / "test_stopped.py"
     test_file.write_text(A_TEST_THAT_STARTS_A_SERVICE.replace("{marker}", str(marker)))
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "tests.conftest",
-         "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), str(test_file)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.conftest",
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            str(test_file),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert run.stdout is not None
     seen = []
     for line in run.stdout:  # until the test body runs, with its fixture's process up

@@ -71,8 +71,9 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
             if not _ACK(client, self._keys(), [tag, self.channel.owner_id]):
                 logger.warning(
                     "conveyor: acknowledgement of %s came after its job was recovered from this worker "
-                    "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere", tag,
-                )  # fmt: skip
+                    "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere",
+                    tag,
+                )
         self.claimed.discard(tag)
         kombu_virtual.QoS.ack(self, delivery_tag)
         return None
@@ -138,6 +139,8 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
             logger.warning(
                 "conveyor: could not hand %d unacknowledged message(s) back to their queues now (%s: %s); "
                 "they return when this worker's heartbeat has expired",
-                len(self._delivered), type(exc).__name__, exc,
-            )  # fmt: skip
+                len(self._delivered),
+                type(exc).__name__,
+                exc,
+            )
             return None

@@ -65,11 +65,18 @@ def workers(client: Any) -> list[WorkerOwner]:
     for (owner, last_beat), beat, holding in zip(owners, replies[::2], replies[1::2], strict=True):
         info = _json_object(beat)
         pid = info.get("pid")
-        found.append(WorkerOwner(
-            id=owner, host=str(info.get("host") or "?"), pid=pid if isinstance(pid, int) else None,
-            queues=[str(q) for q in info.get("queues") or []], started_at=_number(info.get("started_at")),
-            last_beat=last_beat, alive=beat is not None, holding=int(holding),
-        ))  # fmt: skip
+        found.append(
+            WorkerOwner(
+                id=owner,
+                host=str(info.get("host") or "?"),
+                pid=pid if isinstance(pid, int) else None,
+                queues=[str(q) for q in info.get("queues") or []],
+                started_at=_number(info.get("started_at")),
+                last_beat=last_beat,
+                alive=beat is not None,
+                holding=int(holding),
+            )
+        )
     return found
 
 
@@ -91,12 +98,19 @@ def busy(client: Any, unacked: tuple[str, str] = UNACKED_KEYS, now: float | None
             headers = message[0].get("headers") if message and isinstance(message[0], dict) else None
             headers = headers if isinstance(headers, dict) else {}
             task = str(headers.get("task") or "?")
-            jobs.append(BusyJob(
-                owner=owner.id, host=owner.host, pid=owner.pid, job_class=task.rpartition(".")[2], task=task,
-                job_id=str(headers.get("id") or tag.decode()),
-                queue=str(message[2]) if len(message) > 2 else "?",
-                since=score, runtime_s=None if score is None else max(0.0, now - score),
-            ))  # fmt: skip
+            jobs.append(
+                BusyJob(
+                    owner=owner.id,
+                    host=owner.host,
+                    pid=owner.pid,
+                    job_class=task.rpartition(".")[2],
+                    task=task,
+                    job_id=str(headers.get("id") or tag.decode()),
+                    queue=str(message[2]) if len(message) > 2 else "?",
+                    since=score,
+                    runtime_s=None if score is None else max(0.0, now - score),
+                )
+            )
     return sorted(jobs, key=lambda job: job.since or now)
 
 

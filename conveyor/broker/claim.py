@@ -32,8 +32,10 @@ def discarded_over_limit(item: bytes | str) -> str:
     try:
         headers = loads(bytes_to_str(item)).get("headers") or {}
         limit = headers.get("conveyor_limit") or {}
-        return (f"{headers.get('task')} (Job ID: {headers.get('id')}) discarded: {limit.get('to')} already running "
-                f"for {limit.get('key')} (limits_concurrency on_conflict='discard')")  # fmt: skip
+        return (
+            f"{headers.get('task')} (Job ID: {headers.get('id')}) discarded: {limit.get('to')} already running "
+            f"for {limit.get('key')} (limits_concurrency on_conflict='discard')"
+        )
     except (ValueError, AttributeError):
         return "a job over its concurrency limit was discarded"
 

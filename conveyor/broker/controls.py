@@ -81,15 +81,18 @@ def owned_key(header: Any, prefix: str) -> str | None:
 def refuse_reserved(queue: str) -> None:
     """Raise ``ConveyorError`` for a send to a key that is not a queue (``conveyor:paused``, ``_kombu…``)."""
     if queue.startswith(RESERVED_PREFIXES):
-        raise ConveyorError(f"refused to send a message to {queue!r}: it is a key conveyor, kombu, redbeat or "
-                            f"Celery keep, not a queue ({', '.join(RESERVED_PREFIXES)}…)")  # fmt: skip
+        raise ConveyorError(
+            f"refused to send a message to {queue!r}: it is a key conveyor, kombu, redbeat or "
+            f"Celery keep, not a queue ({', '.join(RESERVED_PREFIXES)}…)"
+        )
 
 
 def unique_put(client: Any, lock: str, ttl_ms: int, job_id: str, queue_key: str, wake: str, data: str) -> str | None:
     """Take the lock and push the message in one step; the holder's job id if the lock is taken."""
     if owned_key({"key": lock}, UNIQUE_PREFIX) is None:
-        raise ConveyorError(f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, "
-                            f"not a key under {UNIQUE_PREFIX}")  # fmt: skip
+        raise ConveyorError(
+            f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, not a key under {UNIQUE_PREFIX}"
+        )
     holder = UNIQUE_PUT(client, [lock, queue_key, wake], [job_id, ttl_ms, data, WAKE_CAP])
     return holder.decode() if isinstance(holder, bytes) else None
 
@@ -123,10 +126,14 @@ def limit_keys(client: Any) -> list[dict[str, Any]]:
             pipe.zrange(key, 0, -1, withscores=True)
             pipe.llen(key + ":blocked")
             to, holders, blocked = pipe.execute()
-        found.append({
-            "key": key, "to": int(to or 1), "blocked": int(blocked),
-            "holders": [(job.decode(), max(0.0, float(expiry) - now)) for job, expiry in holders],
-        })  # fmt: skip
+        found.append(
+            {
+                "key": key,
+                "to": int(to or 1),
+                "blocked": int(blocked),
+                "holders": [(job.decode(), max(0.0, float(expiry) - now)) for job, expiry in holders],
+            }
+        )
     return found
 
 

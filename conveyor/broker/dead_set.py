@@ -52,8 +52,11 @@ logger = logging.getLogger("conveyor.broker.dead_set")
 # Errors of the broker connection (Redis away, restarting, loading): never a reason a job is dead.
 # (Python's ConnectionError and TimeoutError are OSErrors; redis' BusyLoadingError is a ConnectionError.)
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, redis.ConnectionError, redis.TimeoutError, KombuOperationalError,
-)  # fmt: skip
+    OSError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    KombuOperationalError,
+)
 
 # Add then trim in one step; trim alone after a script that wrote records itself (lua/dead_*.lua).
 _ADD = Script("dead_add", "dead_trim")

@@ -131,9 +131,10 @@ def summary(client: Any, now: float | None = None) -> dict[str, dict[str, dict[s
         for job_class, counts in totals.items():
             histogram = [counts.get(f"h{n}", 0) for n in range(len(HISTOGRAM_BOUNDS_S) + 1)]
             result.setdefault(job_class, {})[window] = {
-                "processed": counts.get("p", 0), "failed": counts.get("f", 0),
+                "processed": counts.get("p", 0),
+                "failed": counts.get("f", 0),
                 **{f"p{q}": _percentile(histogram, q / 100) for q in (50, 95, 99)},
-            }  # fmt: skip
+            }
     return result
 
 

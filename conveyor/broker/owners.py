@@ -98,8 +98,10 @@ def _recover(client: Any, owners: list[str], unacked: tuple[str, str], died: boo
             requeued, poisoned = requeued + int(result[0]), poisoned + int(result[1])
             logger.warning(
                 "conveyor: worker %s stopped sending heartbeats; %d of its job(s) put back in their queues%s",
-                owner, int(result[0]), f", {int(result[1])} to the dead set (poison pills)" if int(result[1]) else "",
-            )  # fmt: skip
+                owner,
+                int(result[0]),
+                f", {int(result[1])} to the dead set (poison pills)" if int(result[1]) else "",
+            )
     if poisoned or client.llen(POISONED_KEY):
         bury_poisoned(client)
     return requeued, poisoned

@@ -59,8 +59,7 @@ def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -
             else base64.b64encode(str(payload["body"]).encode()).decode()
         )
     except (ValueError, KeyError, AttributeError, TypeError):
-        return dead_record(f"unparsable-{uuid.uuid4()}", reason, queue=queue,
-                           raw_entry=base64.b64encode(item).decode())  # fmt: skip
+        return dead_record(f"unparsable-{uuid.uuid4()}", reason, queue=queue, raw_entry=base64.b64encode(item).decode())
     retries = headers.get("retries")
     return dead_record(
         str(headers.get("id") or properties.get("delivery_tag")),
@@ -72,6 +71,10 @@ def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -
         priority=properties.get("priority"),
         attempts=(retries if type(retries) is int else 0) + deaths,
         hostname=hostname,
-        message={"body": body, "content_type": payload.get("content-type"),
-                 "content_encoding": payload.get("content-encoding"), "headers": headers},
-    )  # fmt: skip
+        message={
+            "body": body,
+            "content_type": payload.get("content-type"),
+            "content_encoding": payload.get("content-encoding"),
+            "headers": headers,
+        },
+    )

@@ -89,8 +89,10 @@ def action_refusal(app: Any, client: Any, name: str, action: str) -> str | None:
         if not _reserved(app, name):
             return str(exc)
     if _reserved(app, name):
-        return (f"{name!r} is not a queue: it is a key conveyor, kombu, redbeat or Celery keep "
-                f"({', '.join(RESERVED_PREFIXES)}…, …pidbox); nothing was {past}")  # fmt: skip
+        return (
+            f"{name!r} is not a queue: it is a key conveyor, kombu, redbeat or Celery keep "
+            f"({', '.join(RESERVED_PREFIXES)}…, …pidbox); nothing was {past}"
+        )
     if action == "resume" and name in paused(client):
         return None
     known = known_queues(app, client)
@@ -98,8 +100,10 @@ def action_refusal(app: Any, client: Any, name: str, action: str) -> str | None:
         return None
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return (f"no queue {name!r}: {hint}it is not configured, no worker consumes it and no job waits in it "
-            f"(queues: {', '.join(sorted(known)) or 'none'}); nothing was {past}")  # fmt: skip
+    return (
+        f"no queue {name!r}: {hint}it is not configured, no worker consumes it and no job waits in it "
+        f"(queues: {', '.join(sorted(known)) or 'none'}); nothing was {past}"
+    )
 
 
 def purge(app: Any, client: Any, queue: str) -> int:

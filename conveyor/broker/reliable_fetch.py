@@ -71,7 +71,7 @@ from conveyor.wire import (
     SCHEDULED_KEY,
     WAKE_CAP,
     WAKE_PREFIX,
-    wake_key,  # fmt: skip
+    wake_key,
 )
 
 __all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
@@ -159,11 +159,29 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             self._conveyor_sent = "claim"
             # EVALSHA: the script's text is not sent with every fetch (NOSCRIPT loads it, below). Only the
             # time and a random number change between fetches: the rest is encoded once (channel_caches).
-            head, middle, tail = self._claim_command(queues, (held, heartbeat, owner_id, int(no_ack)), lambda keys: (
-                ("EVALSHA", CLAIM.sha, len(keys) + 9, self.unacked_key, self.unacked_index_key, CLAIMS_KEY, held,
-                 heartbeat, SCHEDULED_KEY, LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, *keys), (owner_id, WAKE_PREFIX),
-                (int(no_ack),),
-            ))  # fmt: skip
+            head, middle, tail = self._claim_command(
+                queues,
+                (held, heartbeat, owner_id, int(no_ack)),
+                lambda keys: (
+                    (
+                        "EVALSHA",
+                        CLAIM.sha,
+                        len(keys) + 9,
+                        self.unacked_key,
+                        self.unacked_index_key,
+                        CLAIMS_KEY,
+                        held,
+                        heartbeat,
+                        SCHEDULED_KEY,
+                        LIMITS_KEY,
+                        LIMITS_TO_KEY,
+                        PAUSED_KEY,
+                        *keys,
+                    ),
+                    (owner_id, WAKE_PREFIX),
+                    (int(no_ack),),
+                ),
+            )
             self.client.connection.send_packed_command([head, bulk(time.time()), middle, bulk(random.random()), tail])
         else:
             wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
@@ -197,34 +215,38 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             if not reply:
                 self._conveyor_next = "wait"
                 raise Empty()
-            key, item = reply[0], reply[1]
-            if bytes_to_str(reply[2]) == "discarded":  # over a concurrency limit that discards
-                logger.warning("conveyor: %s", discarded_over_limit(item))
-                raise Empty()
-            if bytes_to_str(reply[2]) == "dead" and self._conveyor_owner is not None:
-                # Paused past its heartbeat's TTL (its jobs were recovered): beat before claiming again.
-                self._conveyor_owner.beat()
-                raise Empty()
-            dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(dest)
-            try:
-                if bytes_to_str(reply[2]) in ("bad", "forged"):  # forged: a header naming a key not its own
-                    raise ValueError(bytes_to_str(reply[3]) if reply[2] == b"forged" else NOT_A_MESSAGE)
-                payload = parse_envelope(item, dest)
-            except ValueError as exc:
-                if bytes_to_str(reply[2]) == "ok":  # claimed, but Python cannot read it: not unacked after all
-                    self._unclaim(bytes_to_str(reply[3]))
-                self._bury(dest, item, exc)
-                raise Empty() from None
-            if self._conveyor_owner is not None:
-                self.qos.claimed.add(bytes_to_str(reply[3]))
-            self.connection._deliver(payload, dest)
-            return True
+            return self._take(reply)
         finally:
             self._in_poll = None  # type: ignore[assignment]  # as kombu does
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
+
+    def _take(self, reply: list[Any]) -> bool:
+        """Deliver what the claim script returned (``[list, entry, verdict, tag]``), or set it aside."""
+        key, item, verdict = reply[0], reply[1], bytes_to_str(reply[2])
+        if verdict == "discarded":  # over a concurrency limit that discards
+            logger.warning("conveyor: %s", discarded_over_limit(item))
+            raise Empty()
+        if verdict == "dead" and self._conveyor_owner is not None:
+            # Paused past its heartbeat's TTL (its jobs were recovered): beat before claiming again.
+            self._conveyor_owner.beat()
+            raise Empty()
+        dest = bytes_to_str(key).rsplit(self.sep, 1)[0]
+        self._queue_cycle.rotate(dest)
+        try:
+            if verdict in ("bad", "forged"):  # forged: a control header naming a key not its own
+                raise ValueError(bytes_to_str(reply[3]) if verdict == "forged" else NOT_A_MESSAGE)
+            payload = parse_envelope(item, dest)
+        except ValueError as exc:
+            if verdict == "ok":  # claimed, but Python cannot read it: not unacked after all
+                self._unclaim(bytes_to_str(reply[3]))
+            self._bury(dest, item, exc)
+            raise Empty() from None
+        if self._conveyor_owner is not None:
+            self.qos.claimed.add(bytes_to_str(reply[3]))
+        self.connection._deliver(payload, dest)
+        return True
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         refuse_reserved(queue)  # a send to "conveyor:paused" would create a list the claim cannot read
@@ -247,8 +269,11 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                     client, uniq["key"], int(uniq.get("ttl_ms") or 1), job_id, key, wake_key(queue), data
                 )
             if holder is not None:
-                raise DuplicateJobError(f"job {job_id} is a duplicate of job {holder}, which holds {uniq['key']}",
-                                        job_id=job_id, holder_id=holder)  # fmt: skip
+                raise DuplicateJobError(
+                    f"job {job_id} is a duplicate of job {holder}, which holds {uniq['key']}",
+                    job_id=job_id,
+                    holder_id=holder,
+                )
             return
         if publish_batch is not None:  # kombu's batch: the commands go out with the batch
             publish_batch.add("lpush", key, data)

@@ -33,8 +33,11 @@ __all__ = ["FILTERED", "RetryPlan", "arguments_hidden", "redacted", "resend", "r
 FILTERED = "[FILTERED]"
 
 # The control headers a retry sends again with the message, and the prefix each key must have.
-_CONTROL_HEADERS = {"conveyor_unique": UNIQUE_PREFIX, "conveyor_limit": LIMIT_PREFIX,
-                    "conveyor_throttle": THROTTLE_PREFIX}  # fmt: skip
+_CONTROL_HEADERS = {
+    "conveyor_unique": UNIQUE_PREFIX,
+    "conveyor_limit": LIMIT_PREFIX,
+    "conveyor_throttle": THROTTLE_PREFIX,
+}
 
 
 def arguments_hidden(record: dict[str, Any]) -> bool:
@@ -114,8 +117,11 @@ def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
     preview = text if len(text) <= 200 else text[:197] + "..."
     if arguments_hidden(record):
         preview = f"{FILTERED} (log_arguments = False)"
-    controls = tuple((name, str(headers[name].get("key") if isinstance(headers[name], dict) else headers[name]))
-                     for name in _CONTROL_HEADERS if name in headers)  # fmt: skip
+    controls = tuple(
+        (name, str(headers[name].get("key") if isinstance(headers[name], dict) else headers[name]))
+        for name in _CONTROL_HEADERS
+        if name in headers
+    )
     forged = [
         name for name, prefix in _CONTROL_HEADERS.items() if name in headers and not _owned(headers[name], prefix)
     ]
@@ -151,17 +157,29 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
         raw = record.get("message")
         if raw:
             producer.publish(
-                base64.b64decode(raw["body"]), exchange="", routing_key=queue, headers=raw.get("headers") or {},
-                content_type=raw.get("content_type"), content_encoding=raw.get("content_encoding"),
-                priority=record.get("priority"), declare=[app.amqp.queues[queue]], retry=True,
-            )  # fmt: skip
+                base64.b64decode(raw["body"]),
+                exchange="",
+                routing_key=queue,
+                headers=raw.get("headers") or {},
+                content_type=raw.get("content_type"),
+                content_encoding=raw.get("content_encoding"),
+                priority=record.get("priority"),
+                declare=[app.amqp.queues[queue]],
+                retry=True,
+            )
             return
         meta = parse_job_header(record.get("meta"))
         meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
         message = app.amqp.create_task_message(
-            record["id"], record["task"], record.get("args") or [], record.get("kwargs") or {}, retries=0,
-            argsrepr=record.get("argsrepr"), kwargsrepr=record.get("kwargsrepr"), ignore_result=None,
-        )  # fmt: skip
+            record["id"],
+            record["task"],
+            record.get("args") or [],
+            record.get("kwargs") or {},
+            retries=0,
+            argsrepr=record.get("argsrepr"),
+            kwargsrepr=record.get("kwargsrepr"),
+            ignore_result=None,
+        )
         options: dict[str, Any] = {"queue": queue, "headers": {HEADER: meta}}
         if record.get("priority") is not None:
             options["priority"] = record["priority"]

@@ -58,9 +58,14 @@ _MOVE_DUE = Script("move_due", helpers=True)
 
 
 def add(
-    client: Any, queue_key: str, message: str, due: float, job_id: str, queue: str | None = None,
+    client: Any,
+    queue_key: str,
+    message: str,
+    due: float,
+    job_id: str,
+    queue: str | None = None,
     unique: tuple[str, int] | None = None,
-) -> str | None:  # fmt: skip
+) -> str | None:
     """Store ``message`` (a kombu Redis envelope, JSON) to be pushed onto ``queue_key`` at ``due`` (epoch s).
 
     ``queue`` names the queue whose idle workers are woken when it is moved. ``unique`` (lock
@@ -97,9 +102,10 @@ def _bury_malformed(client: Any) -> None:
         raw = item if isinstance(item, bytes) else str(item).encode()
         reason = "malformed entry in the scheduled set (not a JSON object with key and message strings)"
         record = dead_record(
-            f"malformed-scheduled-{hashlib.sha1(raw).hexdigest()[:16]}", reason,
+            f"malformed-scheduled-{hashlib.sha1(raw).hexdigest()[:16]}",
+            reason,
             raw_entry=base64.b64encode(raw).decode(),
-        )  # fmt: skip
+        )
         DeadSet(client).add(record)
         client.lrem(MALFORMED_KEY, 1, item)
         logger.error("conveyor: %s; kept in the dead set as %s: %r", reason, record["id"], raw[:200])

@@ -158,11 +158,21 @@ def _dead_record(job: WaitingJob, who: str) -> Any:
     if properties.get("body_encoding") != "base64":  # the dead set keeps bodies base64, as kombu sends them
         body = base64.b64encode(str(body).encode()).decode()
     return dead_record(
-        job.id, f"killed while waiting ({job.kind}) by {who}", error=job.error, task=job.task, queue=job.queue,
-        argsrepr=job.arguments, attempts=job.attempt, priority=properties.get("priority"),
-        message={"body": body, "content_type": message.get("content-type"),
-                 "content_encoding": message.get("content-encoding"), "headers": message.get("headers") or {}},
-    )  # fmt: skip
+        job.id,
+        f"killed while waiting ({job.kind}) by {who}",
+        error=job.error,
+        task=job.task,
+        queue=job.queue,
+        argsrepr=job.arguments,
+        attempts=job.attempt,
+        priority=properties.get("priority"),
+        message={
+            "body": body,
+            "content_type": message.get("content-type"),
+            "content_encoding": message.get("content-encoding"),
+            "headers": message.get("headers") or {},
+        },
+    )
 
 
 def _scan(client: Any) -> Iterator[tuple[bytes, float]]:
@@ -207,7 +217,14 @@ def _read(member: bytes, due: float) -> WaitingJob | None:
     kind: Kind = "throttled" if entry.get("reason") == "throttled" else "retry" if retries or error else "scheduled"
     task = str(headers.get("task") or "?")
     return WaitingJob(
-        id=str(headers.get("id") or entry.get("id") or "?"), kind=kind, task=task, job_class=task.rpartition(".")[2],
-        arguments=str(headers.get("argsrepr") or ""), queue=str(meta.get("queue") or entry.get("key") or "?"),
-        due=due, attempt=retries + 1, error=error, member=member,
-    )  # fmt: skip
+        id=str(headers.get("id") or entry.get("id") or "?"),
+        kind=kind,
+        task=task,
+        job_class=task.rpartition(".")[2],
+        arguments=str(headers.get("argsrepr") or ""),
+        queue=str(meta.get("queue") or entry.get("key") or "?"),
+        due=due,
+        attempt=retries + 1,
+        error=error,
+        member=member,
+    )

@@ -233,10 +233,12 @@ def dead_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     for record in records:
         arguments = FILTERED if arguments_hidden(record) else record.get("argsrepr") or record.get("args") or ""
         error = "" if record.get("error") == record.get("reason") else f"\n  {record.get('error')}"
-        click.echo(printable(
-            f"\n{record['id']}  {record.get('failed_at', '?')}  {record.get('job_class')}{arguments}"
-            f"\n  queue {record.get('queue')}, attempts {record.get('attempts')}, {record.get('reason')}{error}"
-        ))  # fmt: skip
+        click.echo(
+            printable(
+                f"\n{record['id']}  {record.get('failed_at', '?')}  {record.get('job_class')}{arguments}"
+                f"\n  queue {record.get('queue')}, attempts {record.get('attempts')}, {record.get('reason')}{error}"
+            )
+        )
 
 
 @dead.command(name="retry")

@@ -33,8 +33,12 @@ def queues(ctx: click.Context) -> None:
     click.echo(f"{'queue':24} {'waiting':>8}  by priority")
     for row in rows:
         detail = ", ".join(f"{priority}: {depth}" for priority, depth in row.by_priority.items()) or "-"
-        notes = [f"latency {row.latency_s:.0f}s" if row.latency_s is not None else "", f"{row.consumers} consumer(s)",
-                 "PAUSED" if row.paused else "", "no worker consumes it" if row.unconsumed else ""]  # fmt: skip
+        notes = [
+            f"latency {row.latency_s:.0f}s" if row.latency_s is not None else "",
+            f"{row.consumers} consumer(s)",
+            "PAUSED" if row.paused else "",
+            "no worker consumes it" if row.unconsumed else "",
+        ]
         click.echo(
             printable(f"{row.name:24} {row.waiting:8d}  {detail}  ({', '.join(note for note in notes if note)})")
         )

@@ -99,16 +99,18 @@ def list_(ctx: click.Context, file: str | None, as_json: bool) -> None:
     unknown = "unknown (Redis unreachable)"
     for job in jobs.values():
         last = last_runs.get(job.name) if last_runs is not None else None
-        rows.append({
-            "name": job.name,
-            "job": job.job,
-            "schedule": describe(job.schedule),
-            "timezone": job.timezone,
-            "next_runs": [local_time(run, job.timezone) for run in next_runs(job, last)],
-            "enabled": job.enabled,
-            "last_run": local_time(last, job.timezone) if last else (unknown if last_runs is None else "never"),
-            "description": job.description,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": job.name,
+                "job": job.job,
+                "schedule": describe(job.schedule),
+                "timezone": job.timezone,
+                "next_runs": [local_time(run, job.timezone) for run in next_runs(job, last)],
+                "enabled": job.enabled,
+                "last_run": local_time(last, job.timezone) if last else (unknown if last_runs is None else "never"),
+                "description": job.description,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -58,8 +58,11 @@ def _group(kind: str, name: str, help_text: str) -> click.Group:
             if job.error:
                 click.echo(printable(f"  {job.error}"))
 
-    for action, doc in (("run", "Send JOB_ID to its queue now."), ("delete", "Delete JOB_ID (it will not run)."),
-                        ("kill", "Move JOB_ID to the dead set.")):  # fmt: skip
+    for action, doc in (
+        ("run", "Send JOB_ID to its queue now."),
+        ("delete", "Delete JOB_ID (it will not run)."),
+        ("kill", "Move JOB_ID to the dead set."),
+    ):
         group.add_command(_action(action, doc))
     return group
 
@@ -75,8 +78,11 @@ def _action(action: str, doc: str) -> click.Command:
         do: Any = {"run": waiting.run_now, "delete": waiting.delete, "kill": lambda c, i: waiting.kill(c, i, who)}
         if not with_redis(ctx, lambda client: do[action](client, job_id)):
             raise click.ClickException(f"no waiting job {job_id}")
-        click.echo({"run": "Sent {} to its queue", "delete": "Deleted {}", "kill": "Moved {} to the dead set"}[action]
-                   .format(job_id))  # fmt: skip
+        click.echo(
+            {"run": "Sent {} to its queue", "delete": "Deleted {}", "kill": "Moved {} to the dead set"}[action].format(
+                job_id
+            )
+        )
 
     return act
 

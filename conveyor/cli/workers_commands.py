@@ -48,8 +48,10 @@ def workers(ctx: click.Context) -> None:
     for owner in found:
         state = "alive" if owner.alive else "DEAD "
         ago = duration(max(0.0, time.time() - owner.last_beat))
-        click.echo(f"{state}  {owner.host}:{owner.pid}  {owner.id}  last heartbeat {ago} ago  "
-                   f"holding {owner.holding}  queues {','.join(owner.queues)}")  # fmt: skip
+        click.echo(
+            f"{state}  {owner.host}:{owner.pid}  {owner.id}  last heartbeat {ago} ago  "
+            f"holding {owner.holding}  queues {','.join(owner.queues)}"
+        )
 
 
 @click.command()
@@ -60,8 +62,9 @@ def limits(ctx: click.Context) -> None:
     from conveyor.broker.controls import limit_keys, throttle_keys
     from conveyor.broker.scheduled_set import count
 
-    in_use, windows, throttled = with_redis(ctx, lambda client: (limit_keys(client), throttle_keys(client),
-                                                                 count(client)))  # fmt: skip
+    in_use, windows, throttled = with_redis(
+        ctx, lambda client: (limit_keys(client), throttle_keys(client), count(client))
+    )
     click.echo(f"{len(in_use)} concurrency limit key(s) in use, {len(windows)} throttle window(s)")
     for limit in in_use:
         click.echo(f"{limit['key']}  {len(limit['holders'])}/{limit['to']} running, {limit['blocked']} blocked")

@@ -20,31 +20,71 @@ from kombu.utils.json import dumps
 
 from conveyor.compat.guard import Guard, require_attributes
 
-__all__ = ["CHANNEL_INSTANCE_READS", "CHANNEL_VALUES", "GUARD", "PUBLISH_BATCH_KEYWORD", "check_redis_channel",
-           "redis_envelope", "register_transport"]  # fmt: skip
+__all__ = [
+    "CHANNEL_INSTANCE_READS",
+    "CHANNEL_VALUES",
+    "GUARD",
+    "PUBLISH_BATCH_KEYWORD",
+    "check_redis_channel",
+    "redis_envelope",
+    "register_transport",
+]
 
 CHANNEL_OVERRIDES = (
-    "_brpop_start", "_brpop_read", "_put", "_get", "_connparams", "close", "basic_consume", "_create_client", "pool"
-)  # fmt: skip
+    "_brpop_start",
+    "_brpop_read",
+    "_put",
+    "_get",
+    "_connparams",
+    "close",
+    "basic_consume",
+    "_create_client",
+    "pool",
+)
 CHANNEL_READS = (
-    "_q_for_pri", "_get_message_priority", "_inplace_augment_message", "prepare_message",
-    "conn_or_acquire", "_maybe_update_queues_expire", "global_keyprefix", "_in_poll", "unacked_key",
-    "unacked_index_key", "priority_steps", "sep", "_do_restore_message", "active_queues",
+    "_q_for_pri",
+    "_get_message_priority",
+    "_inplace_augment_message",
+    "prepare_message",
+    "conn_or_acquire",
+    "_maybe_update_queues_expire",
+    "global_keyprefix",
+    "_in_poll",
+    "unacked_key",
+    "unacked_index_key",
+    "priority_steps",
+    "sep",
+    "_do_restore_message",
+    "active_queues",
     # the fetch sets _brpop_sent_at (kombu's health check reads it) and calls _flush_brpop_reauth as kombu's
     # _brpop_read does; kombu's publish batch passes itself to _put as the _publish_batch keyword
-    "_brpop_sent_at", "_flush_brpop_reauth", "create_publish_batch",
-)  # fmt: skip
+    "_brpop_sent_at",
+    "_flush_brpop_reauth",
+    "create_publish_batch",
+)
 #: The keyword kombu's PublishBatch.publish passes itself as to Channel._put (``basic_publish``'s kwargs).
 PUBLISH_BATCH_KEYWORD = "_publish_batch"
 #: The values conveyor's own code repeats (``conveyor.wire.PRIORITY_SEPARATOR``, the reserved
 #: ``_kombu`` and ``unacked`` prefixes of ``conveyor.routing``): checked to be kombu's still.
-CHANNEL_VALUES = {"Channel.sep": "\x06\x16", "Channel.keyprefix_queue": "_kombu.binding.%s",
-                  "Channel.unacked_key": "unacked", "Channel.unacked_index_key": "unacked_index"}  # fmt: skip
+CHANNEL_VALUES = {
+    "Channel.sep": "\x06\x16",
+    "Channel.keyprefix_queue": "_kombu.binding.%s",
+    "Channel.unacked_key": "unacked",
+    "Channel.unacked_index_key": "unacked_index",
+}
 #: conveyor.broker.acks overrides these of kombu's Redis QoS and calls the rest.
 QOS_NAMES = (
-    "append", "ack", "reject", "restore_by_tag", "restore_unacked", "restore_visible", "_delivered",
-    "_remove_from_indices", "unacked_key", "unacked_index_key",
-)  # fmt: skip
+    "append",
+    "ack",
+    "reject",
+    "restore_by_tag",
+    "restore_unacked",
+    "restore_visible",
+    "_delivered",
+    "_remove_from_indices",
+    "unacked_key",
+    "unacked_index_key",
+)
 #: Set in ``Channel.__init__``: checked on each channel the reliable fetch opens.
 CHANNEL_INSTANCE_READS = ("_queue_cycle", "brpop_timeout", "connection_errors", "_expires")
 
@@ -77,9 +117,15 @@ def check_redis_channel(channel: Any) -> None:
 
 
 def redis_envelope(
-    channel: Any, data: Any, priority: int | None, content_type: str, content_encoding: str,
-    headers: dict[str, Any], properties: dict[str, Any], queue: str,
-) -> tuple[str, str]:  # fmt: skip
+    channel: Any,
+    data: Any,
+    priority: int | None,
+    content_type: str,
+    content_encoding: str,
+    headers: dict[str, Any],
+    properties: dict[str, Any],
+    queue: str,
+) -> tuple[str, str]:
     """The list key and JSON envelope kombu's Redis transport would LPUSH for this message.
 
     Built with kombu's own ``prepare_message``, ``_inplace_augment_message`` and priority keys,

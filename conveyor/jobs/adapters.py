@@ -102,7 +102,10 @@ class CeleryAdapter:
         declared = type(job).log_arguments
         shown = settings.log_arguments if declared is None else declared
         message = app.amqp.create_task_message(
-            job.job_id, name, args, kwargs,
+            job.job_id,
+            name,
+            args,
+            kwargs,
             eta=job.scheduled_at if eta else None,
             # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
             retries=job.executions,
@@ -115,7 +118,7 @@ class CeleryAdapter:
             kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
             # None: the worker's job class decides whether its result is stored (Job.store_result).
             ignore_result=None,
-        )  # fmt: skip
+        )
         headers: dict[str, Any] = {HEADER: job._header()}
         if type(job)._controlled:  # @unique / @limits_concurrency / @throttle: keys from the arguments
             headers.update(control_headers(job, name, (args, kwargs)))
@@ -167,11 +170,15 @@ class CeleryAdapter:
                 uniq = options["headers"].get(UNIQUE_HEADER)
                 lock = (uniq["key"], uniq["ttl_ms"]) if uniq else None
                 with channel.conn_or_acquire() as client:
-                    holder = scheduled_set.add(client, key, envelope, job.scheduled_at.timestamp(), job.job_id,
-                                               options["queue"], unique=lock)  # fmt: skip
+                    holder = scheduled_set.add(
+                        client, key, envelope, job.scheduled_at.timestamp(), job.job_id, options["queue"], unique=lock
+                    )
             if holder is not None:
-                raise DuplicateJobError(f"job {job.job_id} is a duplicate of job {holder}, which holds {lock[0]}",  # type: ignore[index]
-                                        job_id=job.job_id, holder_id=holder)  # fmt: skip
+                raise DuplicateJobError(
+                    f"job {job.job_id} is a duplicate of job {holder}, which holds {lock[0]}",  # type: ignore[index]
+                    job_id=job.job_id,
+                    holder_id=holder,
+                )
         except DuplicateJobError:
             raise
         except Exception as exc:

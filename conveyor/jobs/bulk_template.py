@@ -96,7 +96,7 @@ class Templates:
             or getattr(job, "_retry_error", None) is not None
             or job._progress_on_wire() is not None
         ):
-            return None  # fmt: skip
+            return None
         args, kwargs = self._serialize(job)  # checks and converts every argument, naming a bad one
         kind = (cls, job.queue_name, job.priority, job.executions)
         template = self._made.get(kind)

@@ -119,8 +119,9 @@ def limits_concurrency(
     if group is not None and (not isinstance(group, str) or not group.strip()):
         raise DeclarationError(f"limits_concurrency(group=...) expects a non-empty name, but got {group!r}")
     _choice("limits_concurrency", "on_conflict", on_conflict, ("block", "discard"))
-    return _declaring("limits_concurrency", LIMIT_ATTR, ConcurrencyDeclaration(to, key, float(duration), group,
-                                                                                 on_conflict))  # fmt: skip
+    return _declaring(
+        "limits_concurrency", LIMIT_ATTR, ConcurrencyDeclaration(to, key, float(duration), group, on_conflict)
+    )
 
 
 def throttle(limit: int, period: float, key: KeyFunction | None = None) -> Callable[[J], J]:
@@ -148,18 +149,28 @@ def control_headers(job: Job, task: str, serialized: tuple[list[Any], dict[str, 
         if job.scheduled_at is not None and job.enqueued_at is not None:
             wait = max(0.0, (job.scheduled_at - job.enqueued_at).total_seconds())
         value = _key_value(uniq.key, job) if uniq.key else _arguments_digest(serialized, job.queue_name)
-        headers[UNIQUE_HEADER] = {"key": f"{UNIQUE_PREFIX}{task}:{value}", "ttl_ms": int((uniq.within + wait) * 1000),
-                                  "until": uniq.until}  # fmt: skip
+        headers[UNIQUE_HEADER] = {
+            "key": f"{UNIQUE_PREFIX}{task}:{value}",
+            "ttl_ms": int((uniq.within + wait) * 1000),
+            "until": uniq.until,
+        }
     limit: ConcurrencyDeclaration | None = getattr(cls, LIMIT_ATTR, None)
     if limit is not None:
         value = _key_value(limit.key, job) if limit.key else ""
-        headers[LIMIT_HEADER] = {"key": f"{LIMIT_PREFIX}{limit.group or task}:{value}", "to": limit.to,
-                                 "duration": limit.duration, "discard": limit.on_conflict == "discard"}  # fmt: skip
+        headers[LIMIT_HEADER] = {
+            "key": f"{LIMIT_PREFIX}{limit.group or task}:{value}",
+            "to": limit.to,
+            "duration": limit.duration,
+            "discard": limit.on_conflict == "discard",
+        }
     rate: ThrottleDeclaration | None = getattr(cls, THROTTLE_ATTR, None)
     if rate is not None:
         value = _key_value(rate.key, job) if rate.key else ""
-        headers[THROTTLE_HEADER] = {"key": f"{THROTTLE_PREFIX}{task}:{value}", "limit": rate.limit,
-                                    "period": rate.period}  # fmt: skip
+        headers[THROTTLE_HEADER] = {
+            "key": f"{THROTTLE_PREFIX}{task}:{value}",
+            "limit": rate.limit,
+            "period": rate.period,
+        }
     return headers
 
 
@@ -201,8 +212,11 @@ def _check_key(option: str, cls: type, key: Any) -> None:
     if not callable(key):
         raise DeclarationError(f"@{option}(key=...) expects a callable taking the job's arguments, but got {key!r}")
     perform = inspect.signature(cls.perform)  # type: ignore[attr-defined]
-    names = [p.name for p in perform.parameters.values() if p.name != "self" and p.kind in (
-        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # fmt: skip
+    names = [
+        p.name
+        for p in perform.parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     try:
         inspect.signature(key).bind(**dict.fromkeys(names))
     except TypeError as exc:

@@ -41,6 +41,8 @@ __all__ = ["Execution"]
 UTC = dt.UTC
 # Celery's control-flow exceptions pass through untouched.
 _CELERY_CONTROL = (Retry, Ignore, Reject)
+#: What _perform_with_callbacks returns for a job a before/around_perform callback halted.
+_HALTED = object()
 
 
 class _RetryRequested(Exception):
@@ -78,9 +80,13 @@ class Execution(Continuable):
         """Build the job from the Celery request and run it (called by ``JobTask.run``)."""
         request = task.request
         job = cls._from_message(
-            request.id, list(args), kwargs, parse_job_header(getattr(request, HEADER, None)), request.retries,
+            request.id,
+            list(args),
+            kwargs,
+            parse_job_header(getattr(request, HEADER, None)),
+            request.retries,
             queue=(request.delivery_info or {}).get("routing_key"),
-        )  # fmt: skip
+        )
         job._task = task
         if metrics._client_factory is None and settings_for(task.app).uses_redis:
             metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.metrics)
@@ -97,9 +103,14 @@ class Execution(Continuable):
 
     @classmethod
     def _from_message(
-        cls, job_id: str, args: list[Any], kwargs: dict[str, Any], meta: JobHeader, retries: int,
+        cls,
+        job_id: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        meta: JobHeader,
+        retries: int,
         queue: str | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         """A job as received: serialized arguments (rebuilt when it runs) and its header metadata."""
         job = cls.__new__(cls)
         job.job_id = job_id
@@ -127,23 +138,9 @@ class Execution(Continuable):
             if self._progress is not None:
                 self._start_continuation()
             logs.performing(self)
-            chain = type(self)._chains["perform"]
-            if chain.empty:
-                result = self.perform(*self.arguments, **self.keyword_arguments)
-            else:
-                outcome: list[Any] = []
-
-                def body() -> Any:
-                    outcome.append(self.perform(*self.arguments, **self.keyword_arguments))
-                    return outcome[0]
-
-                try:
-                    result = run_chain(self, chain, body)
-                except Abort:
-                    if not outcome:
-                        logs.perform_halted(self)
-                        return None
-                    result = outcome[0]  # an Abort from after_perform changes nothing
+            result = self._perform_with_callbacks()
+            if result is _HALTED:
+                return None
         except Interrupt as interrupt:
             return self._resumed(interrupt, started)
         except _CELERY_CONTROL:
@@ -158,6 +155,25 @@ class Execution(Continuable):
             return self._rescue(error, started)
         logs.performed(self, (time.perf_counter() - started) * 1000)
         return result
+
+    def _perform_with_callbacks(self) -> Any:
+        """``perform`` inside its before/around/after_perform chain; ``_HALTED`` if a callback halted it."""
+        chain = type(self)._chains["perform"]
+        if chain.empty:
+            return self.perform(*self.arguments, **self.keyword_arguments)
+        outcome: list[Any] = []
+
+        def body() -> Any:
+            outcome.append(self.perform(*self.arguments, **self.keyword_arguments))
+            return outcome[0]
+
+        try:
+            return run_chain(self, chain, body)
+        except Abort:
+            if not outcome:
+                logs.perform_halted(self)
+                return _HALTED
+            return outcome[0]  # an Abort from after_perform changes nothing
 
     def _resumed(self, reason: BaseException, started: float) -> Any:
         """Enqueue the job again with its progress (conveyor.jobs.continuable); None in perform_now."""
@@ -217,9 +233,12 @@ class Execution(Continuable):
         raise error
 
     def retry_job(
-        self, wait: float | dt.timedelta | None = None, queue: str | None = None, priority: int | None = None,
+        self,
+        wait: float | dt.timedelta | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
         error: Exception | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Run this job again, after ``wait``, on ``queue`` with ``priority`` (ActiveJob's ``retry_job``).
 
         Call it from ``perform`` or from a ``retry_on`` / ``discard_on`` handler: the current

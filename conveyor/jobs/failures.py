@@ -73,8 +73,12 @@ def record_task_failure(
     if reason is None and isinstance(exception, BROKER_ERRORS):
         # Not the job's error: Celery could not store or acknowledge around it while Redis was
         # away. The message is still unacknowledged, or the job ran; it is not dead.
-        logger.warning("conveyor: job %s hit a broker error outside its perform (%s: %s); not a dead job",
-                       task_id, type(exception).__name__, exception)  # fmt: skip
+        logger.warning(
+            "conveyor: job %s hit a broker error outside its perform (%s: %s); not a dead job",
+            task_id,
+            type(exception).__name__,
+            exception,
+        )
         return
     reason = reason or "failed in Celery, outside the job"
     error = f"{type(exception).__name__}: {exception}"

@@ -105,8 +105,10 @@ def enqueued(job: Core) -> None:
 def duplicate(job: Core) -> None:
     _tagged(job).info(
         "Did not enqueue %s (Job ID: %s): a duplicate of job %s, which holds its @unique lock",
-        type(job).__name__, job.job_id, job.duplicate_of,
-    )  # fmt: skip
+        type(job).__name__,
+        job.job_id,
+        job.duplicate_of,
+    )
 
 
 def enqueue_halted(job: Core) -> None:
@@ -209,13 +211,22 @@ def resuming(job: Core, description: str) -> None:
 def interrupted(job: Core, description: str, reason: BaseException, wait_s: float) -> None:
     name = type(job).__name__
     if reason.__class__.__name__ == "Interrupt":
-        _tagged(job).info("Interrupted %s (Job ID: %s) %s: its worker is stopping; enqueued again with its "
-                          "progress", name, job.job_id, description)  # fmt: skip
+        _tagged(job).info(
+            "Interrupted %s (Job ID: %s) %s: its worker is stopping; enqueued again with its progress",
+            name,
+            job.job_id,
+            description,
+        )
         return
     _tagged(job).warning(
         "%s (Job ID: %s) raised %s: %s %s after making progress; resuming in %.2f seconds",
-        name, job.job_id, type(reason).__name__, reason, description, wait_s,
-    )  # fmt: skip
+        name,
+        job.job_id,
+        type(reason).__name__,
+        reason,
+        description,
+        wait_s,
+    )
 
 
 def step_event(job: Core, message: str) -> None:

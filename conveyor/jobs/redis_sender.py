@@ -105,15 +105,23 @@ class LeanSender:
                     if uniq is not None:  # the lock and the message in one script, after what came before
                         push_waiting()
                         unique_at[len(pipe.command_stack)] = job.job_id
-                        pipe.evalsha(UNIQUE_PUT.sha, 3, uniq["key"], key, wake_key(queue), job.job_id,
-                                     uniq["ttl_ms"], envelope, WAKE_CAP)  # fmt: skip
+                        pipe.evalsha(
+                            UNIQUE_PUT.sha,
+                            3,
+                            uniq["key"],
+                            key,
+                            wake_key(queue),
+                            job.job_id,
+                            uniq["ttl_ms"],
+                            envelope,
+                            WAKE_CAP,
+                        )
                     else:
                         waiting.setdefault(key, []).append(envelope)
                         per_queue[queue] = per_queue.get(queue, 0) + 1
                     if published is not None and after.receivers:
                         name, message = published
-                        after.send(sender=name, body=message[2], headers=message[0], exchange="",
-                                   routing_key=queue)  # fmt: skip
+                        after.send(sender=name, body=message[2], headers=message[0], exchange="", routing_key=queue)
                 push_waiting()
                 for queue, count in per_queue.items():
                     wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.reliable_fetch)
@@ -138,8 +146,16 @@ def _redis_envelope(app: Celery, channel: Any, name: str, message: Any, options:
     properties = {**properties, "delivery_mode": 2}
     before = signals.before_task_publish
     if before.receivers:
-        before.send(sender=name, body=body, exchange="", routing_key=queue, declare=[],
-                    headers=headers, properties=properties, retry_policy=None)  # fmt: skip
+        before.send(
+            sender=name,
+            body=body,
+            exchange="",
+            routing_key=queue,
+            declare=[],
+            headers=headers,
+            properties=properties,
+            retry_policy=None,
+        )
     return kombu_compat.redis_envelope(
         channel, data, options.get("priority"), content_type, content_encoding, headers, properties, queue
     )

@@ -54,9 +54,15 @@ class SMTPBackend:
     """
 
     def __init__(
-        self, host: str = "localhost", port: int | None = None, username: str | None = None,
-        password: str | None = None, starttls: bool = False, use_ssl: bool = False, timeout_s: float = 10.0,
-    ) -> None:  # fmt: skip
+        self,
+        host: str = "localhost",
+        port: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        use_ssl: bool = False,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.host, self.port = host, port or (465 if use_ssl else 25)
         self.username, self.password = username, password
         self.starttls, self.use_ssl, self.timeout_s = starttls, use_ssl, timeout_s

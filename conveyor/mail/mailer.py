@@ -252,14 +252,19 @@ class MessageDelivery:
         if message is None:
             return None
         backend_for(current_app()).send(message)
-        logger.info("Delivered mail %s.%s to %s: %r", self.mailer.__qualname__, self.action, message["To"],
-                    message["Subject"])  # fmt: skip
+        logger.info(
+            "Delivered mail %s.%s to %s: %r", self.mailer.__qualname__, self.action, message["To"], message["Subject"]
+        )
         return message
 
     def deliver_later(
-        self, *, wait: float | dt.timedelta | None = None, wait_until: dt.datetime | None = None,
-        queue: str | None = None, priority: int | None = None,
-    ) -> MailDeliveryJob:  # fmt: skip
+        self,
+        *,
+        wait: float | dt.timedelta | None = None,
+        wait_until: dt.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> MailDeliveryJob:
         """Enqueue ``MailDeliveryJob`` with the mailer, action and arguments; returns the job."""
         if self._rendered:
             raise MailerError(ACCESSED_THEN_LATER)
@@ -278,9 +283,13 @@ class MessageDelivery:
 
 
 @retry_on(
-    ConnectionError, TimeoutError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected,
-    wait=polynomially_longer, attempts=10,
-)  # fmt: skip
+    ConnectionError,
+    TimeoutError,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPServerDisconnected,
+    wait=polynomially_longer,
+    attempts=10,
+)
 @discard_on(smtplib.SMTPRecipientsRefused)
 class MailDeliveryJob(Job):
     """Renders and sends one mailer action in the worker (enqueued by ``deliver_later``)."""

@@ -124,9 +124,16 @@ def _entry_for(app: Celery, job: ScheduledJob, last_run_at: dt.datetime) -> Entr
     args, kwargs = serialize_arguments(job.name, (), job.args, job.kwargs)
     options = {**job.options, FROM_FILE: {"job": job.job, "description": job.description}}
     return Entry(
-        name=job.name, task=job.task, schedule=job.schedule, args=args, kwargs=kwargs, options=options,
-        enabled=job.enabled, app=app, last_run_at=last_run_at,
-    )  # fmt: skip
+        name=job.name,
+        task=job.task,
+        schedule=job.schedule,
+        args=args,
+        kwargs=kwargs,
+        options=options,
+        enabled=job.enabled,
+        app=app,
+        last_run_at=last_run_at,
+    )
 
 
 @dataclass
@@ -237,9 +244,11 @@ def enqueue_entry(app: Celery, entry: Any) -> str:
         task, options = app.tasks.get(entry.task), dict(entry.options)
         if isinstance(options.get("queue"), str):  # jobs map theirs in Job.set; plain tasks here
             options["queue"] = settings_for(app).queue(options["queue"])
-        result = task.apply_async(entry.args, entry.kwargs, **options) if task else app.send_task(
-            entry.task, entry.args, entry.kwargs, **options
-        )  # fmt: skip
+        result = (
+            task.apply_async(entry.args, entry.kwargs, **options)
+            if task
+            else app.send_task(entry.task, entry.args, entry.kwargs, **options)
+        )
         return str(result.id)
     args, kwargs = deserialize_arguments(entry.args or [], entry.kwargs or {})
     options = {key: value for key, value in entry.options.items() if key in ("queue", "priority")}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,12 @@ def _import_job(path: Any) -> type:
     return job
 
 
+Problem = Callable[[str, str], None]  # (key, message): one problem of an entry
+
+
 def _entry(name: str, spec: Any, default_timezone: str, problems: list[str]) -> ScheduledJob | None:
+    """One entry, checked field group by field group; None (and ``problems`` grown) if it is not valid."""
+
     def problem(key: str, message: str) -> None:
         problems.append(f"{name}.{key}: {message}")
 
@@ -162,63 +167,12 @@ def _entry(name: str, spec: Any, default_timezone: str, problems: list[str]) -> 
     for key in spec:
         if key not in KEYS:
             problem(str(key), f"unknown key; accepted: {_ACCEPTED_KEYS}")
-    if "job" in spec and "class" in spec:
-        problem("class", "give job or class (an alias of job), not both")
-    job_path = spec.get("job", spec.get("class"))
-    job_key = "job" if "job" in spec else "class"
-    job_cls = None
-    if job_path is None:
-        problem("job", "missing: the dotted path of the Job class to run")
-    else:
-        try:
-            job_cls = _import_job(job_path)
-        except ValueError as exc:
-            problem(job_key, str(exc))
-    cron, every = spec.get("cron"), spec.get("every")
-    every_s = None
-    if (cron is None) == (every is None):
-        problem("cron", 'give exactly one of cron (e.g. "0 2 * * *") or every (e.g. "5 minutes")')
-    elif cron is not None:
-        if not isinstance(cron, str) or len(cron.split()) not in (5, 6):
-            problem("cron", f"expected 5 fields (minute hour day month weekday) or 6 with seconds first, got {cron!r}")
-        elif not croniter.is_valid(cron, second_at_beginning=True):
-            problem("cron", f"invalid cron expression {cron!r}: {_out_of_range(cron) or 'see man 5 crontab'}")
-    else:
-        try:
-            every_s = parse_every(every)
-        except ValueError as exc:
-            problem("every", str(exc))
-    timezone = spec.get("timezone", default_timezone)
-    try:
-        if not isinstance(timezone, str):
-            raise ZoneInfoNotFoundError
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problem("timezone", f"unknown time zone {timezone!r}; use an IANA name such as Europe/Berlin or UTC")
-    args, kwargs = spec.get("args", []), spec.get("kwargs", {})
-    if not isinstance(args, list):
-        problem("args", f"expected a list, got {args!r}")
-    if not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
-        problem("kwargs", f"expected a mapping with string keys, got {kwargs!r}")
-    elif isinstance(args, list) and job_cls is not None:
-        try:
-            job_cls._check_arguments(tuple(args), dict(kwargs))  # type: ignore[attr-defined]
-            serialize_arguments(job_cls.__qualname__, (), args, dict(kwargs))
-        except (TypeError, ConveyorError) as exc:
-            problem("args", str(exc))
-    queue, priority = spec.get("queue"), spec.get("priority")
-    try:
-        if queue is not None:
-            validate_queue_name(queue, "queue", ValueError)
-        if priority is not None:
-            validate_priority(priority, "priority", ValueError)
-    except ValueError as exc:
-        problem("queue" if "queue name" in str(exc) else "priority", str(exc))
-    description, enabled = spec.get("description"), spec.get("enabled", True)
-    if description is not None and not isinstance(description, str):
-        problem("description", f"expected text, got {description!r}")
-    if not isinstance(enabled, bool):
-        problem("enabled", f"expected true or false, got {enabled!r}")
+    job_path, job_cls = _job_of(spec, problem)
+    cron, every_s = _timing_of(spec, problem)
+    timezone = _timezone_of(spec, default_timezone, problem)
+    args, kwargs = _arguments_of(spec, job_cls, problem)
+    queue, priority = _routing_of(spec, problem)
+    description, enabled = _texts_of(spec, problem)
     if len(problems) > before or job_cls is None:
         return None
     return ScheduledJob(
@@ -229,12 +183,94 @@ def _entry(name: str, spec: Any, default_timezone: str, problems: list[str]) -> 
         every_s=every_s,
         timezone=timezone,
         args=args,
-        kwargs=dict(kwargs),
+        kwargs=kwargs,
         queue=queue,
         priority=priority,
         description=description,
         enabled=enabled,
     )
+
+
+def _job_of(spec: Mapping[str, Any], problem: Problem) -> tuple[Any, type | None]:
+    """``job`` (or its alias ``class``): the dotted path and the Job class it names."""
+    if "job" in spec and "class" in spec:
+        problem("class", "give job or class (an alias of job), not both")
+    job_path = spec.get("job", spec.get("class"))
+    if job_path is None:
+        problem("job", "missing: the dotted path of the Job class to run")
+        return None, None
+    try:
+        return job_path, _import_job(job_path)
+    except ValueError as exc:
+        problem("job" if "job" in spec else "class", str(exc))
+        return job_path, None
+
+
+def _timing_of(spec: Mapping[str, Any], problem: Problem) -> tuple[Any, float | None]:
+    """``cron`` or ``every``, exactly one: the cron text, or the interval in seconds."""
+    cron, every = spec.get("cron"), spec.get("every")
+    if (cron is None) == (every is None):
+        problem("cron", 'give exactly one of cron (e.g. "0 2 * * *") or every (e.g. "5 minutes")')
+    elif cron is not None:
+        if not isinstance(cron, str) or len(cron.split()) not in (5, 6):
+            problem("cron", f"expected 5 fields (minute hour day month weekday) or 6 with seconds first, got {cron!r}")
+        elif not croniter.is_valid(cron, second_at_beginning=True):
+            problem("cron", f"invalid cron expression {cron!r}: {_out_of_range(cron) or 'see man 5 crontab'}")
+    else:
+        try:
+            return cron, parse_every(every)
+        except ValueError as exc:
+            problem("every", str(exc))
+    return cron, None
+
+
+def _timezone_of(spec: Mapping[str, Any], default_timezone: str, problem: Problem) -> Any:
+    timezone = spec.get("timezone", default_timezone)
+    try:
+        if not isinstance(timezone, str):
+            raise ZoneInfoNotFoundError
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problem("timezone", f"unknown time zone {timezone!r}; use an IANA name such as Europe/Berlin or UTC")
+    return timezone
+
+
+def _arguments_of(spec: Mapping[str, Any], job_cls: type | None, problem: Problem) -> tuple[Any, dict[str, Any]]:
+    """``args`` and ``kwargs``, checked against the job's perform() and serialized as an enqueue would."""
+    args, kwargs = spec.get("args", []), spec.get("kwargs", {})
+    if not isinstance(args, list):
+        problem("args", f"expected a list, got {args!r}")
+    if not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
+        problem("kwargs", f"expected a mapping with string keys, got {kwargs!r}")
+        return args, {}
+    if isinstance(args, list) and job_cls is not None:
+        try:
+            job_cls._check_arguments(tuple(args), dict(kwargs))  # type: ignore[attr-defined]
+            serialize_arguments(job_cls.__qualname__, (), args, dict(kwargs))
+        except (TypeError, ConveyorError) as exc:
+            problem("args", str(exc))
+    return args, dict(kwargs)
+
+
+def _routing_of(spec: Mapping[str, Any], problem: Problem) -> tuple[Any, Any]:
+    """``queue`` and ``priority``, each checked on its own (each problem names its own key)."""
+    queue, priority = spec.get("queue"), spec.get("priority")
+    for key, value, validate in (("queue", queue, validate_queue_name), ("priority", priority, validate_priority)):
+        if value is not None:
+            try:
+                validate(value, key, ValueError)
+            except ValueError as exc:
+                problem(key, str(exc))
+    return queue, priority
+
+
+def _texts_of(spec: Mapping[str, Any], problem: Problem) -> tuple[Any, Any]:
+    description, enabled = spec.get("description"), spec.get("enabled", True)
+    if description is not None and not isinstance(description, str):
+        problem("description", f"expected text, got {description!r}")
+    if not isinstance(enabled, bool):
+        problem("enabled", f"expected true or false, got {enabled!r}")
+    return description, enabled
 
 
 _FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]

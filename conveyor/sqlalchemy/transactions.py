@@ -79,8 +79,9 @@ def defer_enqueue_until_commit(session_factory: Any) -> None:
                     job.successfully_enqueued = False
                     logs.logger.warning(
                         "Dropped %s (Job ID: %s): the transaction it was enqueued in rolled back",
-                        type(job).__name__, job.job_id,
-                    )  # fmt: skip
+                        type(job).__name__,
+                        job.job_id,
+                    )
                 else:
                     kept.append((app, job, enqueued_in))
             session.info[_PENDING] = held = kept

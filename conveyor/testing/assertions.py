@@ -56,8 +56,9 @@ class EnqueuedJobs:
 
     # --- enqueued -------------------------------------------------------------------------------
 
-    def assert_enqueued_jobs(self, number: int, only: Filter = None, queue: str | None = None,
-                             except_: Filter = None) -> None:  # fmt: skip
+    def assert_enqueued_jobs(
+        self, number: int, only: Filter = None, queue: str | None = None, except_: Filter = None
+    ) -> None:
         """Assert exactly ``number`` enqueued jobs pass the filters."""
         self._assert_count(number, self.jobs, "enqueued", only, except_, queue)
 
@@ -66,8 +67,9 @@ class EnqueuedJobs:
         self.assert_enqueued_jobs(0, only=only, queue=queue, except_=except_)
 
     @contextlib.contextmanager
-    def expect(self, number: int, only: Filter = None, queue: str | None = None,
-               except_: Filter = None) -> Iterator[None]:  # fmt: skip
+    def expect(
+        self, number: int, only: Filter = None, queue: str | None = None, except_: Filter = None
+    ) -> Iterator[None]:
         """Block form of ``assert_enqueued_jobs``: counts only the jobs the block enqueues."""
         with self._block() as new:
             yield
@@ -77,8 +79,15 @@ class EnqueuedJobs:
         """Block form of ``assert_no_enqueued_jobs``."""
         return self.expect(0, only=only, queue=queue, except_=except_)
 
-    def assert_enqueued_with(self, job: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None,
-                             priority: Any = None, at: Any = None) -> EnqueuedJob:  # fmt: skip
+    def assert_enqueued_with(
+        self,
+        job: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        queue: Any = None,
+        priority: Any = None,
+        at: Any = None,
+    ) -> EnqueuedJob:
         """Assert a job matching every given criterion was enqueued; returns it (see the module doc)."""
         return self._find(self.jobs, "enqueued", job, args, kwargs, queue, priority, at)
 
@@ -91,8 +100,9 @@ class EnqueuedJobs:
 
     # --- performed ------------------------------------------------------------------------------
 
-    def assert_performed_jobs(self, number: int, only: Filter = None, queue: str | None = None,
-                              except_: Filter = None) -> None:  # fmt: skip
+    def assert_performed_jobs(
+        self, number: int, only: Filter = None, queue: str | None = None, except_: Filter = None
+    ) -> None:
         """Assert exactly ``number`` performed jobs pass the filters."""
         self._assert_count(number, self.performed, "performed", only, except_, queue)
 
@@ -101,8 +111,9 @@ class EnqueuedJobs:
         self.assert_performed_jobs(0, only=only, queue=queue, except_=except_)
 
     @contextlib.contextmanager
-    def expect_performed(self, number: int | None = None, only: Filter = None, queue: str | None = None,
-                         except_: Filter = None) -> Iterator[None]:  # fmt: skip
+    def expect_performed(
+        self, number: int | None = None, only: Filter = None, queue: str | None = None, except_: Filter = None
+    ) -> Iterator[None]:
         """Perform the jobs the block enqueues (those passing the filters), then assert how many ran."""
         with self._block(perform={"only": only, "except_": except_, "queue": queue}) as ran:
             yield
@@ -120,13 +131,26 @@ class EnqueuedJobs:
             yield
         self._find(ran, "performed", where=" among the jobs the block performed", **criteria)
 
-    def assert_performed_with(self, job: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None,
-                              priority: Any = None, at: Any = None) -> EnqueuedJob:  # fmt: skip
+    def assert_performed_with(
+        self,
+        job: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        queue: Any = None,
+        priority: Any = None,
+        at: Any = None,
+    ) -> EnqueuedJob:
         """Assert a job matching every given criterion was performed; returns it."""
         return self._find(self.performed, "performed", job, args, kwargs, queue, priority, at)
 
-    def perform_all(self, at: dt.datetime | None = None, max_jobs: int = 10_000, only: Filter = None,
-                    except_: Filter = None, queue: str | None = None) -> int:  # fmt: skip
+    def perform_all(
+        self,
+        at: dt.datetime | None = None,
+        max_jobs: int = 10_000,
+        only: Filter = None,
+        except_: Filter = None,
+        queue: str | None = None,
+    ) -> int:
         """Run enqueued jobs in-process, including the ones they enqueue; returns how many ran.
 
         With ``at``, only jobs due by then run; with the filters, only the jobs passing them (the
@@ -135,8 +159,9 @@ class EnqueuedJobs:
         """
         selected, performed = selector(only, except_, queue), 0
         while True:
-            due = [entry for entry in self.jobs
-                   if (at is None or entry.at is None or entry.at <= at) and selected(entry)]  # fmt: skip
+            due = [
+                entry for entry in self.jobs if (at is None or entry.at is None or entry.at <= at) and selected(entry)
+            ]
             if not due:
                 return performed
             for entry in due:
@@ -168,8 +193,9 @@ class EnqueuedJobs:
             found.extend(self.performed[performed_before:])
 
     @staticmethod
-    def _assert_count(number: int, entries: list[EnqueuedJob], what: str, only: Filter, except_: Filter,
-                      queue: str | None) -> None:  # fmt: skip
+    def _assert_count(
+        number: int, entries: list[EnqueuedJob], what: str, only: Filter, except_: Filter, queue: str | None
+    ) -> None:
         found = [entry for entry in entries if selector(only, except_, queue)(entry)]
         if len(found) != number:
             listing = "\n".join(f"  {entry}" for entry in entries) or "  (none)"
@@ -178,8 +204,18 @@ class EnqueuedJobs:
                 f"{what.capitalize()}:\n{listing}"
             )
 
-    def _find(self, entries: list[EnqueuedJob], what: str, job: Any = None, args: Any = None, kwargs: Any = None,
-              queue: Any = None, priority: Any = None, at: Any = None, where: str = "") -> EnqueuedJob:  # fmt: skip
+    def _find(
+        self,
+        entries: list[EnqueuedJob],
+        what: str,
+        job: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        queue: Any = None,
+        priority: Any = None,
+        at: Any = None,
+        where: str = "",
+    ) -> EnqueuedJob:
         def matches(entry: EnqueuedJob) -> bool:
             return (
                 (job is None or (entry.job_class is job if isinstance(job, type) else same(job, entry.job_class)))
@@ -218,10 +254,13 @@ class EnqueuedJobs:
                 and (kwargs is None or got_kwargs == kwargs)
             ):
                 return entry
-        listing = "\n".join(
-            f"  {path.rpartition('.')[2]}.{name}(args={tuple(got)!r}, kwargs={got_kw!r})"
-            for path, name, got, got_kw in (entry.args for entry in self.emails())
-        ) or "  (none)"  # fmt: skip
+        listing = (
+            "\n".join(
+                f"  {path.rpartition('.')[2]}.{name}(args={tuple(got)!r}, kwargs={got_kw!r})"
+                for path, name, got, got_kw in (entry.args for entry in self.emails())
+            )
+            or "  (none)"
+        )
         wanted = f"{mailer.__qualname__}.{action}" + (f"(args={tuple(args)!r})" if args is not None else "")
         raise AssertionError(f"No email enqueued for {wanted}\n\nEmails enqueued:\n{listing}")
 

@@ -74,10 +74,17 @@ class TestAdapter:
 
     def _record(self, job: Job, serialized: tuple[list[Any], dict[str, Any]]) -> None:
         entry = EnqueuedJob(
-            job_class=type(job), job_id=job.job_id, args=tuple(job.arguments), kwargs=dict(job.keyword_arguments),
-            queue=job.queue_name, priority=job.priority, at=job.scheduled_at, executions=job.executions,
-            serialized=serialized, meta=job._header(),
-        )  # fmt: skip
+            job_class=type(job),
+            job_id=job.job_id,
+            args=tuple(job.arguments),
+            kwargs=dict(job.keyword_arguments),
+            queue=job.queue_name,
+            priority=job.priority,
+            at=job.scheduled_at,
+            executions=job.executions,
+            serialized=serialized,
+            meta=job._header(),
+        )
         with self._lock:
             self.jobs.append(entry)
 

@@ -39,12 +39,14 @@ def worker_rows(application: Any) -> list[dict[str, Any]]:
     """The Celery workers Flower knows: node name, online or not, jobs running, processed."""
     rows = []
     for name, worker in sorted(known_workers(application).items()):
-        rows.append({
-            "name": name,
-            "alive": bool(getattr(worker, "alive", False)),
-            "active": getattr(worker, "active", None),
-            "processed": getattr(worker, "processed", None),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "alive": bool(getattr(worker, "alive", False)),
+                "active": getattr(worker, "active", None),
+                "processed": getattr(worker, "processed", None),
+            }
+        )
     return rows
 
 

@@ -36,8 +36,15 @@ from conveyor.compat import check_web
 from conveyor.compat import flower as flower_compat
 from conveyor.web.secrets import read_or_create
 
-__all__ = ["LOOPBACK_HOSTS", "QueueDepthCollector", "SecurityHeaders", "cookie_secret", "host_allowed", "install",
-           "require_login"]  # fmt: skip
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "QueueDepthCollector",
+    "SecurityHeaders",
+    "cookie_secret",
+    "host_allowed",
+    "install",
+    "require_login",
+]
 
 logger = logging.getLogger("conveyor.web.flower")
 TEMPLATES = Path(__file__).parent / "templates" / "flower"

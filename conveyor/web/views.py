@@ -33,8 +33,15 @@ from conveyor.schedule.zoned_cron import ZonedCron
 # Actions are audited on the same logger as the rest of the Flower integration.
 logger = logging.getLogger("conveyor.web.flower")
 
-__all__ = ["DeadActionView", "DeadView", "ScheduleActionView", "ScheduleView", "authenticated_user", "page_number",
-           "same_origin"]  # fmt: skip
+__all__ = [
+    "DeadActionView",
+    "DeadView",
+    "ScheduleActionView",
+    "ScheduleView",
+    "authenticated_user",
+    "page_number",
+    "same_origin",
+]
 
 T = TypeVar("T")
 
@@ -61,18 +68,20 @@ def schedule_rows(app: Any) -> list[dict[str, Any]]:
     for entry in read_entries(app):
         words, zone = describe(entry.schedule), _zone(entry.schedule)
         from_file = (entry.options or {}).get(FROM_FILE) or {}
-        rows.append({
-            "name": entry.name,
-            "job": entry.task,
-            "description": from_file.get("description") or "",
-            "source": "schedule.yaml" if from_file else "redbeat API",
-            "schedule": words,
-            "timezone": zone,
-            "next_run": _when(next_run(entry), zone) if entry.enabled else "disabled",
-            # A synced entry counts from the sync (its stored last_run_at); it has not run until it has a count.
-            "last_run": _when(entry.last_run_at, zone) if entry.total_run_count else "never",
-            "enabled": entry.enabled,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": entry.name,
+                "job": entry.task,
+                "description": from_file.get("description") or "",
+                "source": "schedule.yaml" if from_file else "redbeat API",
+                "schedule": words,
+                "timezone": zone,
+                "next_run": _when(next_run(entry), zone) if entry.enabled else "disabled",
+                # A synced entry counts from the sync (its stored last_run_at); it has not run until it has a count.
+                "last_run": _when(entry.last_run_at, zone) if entry.total_run_count else "never",
+                "enabled": entry.enabled,
+            }
+        )
     return rows
 
 
@@ -232,9 +241,18 @@ class DeadView(_Page):
         total, rows = await self.read(read)
         pages = max(1, -(-total // DEAD_PAGE_SIZE))
         base = self.reverse_url("dead")
-        self.render("dead.html", title="Dead", tab="dead", total=total, rows=rows, when=_iso_clock, number=page,
-                    pages=pages, first=(page - 1) * DEAD_PAGE_SIZE, page_url=lambda to: f"{base}?page={to}",
-                    )  # fmt: skip
+        self.render(
+            "dead.html",
+            title="Dead",
+            tab="dead",
+            total=total,
+            rows=rows,
+            when=_iso_clock,
+            number=page,
+            pages=pages,
+            first=(page - 1) * DEAD_PAGE_SIZE,
+            page_url=lambda to: f"{base}?page={to}",
+        )
 
 
 #: Dead records per page (the set keeps up to ``conveyor_dead_max_jobs``, 10,000 by default).

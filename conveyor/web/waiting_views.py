@@ -55,10 +55,21 @@ class _WaitingPage(_Page):
         def page_url(to: int) -> str:
             return f"{self.reverse_url(self.page)}?" + urlencode({"q": search, "page": to} if search else {"page": to})
 
-        self.render("waiting.html", title=title, tab=self.page, page=self.page, jobs=found.jobs, total=found.total,
-                    search=search, now=now, clock=local_clock, number=number,
-                    pages=max(1, -(-found.total // PAGE_SIZE)), first=(number - 1) * PAGE_SIZE,
-                    page_url=page_url)  # fmt: skip
+        self.render(
+            "waiting.html",
+            title=title,
+            tab=self.page,
+            page=self.page,
+            jobs=found.jobs,
+            total=found.total,
+            search=search,
+            now=now,
+            clock=local_clock,
+            number=number,
+            pages=max(1, -(-found.total // PAGE_SIZE)),
+            first=(number - 1) * PAGE_SIZE,
+            page_url=page_url,
+        )
 
 
 class ScheduledView(_WaitingPage):
@@ -84,8 +95,11 @@ class WaitingActionView(_ActionView):
             client = redis_client(app)
             logger.info("%s: %s asked to %s %d job(s)", page, user, action, len(ids))  # before acting
             try:
-                do: Any = {"run": waiting.run_now, "delete": waiting.delete,
-                           "kill": lambda c, i: waiting.kill(c, i, f"{user} (Flower)")}[action]  # fmt: skip
+                do: Any = {
+                    "run": waiting.run_now,
+                    "delete": waiting.delete,
+                    "kill": lambda c, i: waiting.kill(c, i, f"{user} (Flower)"),
+                }[action]
                 outcome: dict[str, bool] = do(client, ids)
             except Exception as exc:
                 logger.error("%s: %s failed to %s: %s: %s", page, user, action, type(exc).__name__, exc)

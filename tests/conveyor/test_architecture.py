@@ -20,8 +20,12 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(root)}  # the copy's conveyor before the installed one
     return subprocess.run(
         [str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.integration  # runs processes
@@ -42,11 +46,6 @@ def test_an_upward_import_breaks_the_contracts_naming_the_import(tmp_path: Path)
     assert "conveyor.broker is not allowed to import conveyor.jobs" in result.stdout
     assert re.search(r"conveyor\.broker\.eviction -> conveyor\.jobs\.job \(l\.\d+\)", result.stdout)
     assert "Contracts: 0 kept, 2 broken." in result.stdout  # and it made a cycle
-
-
-def test_no_module_is_over_300_lines() -> None:
-    sizes = {path.relative_to(ROOT): len(path.read_text().splitlines()) for path in PACK.rglob("*.py")}
-    assert {path: lines for path, lines in sizes.items() if lines > 300} == {}
 
 
 def test_conveyor_settings_are_read_in_conveyor_settings_only() -> None:

@@ -50,16 +50,20 @@ def bare_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=120)
     subprocess.run(
         [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(ROOT)],
-        check=True, timeout=600, env={**os.environ, "VIRTUAL_ENV": str(venv)},
-    )  # fmt: skip
+        check=True,
+        timeout=600,
+        env={**os.environ, "VIRTUAL_ENV": str(venv)},
+    )
     return venv
 
 
 def installed(venv: Path) -> set[str]:
     listing = subprocess.run(
         [UV, "pip", "list", "--python", str(venv / "bin" / "python"), "--format", "freeze"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return {line.split("==")[0].lower() for line in listing.splitlines()}
 
 
@@ -85,10 +89,24 @@ def test_a_part_needing_an_extra_names_it(bare_venv: Path, module: str, extra: s
 def bare_worker(bare_venv: Path, tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "bare_app.py").write_text(textwrap.dedent(APP).format(url=TEST_REDIS_URL))
     worker = subprocess.Popen(
-        [str(bare_venv / "bin" / "celery"), "-A", "bare_app", "worker", "--pool", "solo", "-Q", "default",
-         "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            str(bare_venv / "bin" / "celery"),
+            "-A",
+            "bare_app",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            "default",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         yield tmp_path
     finally:

@@ -132,12 +132,21 @@ def test_every_private_method_a_conveyor_class_overrides_on_a_dependency_class_i
             # self._x inside the class: a dependency's attribute unless a conveyor class of its MRO defines it
             ours = [klass for klass in cls.__mro__ if klass.__module__.startswith("conveyor.")]
             defined = {name for klass in ours for name in vars(klass)} | {
-                node.attr for klass in ours for node in ast.walk(class_tree(klass))
+                node.attr
+                for klass in ours
+                for node in ast.walk(class_tree(klass))
                 if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
-            }  # fmt: skip
+            }
             for node in ast.walk(class_tree(cls)):
-                if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
-                        and private(node.attr)) or node.attr in allowed:  # fmt: skip
+                if (
+                    not (
+                        isinstance(node, ast.Attribute)
+                        and isinstance(node.value, ast.Name)
+                        and node.value.id == "self"
+                        and private(node.attr)
+                    )
+                    or node.attr in allowed
+                ):
                     continue
                 theirs = any(hasattr(base, node.attr) for base in bases)  # written or read: the dependency's
                 if theirs or (isinstance(node.ctx, ast.Load) and node.attr not in defined):

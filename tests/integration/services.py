@@ -19,10 +19,17 @@ class Service:
     """A subprocess (own session) whose stdout+stderr lines are collected and can be waited on."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
-        self.process = track(subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        ))  # fmt: skip
+        self.process = track(
+            subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        )
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -89,8 +89,12 @@ def sync(schedule_file: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_URL": BEAT_REDIS_URL, "SCHEDULE_FILE": str(schedule_file)}
     return subprocess.run(
         [sys.executable, "-m", "celery", "-A", "app", "schedule", "sync"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def redbeat_state(client: redis.Redis) -> dict[str, Any]:

@@ -108,11 +108,23 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
 
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
     dead_set = DeadSet(client)
-    dead_set.add({
-        "id": "dead-job-1", "task": "tasks.data_processing_job.DataProcessingJob", "job_class": "DataProcessingJob",
-        "args": [7], "kwargs": {}, "argsrepr": "(7,)", "queue": "default", "priority": 5, "meta": {},
-        "reason": "failed", "error": "ValueError: <bad> input", "backtrace": "Traceback ...", "attempts": 3,
-    })  # fmt: skip
+    dead_set.add(
+        {
+            "id": "dead-job-1",
+            "task": "tasks.data_processing_job.DataProcessingJob",
+            "job_class": "DataProcessingJob",
+            "args": [7],
+            "kwargs": {},
+            "argsrepr": "(7,)",
+            "queue": "default",
+            "priority": 5,
+            "meta": {},
+            "reason": "failed",
+            "error": "ValueError: <bad> input",
+            "backtrace": "Traceback ...",
+            "attempts": 3,
+        }
+    )
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
 
@@ -166,8 +178,11 @@ def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) 
     with app.connection_for_read() as connection:  # a consumer holding one job, as a worker does
         with app.producer_or_acquire() as producer:
             limit = {"key": "conveyor:limit:tasks.x.ReportJob:9", "to": 1, "duration": 60, "discard": False}
-            producer.publish({}, routing_key="busy", headers={"id": "busy-job-1", "task": "tasks.x.ReportJob",
-                                                              "conveyor_limit": limit})  # fmt: skip
+            producer.publish(
+                {},
+                routing_key="busy",
+                headers={"id": "busy-job-1", "task": "tasks.x.ReportJob", "conveyor_limit": limit},
+            )
         channel = connection.channel()
         held: list[Any] = []
         channel.basic_consume("busy", no_ack=False, callback=held.append, consumer_tag="busy-page")
@@ -330,8 +345,9 @@ def test_quiet_then_stop_a_worker_from_the_busy_page(flower: str) -> None:
     import conveyor
 
     name = f"quiet-{os.getpid()}@{socket.gethostname()}"
-    worker = Service.celery("worker", "-n", name, "-Q", "default", "-c", "1", "--loglevel=INFO",
-                            env={"REDIS_URL": FLOWER_REDIS_URL})  # fmt: skip
+    worker = Service.celery(
+        "worker", "-n", name, "-Q", "default", "-c", "1", "--loglevel=INFO", env={"REDIS_URL": FLOWER_REDIS_URL}
+    )
     app = conveyor.configure(Celery("quiet-page"), default=False, broker_url=FLOWER_REDIS_URL)
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}

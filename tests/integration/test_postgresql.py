@@ -48,8 +48,12 @@ def test_the_import_upserts_on_postgresql(tmp_path: Path) -> None:
         "print(rows, name)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "DATABASE_URL": POSTGRES_URL},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["700", "1", "700", "Renamed"]

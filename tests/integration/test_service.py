@@ -43,10 +43,16 @@ def worker_process(service_env: dict[str, str], tmp_path: Path) -> Iterator[Work
     """`celery -A app worker` with no flags at all: queues and concurrency come from config/worker.yaml."""
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
-        process = track(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app", "worker"],
-            cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        ))  # fmt: skip
+        process = track(
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "app", "worker"],
+                cwd=ROOT,
+                env=service_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         yield WorkerProcess(process, log_path)
         process.terminate()
         assert process.wait(timeout=30) == 0  # a warm shutdown

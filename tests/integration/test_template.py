@@ -70,9 +70,14 @@ def random_name() -> str:
 
 def make(service: Path, *targets: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "--no-print-directory", *targets], cwd=service, env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
-    )  # fmt: skip
+        ["make", "--no-print-directory", *targets],
+        cwd=service,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +178,13 @@ def test_a_postgresql_service_without_examples_passes_its_tests_and_generated_jo
     assert installed.returncode == 0, installed.stderr[-4000:]
 
     generated = subprocess.run(
-        [celery, "-A", "app", "jobs", "new", "SendInvoice", "--queue", "default"], cwd=service, env=make_env,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [celery, "-A", "app", "jobs", "new", "SendInvoice", "--queue", "default"],
+        cwd=service,
+        env=make_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert generated.returncode == 0, generated.stderr
     try:
         result = make(service, "test", env=make_env)

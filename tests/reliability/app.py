@@ -25,11 +25,19 @@ VISIBILITY_TIMEOUT = float(os.environ.get("RELIABILITY_VISIBILITY_TIMEOUT", "5")
 HEARTBEAT_TTL = float(os.environ.get("RELIABILITY_HEARTBEAT_TTL", "4"))
 SHIPPED = os.environ.get("RELIABILITY_SHIPPED") == "1"
 # The suite's short timeouts, or none (conveyor's defaults) for the shipped-defaults scenarios.
-SHORT = {} if SHIPPED else {
-    "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT, "unacked_restore_interval": 1,
-                                 "conveyor_heartbeat_ttl": HEARTBEAT_TTL, "conveyor_heartbeat_interval": 1},
-    "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
-}  # fmt: skip
+SHORT = (
+    {}
+    if SHIPPED
+    else {
+        "broker_transport_options": {
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": 1,
+            "conveyor_heartbeat_ttl": HEARTBEAT_TTL,
+            "conveyor_heartbeat_interval": 1,
+        },
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+    }
+)
 
 app = conveyor.configure(
     Celery("reliability"),

@@ -40,11 +40,29 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = track(subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
+        self.process = track(
+            subprocess.Popen(
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.workdir),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--save",
+                    "",
+                    "--maxmemory-policy",
+                    "noeviction",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
         while True:
@@ -121,9 +139,26 @@ class Workers:
         started = []
         for _ in range(count):
             self._count += 1
-            argv = [sys.executable, "-m", "celery", "-A", "tests.reliability.app", "worker", "-P", "prefork",
-                    "-c", str(concurrency), "-Q", "rel", "-n", f"w{self._count}@%h", "--loglevel=INFO",
-                    "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+            argv = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.reliability.app",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                str(concurrency),
+                "-Q",
+                "rel",
+                "-n",
+                f"w{self._count}@%h",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
             started.append(Service(argv, env={**os.environ, "REMAP_SIGTERM": "SIGQUIT", **env}, cwd=ROOT))
         for service in started:
             service.wait_for("ready.", timeout_s=60)
@@ -160,8 +195,9 @@ def wait_until(condition: Any, timeout_s: float, interval_s: float = 0.1, messag
 
 
 def report(scenario: str, jobs: int, lost: int, duplicates: int, seconds: float, note: str = "") -> None:
-    REPORT.append({"scenario": scenario, "jobs": jobs, "lost": lost, "duplicates": duplicates, "seconds": seconds,
-                   "note": note})  # fmt: skip
+    REPORT.append(
+        {"scenario": scenario, "jobs": jobs, "lost": lost, "duplicates": duplicates, "seconds": seconds, "note": note}
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -87,13 +87,22 @@ def test_sigterm_mid_step_resumes_on_another_worker_at_the_cursor_with_no_row_pr
     # shutdown its main process acknowledges nothing, celery#9505; the job handed it off), so it
     # does not run again from the progress it carried.
     client = redis.Redis.from_url(broker.url)
-    wait_until(lambda: client.hlen("unacked") == 0 and not any(client.llen(key) for key in client.keys("rel*")),
-               30, message="the broker to have no message left")  # fmt: skip
+    wait_until(
+        lambda: client.hlen("unacked") == 0 and not any(client.llen(key) for key in client.keys("rel*")),
+        30,
+        message="the broker to have no message left",
+    )
     assert records.llen("steps") == 2, "no step ran again"
     assert records.llen("rows") == TOTAL, "no row ran again"
-    report(f"continuation: SIGTERM mid-step, {shutdown}", 1, 0, 0, time.monotonic() - started,
-           f"resumed at row {switched}/{TOTAL} {resumed_after:.2f} s after SIGTERM, 0 rows twice, "
-           f"holder exited after {stopped_in:.1f} s")  # fmt: skip
+    report(
+        f"continuation: SIGTERM mid-step, {shutdown}",
+        1,
+        0,
+        0,
+        time.monotonic() - started,
+        f"resumed at row {switched}/{TOTAL} {resumed_after:.2f} s after SIGTERM, 0 rows twice, "
+        f"holder exited after {stopped_in:.1f} s",
+    )
 
 
 def worker_name(service: Any) -> str:

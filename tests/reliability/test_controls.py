@@ -57,8 +57,14 @@ def test_200_limited_jobs_over_10_keys_never_overlap_per_key_and_keep_the_worker
     utilization = sum(end - start for start, end, _ in spans) / (4 * makespan)
     note = f"{overlaps} overlaps; worker slots {utilization:.0%} busy running them"
     note = f"{overlaps} overlaps; worker slots {utilization:.0%} busy running them"
-    report("11. 200 jobs limits_concurrency(to=1) over 10 keys, 2 workers x 2, + 100 unlimited", 300, 0, 0,
-           time.monotonic() - started, note)  # fmt: skip
+    report(
+        "11. 200 jobs limits_concurrency(to=1) over 10 keys, 2 workers x 2, + 100 unlimited",
+        300,
+        0,
+        0,
+        time.monotonic() - started,
+        note,
+    )
     assert overlaps == 0
     assert utilization > 0.6
     assert all(records.sismember("done", job.job_id) for job in unlimited)
@@ -99,8 +105,11 @@ def test_50_threads_enqueue_one_unique_job_once_and_the_lock_goes_with_success_o
 
     workers.start(1, concurrency=2)
     wait_until(lambda: runs(records).get(winner.job_id) == 1, 30, message="the unique job ran")
-    wait_until(lambda: not broker.exists(f"conveyor:unique:tests.reliability.app.UniqueJob:{_digest('same')}"), 10,
-               message="its lock released on success")  # fmt: skip
+    wait_until(
+        lambda: not broker.exists(f"conveyor:unique:tests.reliability.app.UniqueJob:{_digest('same')}"),
+        10,
+        message="its lock released on success",
+    )
     with enqueuing_through(rel_app):
         again = UniqueJob.perform_later("same")
         failing = UniqueJob.perform_later("doomed", True)
@@ -109,8 +118,14 @@ def test_50_threads_enqueue_one_unique_job_once_and_the_lock_goes_with_success_o
     wait_until(lambda: dead.get(failing.job_id) is not None, 30, message="the failing job in the dead set")
     with enqueuing_through(rel_app):
         assert UniqueJob.perform_later("doomed", True).successfully_enqueued  # its lock went with it
-    report("12. 50 threads enqueue one @unique job", 50, 0, 0, 0.0,
-           "1 message; accepted again after success and after the dead set")  # fmt: skip
+    report(
+        "12. 50 threads enqueue one @unique job",
+        50,
+        0,
+        0,
+        0.0,
+        "1 message; accepted again after success and after the dead set",
+    )
 
 
 def _digest(name: str, fail: bool | None = None) -> str:
@@ -135,8 +150,14 @@ def test_throttle_5_per_2_s_never_starts_more_in_any_window_and_loses_nothing(
     # Any 2 s window (less 50 ms for the claim-to-start delay) holds at most 5 starts.
     busiest = max(sum(1 for t in starts if s <= t < s + 1.95) for s in starts)
     spread = starts[-1] - starts[0]
-    report("13. throttle(limit=5, period=2): 25 jobs on one key + 5 on another", 30, 0, 0,
-           time.monotonic() - started, f"at most {busiest} starts in any 2 s; key a took {spread:.1f} s")  # fmt: skip
+    report(
+        "13. throttle(limit=5, period=2): 25 jobs on one key + 5 on another",
+        30,
+        0,
+        0,
+        time.monotonic() - started,
+        f"at most {busiest} starts in any 2 s; key a took {spread:.1f} s",
+    )
     assert len(starts) == 25
     assert busiest <= 5
     assert 8 <= spread < 14  # five windows of 2 s (plus jitter): throttled, not dropped nor busy-looped
@@ -159,8 +180,14 @@ def test_kill_9_of_the_only_holder_releases_the_blocked_job_and_runs_the_killed_
     broker = redis.Redis.from_url(workers.broker.url)
     blocked_key = "conveyor:limit:tests.reliability.app.LimitedJob:only:blocked"
     wait_until(lambda: broker.llen(blocked_key) == 1, 10, message="the second job blocked in Redis")
-    shown = subprocess.run([sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "limits"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "limits"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "conveyor:limit:tests.reliability.app.LimitedJob:only  1/1 running, 1 blocked" in shown.stdout, shown.stderr
     assert f"  {holder.job_id}  slot expires in " in shown.stdout
 
@@ -170,8 +197,14 @@ def test_kill_9_of_the_only_holder_releases_the_blocked_job_and_runs_the_killed_
     released_after = time.monotonic() - killed_at
     wait_until(lambda: records.sismember("done", holder.job_id), 30, message="the killed job ran again")
     spans = intervals(records, "only")
-    report("14. kill -9 the only holder of a to=1 key, one job blocked", 2, 0, 0, time.monotonic() - started,
-           f"blocked job ran {released_after:.1f} s after the kill (heartbeat TTL {HEARTBEAT_TTL:g} s)")  # fmt: skip
+    report(
+        "14. kill -9 the only holder of a to=1 key, one job blocked",
+        2,
+        0,
+        0,
+        time.monotonic() - started,
+        f"blocked job ran {released_after:.1f} s after the kill (heartbeat TTL {HEARTBEAT_TTL:g} s)",
+    )
     assert released_after < HEARTBEAT_TTL + 10
     assert records.hget("started", holder.job_id) == b"2"  # killed once, ran again once
     assert [job_id for *_, job_id in spans] == [blocked.job_id, holder.job_id]

@@ -43,15 +43,23 @@ def diagnose(records: redis.Redis, broker: redis.Redis, ids: set[str], services:
     unacked = broker.hvals("unacked")
     dead = broker.hkeys("conveyor:dead:jobs")
     where = {
-        job_id: ("queued" if any(job_id.encode() in m for m in queued) else
-                 "unacked" if any(job_id.encode() in m for m in unacked) else
-                 "dead" if job_id.encode() in dead else "nowhere")
+        job_id: (
+            "queued"
+            if any(job_id.encode() in m for m in queued)
+            else "unacked"
+            if any(job_id.encode() in m for m in unacked)
+            else "dead"
+            if job_id.encode() in dead
+            else "nowhere"
+        )
         for job_id in sorted(missing)[:10]
-    }  # fmt: skip
+    }
     logs = "\n".join(
-        line for service in services for line in service.output.splitlines()
+        line
+        for service in services
+        for line in service.output.splitlines()
         if any(job_id in line for job_id in missing) or "ERROR" in line or "CRITICAL" in line
-    )  # fmt: skip
+    )
     return f"{len(missing)} not done: {where}\n{logs[-6000:]}"
 
 
@@ -83,15 +91,22 @@ def test_kill_9_half_the_workers_mid_run_loses_nothing(rel_app: Any, records: re
     respawned = workers.start(4, concurrency=2)
 
     wait_until(
-        lambda: records.scard("done") >= 2000, 90,
+        lambda: records.scard("done") >= 2000,
+        90,
         message=lambda: diagnose(records, broker_client, ids, respawned + pool),
-    )  # fmt: skip
+    )
     done = {member.decode() for member in records.smembers("done")}
     counts = runs(records)
     lost = len(ids - done)
     duplicates = sum(counts.values()) - len(counts)
-    report("1. kill -9 two of 4 workers, TERM the others, respawn", 2000, lost, duplicates,
-           time.monotonic() - started, f"{done_at_kill} done at the kill, {in_flight} unacked")  # fmt: skip
+    report(
+        "1. kill -9 two of 4 workers, TERM the others, respawn",
+        2000,
+        lost,
+        duplicates,
+        time.monotonic() - started,
+        f"{done_at_kill} done at the kill, {in_flight} unacked",
+    )
 
     assert lost == 0
     assert done == ids
@@ -121,8 +136,14 @@ def test_kill_9_of_a_pool_child_mid_job_runs_the_job_again(
     wait_until(lambda: records.hget("finished", job.job_id) is not None, 30, message="the job ran again and finished")
     worker.wait_for(f"Task tests.reliability.app.SlowJob[{job.job_id}] succeeded", timeout_s=10)
     started_count, finished = int(records.hget("started", job.job_id)), int(records.hget("finished", job.job_id))  # type: ignore[arg-type]
-    report("2. kill -9 a pool child mid-job", 1, 0 if finished else 1, finished - 1, time.monotonic() - started,
-           f"started {started_count}x, finished {finished}x; Celery: retry on worker lost")  # fmt: skip
+    report(
+        "2. kill -9 a pool child mid-job",
+        1,
+        0 if finished else 1,
+        finished - 1,
+        time.monotonic() - started,
+        f"started {started_count}x, finished {finished}x; Celery: retry on worker lost",
+    )
 
     assert (started_count, finished) == (2, 1)
     assert "WorkerLostError" in worker.output  # Celery saw the child die ...
@@ -151,8 +172,14 @@ def test_a_redis_restart_mid_run_loses_nothing(
     counts = runs(records)
     lost = len(ids - {m.decode() for m in records.smembers("done")})
     duplicates = sum(counts.values()) - len(counts)
-    report("3. restart Redis (AOF) mid-run", 600, lost, duplicates, time.monotonic() - started,
-           f"{restarted_at} done at the restart; workers reconnected by themselves")  # fmt: skip
+    report(
+        "3. restart Redis (AOF) mid-run",
+        600,
+        lost,
+        duplicates,
+        time.monotonic() - started,
+        f"{restarted_at} done at the restart; workers reconnected by themselves",
+    )
 
     assert lost == 0
     exited = [worker.output for worker in pool if worker.process.poll() is not None]
@@ -188,8 +215,14 @@ def test_a_job_delayed_past_the_visibility_timeout_runs_exactly_once_across_a_wo
     wait_until(lambda: len(runs(records)) == 20, wait + 20, message="every delayed job ran")
     time.sleep(VISIBILITY_TIMEOUT + 2)  # long enough for any redelivery to have happened
     counts = runs(records)
-    report("4. set(wait=vt+3 s) across a worker restart", 20, 20 - len(counts), sum(counts.values()) - len(counts),
-           time.monotonic() - started, f"wait {wait:g} s, visibility timeout {VISIBILITY_TIMEOUT:g} s")  # fmt: skip
+    report(
+        "4. set(wait=vt+3 s) across a worker restart",
+        20,
+        20 - len(counts),
+        sum(counts.values()) - len(counts),
+        time.monotonic() - started,
+        f"wait {wait:g} s, visibility timeout {VISIBILITY_TIMEOUT:g} s",
+    )
 
     assert counts == {job.job_id: 1 for job in jobs}  # exactly once each
     assert broker_client.zcard("conveyor:scheduled") == 0
@@ -213,14 +246,39 @@ def test_poison_messages_go_to_the_dead_set_the_worker_goes_on_and_dead_retry_re
 
     def push(task: str, body: bytes) -> str:
         job_id = str(uuid.uuid4())
-        broker_client.lpush("rel\x06\x165", json.dumps({
-            "body": base64.b64encode(body).decode(), "content-encoding": "utf-8", "content-type": "application/json",
-            "headers": {"lang": "py", "task": task, "id": job_id, "retries": 0, "root_id": job_id, "parent_id": None,
-                        "argsrepr": "()", "kwargsrepr": "{}", "eta": None, "expires": None, "group": None,
-                        "timelimit": [None, None], "ignore_result": True},
-            "properties": {"correlation_id": job_id, "delivery_mode": 2, "priority": 5, "body_encoding": "base64",
-                           "delivery_info": {"exchange": "", "routing_key": "rel"}, "delivery_tag": job_id},
-        }))  # fmt: skip
+        broker_client.lpush(
+            "rel\x06\x165",
+            json.dumps(
+                {
+                    "body": base64.b64encode(body).decode(),
+                    "content-encoding": "utf-8",
+                    "content-type": "application/json",
+                    "headers": {
+                        "lang": "py",
+                        "task": task,
+                        "id": job_id,
+                        "retries": 0,
+                        "root_id": job_id,
+                        "parent_id": None,
+                        "argsrepr": "()",
+                        "kwargsrepr": "{}",
+                        "eta": None,
+                        "expires": None,
+                        "group": None,
+                        "timelimit": [None, None],
+                        "ignore_result": True,
+                    },
+                    "properties": {
+                        "correlation_id": job_id,
+                        "delivery_mode": 2,
+                        "priority": 5,
+                        "body_encoding": "base64",
+                        "delivery_info": {"exchange": "", "routing_key": "rel"},
+                        "delivery_tag": job_id,
+                    },
+                }
+            ),
+        )
         return job_id
 
     poison = {
@@ -256,12 +314,22 @@ def test_poison_messages_go_to_the_dead_set_the_worker_goes_on_and_dead_retry_re
     records.set("fixed", 1)  # the fix is deployed
     retried = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "dead", "retry", flaky.job_id],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert retried.stdout == f"Retried {flaky.job_id}\n", retried.stderr
     wait_until(lambda: runs(records).get(flaky.job_id) == 1, 30, message="the retried job ran")
-    report("5. poison messages, then dead retry of a fixed job", 7, 0, 0, time.monotonic() - started,
-           "4 bad messages + 1 unparsable entry + 1 failing job dead; worker kept consuming")  # fmt: skip
+    report(
+        "5. poison messages, then dead retry of a fixed job",
+        7,
+        0,
+        0,
+        time.monotonic() - started,
+        "4 bad messages + 1 unparsable entry + 1 failing job dead; worker kept consuming",
+    )
     assert dead.get(flaky.job_id) is None
 
 
@@ -291,6 +359,12 @@ def test_sigterm_during_a_long_job_finishes_it_or_returns_it_to_its_queue(
         workers.start(1)
         wait_until(lambda: records.hget("finished", job.job_id) == b"1", 30, message="another worker finished it")
         assert records.hget("started", job.job_id) == b"2"
-    report(f"6. SIGTERM during a {seconds:g} s job", 1, 0, 0, time.monotonic() - started,
-           f"{outcome}; the worker exited {stopped_after:.1f} s after SIGTERM")  # fmt: skip
+    report(
+        f"6. SIGTERM during a {seconds:g} s job",
+        1,
+        0,
+        0,
+        time.monotonic() - started,
+        f"{outcome}; the worker exited {stopped_after:.1f} s after SIGTERM",
+    )
     assert stopped_after < 3 + 5  # the soft shutdown (3 s) and the exit

@@ -72,15 +72,25 @@ def test_kill_9_of_one_worker_with_the_shipped_defaults_brings_its_jobs_back_wit
     held = held_jobs(broker, owner)  # what the dead worker held: nothing changes it now
     workers.start(1, concurrency=2, **SHIPPED)  # its replacement, at once
 
-    wait_until(lambda: records.scard("done") >= 600 and all(
-        float(records.hget("last_run", job_id) or 0) > killed_at for job_id in held
-    ), 90, message=lambda: diagnose(records, broker, ids, workers.all))  # fmt: skip
+    wait_until(
+        lambda: (
+            records.scard("done") >= 600
+            and all(float(records.hget("last_run", job_id) or 0) > killed_at for job_id in held)
+        ),
+        90,
+        message=lambda: diagnose(records, broker, ids, workers.all),
+    )
     back_after = max(float(records.hget("last_run", job_id)) - killed_at for job_id in held)  # type: ignore[arg-type]
     counts = runs(records)
     duplicates = sum(counts.values()) - len(counts)
-    report("7. kill -9 one of 3 workers, shipped defaults (visibility timeout 3600 s)", 600, len(ids - set(counts)),
-           duplicates, time.monotonic() - started,
-           f"its {len(held)} held jobs ran again {back_after:.0f} s after the kill")  # fmt: skip
+    report(
+        "7. kill -9 one of 3 workers, shipped defaults (visibility timeout 3600 s)",
+        600,
+        len(ids - set(counts)),
+        duplicates,
+        time.monotonic() - started,
+        f"its {len(held)} held jobs ran again {back_after:.0f} s after the kill",
+    )
 
     assert held, "the killed worker held no job: the kill came too late to test anything"
     assert set(counts) == ids
@@ -99,12 +109,21 @@ def test_a_job_three_times_longer_than_the_visibility_timeout_starts_once(
     with enqueuing_through(rel_app):
         job = SlowJob.perform_later(3 * VISIBILITY_TIMEOUT)
 
-    wait_until(lambda: records.hget("finished", job.job_id) is not None, 3 * VISIBILITY_TIMEOUT + 30,
-               message="the long job finished")  # fmt: skip
+    wait_until(
+        lambda: records.hget("finished", job.job_id) is not None,
+        3 * VISIBILITY_TIMEOUT + 30,
+        message="the long job finished",
+    )
     started_count = int(records.hget("started", job.job_id))  # type: ignore[arg-type]
     note = f"started {started_count}x (visibility timeout {VISIBILITY_TIMEOUT:g} s)"
-    report("8. a job 3x the visibility timeout, two idle workers", 1, 0, started_count - 1, time.monotonic() - started,
-           note)  # fmt: skip
+    report(
+        "8. a job 3x the visibility timeout, two idle workers",
+        1,
+        0,
+        started_count - 1,
+        time.monotonic() - started,
+        note,
+    )
     assert started_count == 1
 
 
@@ -122,8 +141,14 @@ def test_sigstop_past_the_heartbeat_ttl_recovers_its_job_and_sigcont_corrupts_no
     broker = redis.Redis.from_url(workers.broker.url)
     other_owner = owner_of(broker, other.process.pid)
 
-    shown = subprocess.run([sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "busy"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tests.reliability.app", "jobs", "busy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "1 job(s) running" in shown.stdout, shown.stderr
     assert f":{paused.process.pid}  SlowJob  {job.job_id}  rel  since " in shown.stdout
 
@@ -150,8 +175,14 @@ def test_sigstop_past_the_heartbeat_ttl_recovers_its_job_and_sigcont_corrupts_no
     with enqueuing_through(rel_app):
         after = [RecordJob.perform_later(1) for _ in range(4)]
     wait_until(lambda: all(records.sismember("done", j.job_id) for j in after), 30, message="both keep working")
-    report("9. SIGSTOP a worker past the heartbeat TTL, then SIGCONT", 1, 0, 1, time.monotonic() - started,
-           f"recovered {recovered_after:.0f} s after SIGSTOP; ran twice (at least once), late ack ignored")  # fmt: skip
+    report(
+        "9. SIGSTOP a worker past the heartbeat TTL, then SIGCONT",
+        1,
+        0,
+        1,
+        time.monotonic() - started,
+        f"recovered {recovered_after:.0f} s after SIGSTOP; ran twice (at least once), late ack ignored",
+    )
     assert recovered_after < 60
 
 
@@ -171,8 +202,14 @@ def test_a_job_that_kills_its_process_goes_to_the_dead_set_after_three_deaths(
     wait_until(lambda: dead.get(killer.job_id) is not None, 60, message="the killer job in the dead set")
     wait_until(lambda: records.scard("done") == 50, 30, message="every other job done")
     record = dead.get(killer.job_id)
-    report("10. a job that kill -9s its own process", 51, 0, 0, time.monotonic() - started,
-           f"ran {runs(records)[killer.job_id]}x, then dead: {record['reason']}")  # type: ignore[index]  # fmt: skip
+    report(
+        "10. a job that kill -9s its own process",
+        51,
+        0,
+        0,
+        time.monotonic() - started,
+        f"ran {runs(records)[killer.job_id]}x, then dead: {record['reason']}",
+    )  # type: ignore[index]
     assert record["reason"] == "its worker died 3 times while running it"  # type: ignore[index]
     assert runs(records)[killer.job_id] == 3
     assert worker.process.poll() is None

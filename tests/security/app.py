@@ -18,9 +18,14 @@ URL = os.environ.get("SECURITY_REDIS_URL", "redis://127.0.0.1:6379/8")
 DONE = "conveyor-test:security:done"
 
 app = conveyor.configure(
-    Celery("security"), default=False, broker_url=URL, result_backend=URL, task_ignore_result=True,
-    task_default_queue="hostile", worker_hijack_root_logger=False,
-)  # fmt: skip
+    Celery("security"),
+    default=False,
+    broker_url=URL,
+    result_backend=URL,
+    task_ignore_result=True,
+    task_default_queue="hostile",
+    worker_hijack_root_logger=False,
+)
 
 
 class Base(DeclarativeBase):

@@ -70,9 +70,12 @@ def start_flower(tmp_path: Path, cwd: Path = Path("/"), **env: str) -> tuple[Ser
         key: value for key, value in os.environ.items() if not key.startswith("FLOWER_") and key != "PYTHONPATH"
     }
     environment.update(
-        PYTHONPATH=str(ROOT), REDIS_URL=FLOWER_REDIS_URL, FLOWER_PORT=str(port),
-        FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "cookie-secret"), **env,
-    )  # fmt: skip
+        PYTHONPATH=str(ROOT),
+        REDIS_URL=FLOWER_REDIS_URL,
+        FLOWER_PORT=str(port),
+        FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "cookie-secret"),
+        **env,
+    )
     service = Service([sys.executable, "-m", "celery", "-A", "app", "flower"], env=environment, cwd=cwd)
     return service, f"http://127.0.0.1:{port}"
 
@@ -122,13 +125,37 @@ def test_the_dead_page_shows_what_retry_sends_and_offers_no_retry_for_other_mess
 ) -> None:
     _, url = flower
     dead = DeadSet(redis.Redis.from_url(FLOWER_REDIS_URL))
-    pickled = {"body": base64.b64encode(b"\x80\x04pickle").decode(), "content_type": "application/x-python-serialize",
-               "content_encoding": "binary", "headers": {"task": "tasks.notification_job.NotificationJob"}}  # fmt: skip
-    dead.add({"id": "pickled-1", "task": "tasks.notification_job.NotificationJob", "job_class": "NotificationJob",
-              "queue": "default", "reason": "r", "error": "E", "attempts": 1, "message": pickled})  # fmt: skip
-    dead.add({"id": "json-1", "task": "tasks.notification_job.NotificationJob", "job_class": "NotificationJob",
-              "args": [5, "hi"], "kwargs": {}, "queue": "default", "reason": "r", "error": "E",
-              "attempts": 1})  # fmt: skip
+    pickled = {
+        "body": base64.b64encode(b"\x80\x04pickle").decode(),
+        "content_type": "application/x-python-serialize",
+        "content_encoding": "binary",
+        "headers": {"task": "tasks.notification_job.NotificationJob"},
+    }
+    dead.add(
+        {
+            "id": "pickled-1",
+            "task": "tasks.notification_job.NotificationJob",
+            "job_class": "NotificationJob",
+            "queue": "default",
+            "reason": "r",
+            "error": "E",
+            "attempts": 1,
+            "message": pickled,
+        }
+    )
+    dead.add(
+        {
+            "id": "json-1",
+            "task": "tasks.notification_job.NotificationJob",
+            "job_class": "NotificationJob",
+            "args": [5, "hi"],
+            "kwargs": {},
+            "queue": "default",
+            "reason": "r",
+            "error": "E",
+            "attempts": 1,
+        }
+    )
     _, _, page = request(url + "/dead", basic(LOGIN))
     json_row = page[page.index('id="dead-json-1"') :]
     json_row = json_row[: json_row.index("</tr>")]
@@ -170,8 +197,17 @@ def test_a_link_cannot_put_text_in_the_success_banner(flower: tuple[Service, str
 def test_the_audit_log_names_the_authenticated_login(flower: tuple[Service, str]) -> None:
     service, url = flower
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
-    DeadSet(client).add({"id": "audited-1", "task": "x.Y", "job_class": "Y", "queue": "default", "error": "E",
-                         "reason": "r", "attempts": 1})  # fmt: skip
+    DeadSet(client).add(
+        {
+            "id": "audited-1",
+            "task": "x.Y",
+            "job_class": "Y",
+            "queue": "default",
+            "error": "E",
+            "reason": "r",
+            "attempts": 1,
+        }
+    )
     _, headers, page = request(url + "/dead", basic(LOGIN))
     token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     cookie = headers["Set-Cookie"].split(";")[0]
@@ -232,10 +268,20 @@ def installed_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = base / "venv"
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=120)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         f"{ROOT}[flower,sqlalchemy]", str(rendered)],
-        check=True, timeout=600, env={**os.environ, "VIRTUAL_ENV": str(venv)},
-    )  # fmt: skip
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            f"{ROOT}[flower,sqlalchemy]",
+            str(rendered),
+        ],
+        check=True,
+        timeout=600,
+        env={**os.environ, "VIRTUAL_ENV": str(venv)},
+    )
     shutil.rmtree(rendered)  # only the installed copy is left
     return venv
 

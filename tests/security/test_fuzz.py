@@ -50,12 +50,21 @@ arguments = st.lists(json_values | tagged, max_size=3)
 
 
 def envelope(body: bytes, headers: dict[str, Any], tag: Any = None, **properties: Any) -> str:
-    return json.dumps({
-        "body": base64.b64encode(body).decode(), "content-encoding": "utf-8", "content-type": "application/json",
-        "headers": headers,
-        "properties": {"delivery_tag": tag or str(uuid.uuid4()), "body_encoding": "base64", "priority": 0,
-                       "delivery_info": {"exchange": "", "routing_key": QUEUE}, **properties},
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": {
+                "delivery_tag": tag or str(uuid.uuid4()),
+                "body_encoding": "base64",
+                "priority": 0,
+                "delivery_info": {"exchange": "", "routing_key": QUEUE},
+                **properties,
+            },
+        }
+    )
 
 
 def job_message(job_id: str, args: list[Any]) -> str:
@@ -71,10 +80,24 @@ def fuzz_worker() -> Iterator[tuple[redis.Redis, Service]]:
     client = redis.Redis.from_url(SECURITY_REDIS_URL)
     client.flushdb()
     service = Service(
-        [sys.executable, "-m", "celery", "-A", "tests.security.app", "worker", "--pool", "solo", "-Q", QUEUE,
-         "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.security.app",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            QUEUE,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ],
         env={**os.environ, "SECURITY_REDIS_URL": SECURITY_REDIS_URL},
-    )  # fmt: skip
+    )
     service.wait_for("ready")
     yield client, service
     service.stop()
@@ -84,9 +107,21 @@ def fuzz_worker() -> Iterator[tuple[redis.Redis, Service]]:
 PUSHED: list[str] = []
 EXAMPLES = 1500  # per kind: 6,000 entries, about 25 s on the suite's machine
 HOSTILE_EXAMPLES = 500
-HOSTILE_KEYS = ["conveyor:scheduled", "conveyor:dead", "conveyor:dead:jobs", "conveyor:owners", "conveyor:paused",
-                "conveyor:limits", "conveyor:limit:", "conveyor:throttle:", "unacked", "_kombu.binding.fuzz",
-                "redbeat::schedule", "conveyor:limit:x:blocked", "fuzz"]  # fmt: skip
+HOSTILE_KEYS = [
+    "conveyor:scheduled",
+    "conveyor:dead",
+    "conveyor:dead:jobs",
+    "conveyor:owners",
+    "conveyor:paused",
+    "conveyor:limits",
+    "conveyor:limit:",
+    "conveyor:throttle:",
+    "unacked",
+    "_kombu.binding.fuzz",
+    "redbeat::schedule",
+    "conveyor:limit:x:blocked",
+    "fuzz",
+]
 
 
 def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: tuple[redis.Redis, Service]) -> None:
@@ -101,8 +136,13 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
         PUSHED.append(job_id)
 
     @common
-    @given(task=st.text(max_size=40), extra=st.dictionaries(st.sampled_from(["lang", "argsrepr", "retries",
-           "conveyor", "group", "parent_id"]), json_values, max_size=3), body=json_values)  # fmt: skip
+    @given(
+        task=st.text(max_size=40),
+        extra=st.dictionaries(
+            st.sampled_from(["lang", "argsrepr", "retries", "conveyor", "group", "parent_id"]), json_values, max_size=3
+        ),
+        body=json_values,
+    )
     def random_headers(task: str, extra: dict[str, Any], body: Any) -> None:
         job_id = f"fuzz-{uuid.uuid4()}"
         client.lpush(QUEUE, envelope(json.dumps(body).encode(), {**extra, "task": task, "id": job_id}))
@@ -113,8 +153,9 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
     def random_envelope_fields(tag: Any, info: Any, body_text: bytes) -> None:
         job_id = f"fuzz-{uuid.uuid4()}"
         headers = {"task": "tests.security.app.RecordJob", "id": job_id}
-        client.lpush(QUEUE, envelope(body_text, headers, tag=tag if tag not in (None, "") else None,
-                                     delivery_info=info))  # fmt: skip
+        client.lpush(
+            QUEUE, envelope(body_text, headers, tag=tag if tag not in (None, "") else None, delivery_info=info)
+        )
         PUSHED.append(job_id)
 
     @common
@@ -130,8 +171,11 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
     hostile_key = st.sampled_from(HOSTILE_KEYS) | st.text(max_size=30) | json_values
 
     @settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(name=st.sampled_from(["conveyor_throttle", "conveyor_limit"]), key=hostile_key,
-           size=st.integers(min_value=-1, max_value=10**9) | json_values)  # fmt: skip
+    @given(
+        name=st.sampled_from(["conveyor_throttle", "conveyor_limit"]),
+        key=hostile_key,
+        size=st.integers(min_value=-1, max_value=10**9) | json_values,
+    )
     def hostile_control_headers(name: str, key: Any, size: Any) -> None:
         job_id = f"fuzz-{uuid.uuid4()}"
         control = {"key": key, "limit": size, "period": size, "to": size, "duration": size}
@@ -140,8 +184,13 @@ def test_random_entries_end_performed_or_dead_and_the_worker_lives(fuzz_worker: 
         client.lpush(QUEUE, json.dumps(message))
         PUSHED.append(job_id)
 
-    for draw in (jobs_with_random_arguments, random_headers, random_envelope_fields, not_an_envelope,
-                 hostile_control_headers):  # fmt: skip
+    for draw in (
+        jobs_with_random_arguments,
+        random_headers,
+        random_envelope_fields,
+        not_an_envelope,
+        hostile_control_headers,
+    ):
         draw()
 
     dead = DeadSet(client)

@@ -55,10 +55,24 @@ def security_app(client: redis.Redis) -> Any:
 def worker(security_app: Any, client: redis.Redis) -> Iterator[Service]:
     # The solo pool runs jobs in the worker process itself: anything that escapes a job ends the worker.
     service = Service(
-        [sys.executable, "-m", "celery", "-A", "tests.security.app", "worker", "--pool", "solo", "-Q", "hostile",
-         "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.security.app",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            "hostile",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ],
         env={**os.environ, "SECURITY_REDIS_URL": SECURITY_REDIS_URL},
-    )  # fmt: skip
+    )
     service.wait_for("ready")
     yield service
     service.stop()
@@ -115,9 +129,10 @@ def test_an_argument_naming_a_class_imports_nothing_and_the_job_is_dead(
 
 def test_a_registered_enum_still_arrives(security_app: Any, client: redis.Redis, worker: Service) -> None:
     security_app.send_task(
-        "tests.security.app.RecordJob", args=[{"_cj": "enum", "cls": "tests.security.app:Color", "v": "RED"}],
+        "tests.security.app.RecordJob",
+        args=[{"_cj": "enum", "cls": "tests.security.app:Color", "v": "RED"}],
         queue="hostile",
-    )  # fmt: skip
+    )
     popped = client.blpop([DONE], timeout=30)
     assert popped is not None
     assert popped[1] == b"<Color.RED: 1>"

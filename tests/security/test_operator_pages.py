@@ -65,8 +65,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, S
     client.flushdb()
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWER_") and key != "PYTHONPATH"}
     env.update(PYTHONPATH=str(ROOT), REDIS_URL=FLOWER_REDIS_URL)
-    worker = Service([sys.executable, "-m", "celery", "-A", "app", "worker", "--pool", "solo", "--without-mingle",
-                      "--without-gossip", "--loglevel", "INFO"], env=env, cwd=Path("/"))  # fmt: skip
+    worker = Service(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "app",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ],
+        env=env,
+        cwd=Path("/"),
+    )
     worker.wait_for("ready", timeout_s=60)
     flower, url = start_flower(tmp_path_factory.mktemp("flower"), FLOWER_BASIC_AUTH=LOGIN)
     flower.wait_listening(int(url.rsplit(":", 1)[1]))
@@ -90,12 +106,12 @@ def test_flowers_send_task_with_a_forged_throttle_key_leaves_the_scheduled_set_w
     worker, _, url = stack
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
     _schedule(client, 20_004)
-    forged = {"queue": "default", "headers": {"conveyor_throttle": {"key": SCHEDULED_KEY, "limit": 10**9,
-                                                                    "period": 1}}}  # fmt: skip
+    forged = {"queue": "default", "headers": {"conveyor_throttle": {"key": SCHEDULED_KEY, "limit": 10**9, "period": 1}}}
     status, _, reply = request(
         url + "/api/task/send-task/tasks.weekly_report_job.WeeklyReportJob",
-        {**basic(LOGIN), "Content-Type": "application/json"}, data=json.dumps(forged).encode(),
-    )  # fmt: skip
+        {**basic(LOGIN), "Content-Type": "application/json"},
+        data=json.dumps(forged).encode(),
+    )
     assert status == 200, reply
     job_id = json.loads(reply)["task-id"]
     dead = DeadSet(client)
@@ -111,8 +127,9 @@ def test_flowers_send_task_with_a_forged_throttle_key_leaves_the_scheduled_set_w
     # and a send to a reserved key is refused by the channel, not written
     status, _, reply = request(
         url + "/api/task/send-task/tasks.weekly_report_job.WeeklyReportJob",
-        {**basic(LOGIN), "Content-Type": "application/json"}, data=json.dumps({"queue": PAUSED_KEY}).encode(),
-    )  # fmt: skip
+        {**basic(LOGIN), "Content-Type": "application/json"},
+        data=json.dumps({"queue": PAUSED_KEY}).encode(),
+    )
     assert status == 500
     assert client.type(PAUSED_KEY) == b"none"
     assert worker.process.poll() is None
@@ -193,8 +210,14 @@ def test_filtered_arguments_stay_filtered_on_the_dead_page_and_in_the_cli(stack:
     assert "/forged-1/retry" not in forged
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": FLOWER_REDIS_URL}
     for extra in (["--json"], []):
-        cli = subprocess.run([sys.executable, "-m", "celery", "-A", "app", "jobs", "dead", "list", *extra], cwd="/",
-                             capture_output=True, text=True, timeout=60, env=environment)  # fmt: skip
+        cli = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "app", "jobs", "dead", "list", *extra],
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+        )
         assert cli.returncode == 0, cli.stderr
         assert "secret-1" in cli.stdout
         assert SECRET not in cli.stdout, extra
@@ -209,8 +232,18 @@ def test_the_dead_page_pages_and_metrics_survive_a_field_that_is_no_count(stack:
     dead = DeadSet(client)
     now = time.time()
     for n in range(150):
-        dead.add({"id": f"page-{n:03d}", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r",
-                  "error": "E", "attempts": 1}, now=now + n)  # fmt: skip
+        dead.add(
+            {
+                "id": f"page-{n:03d}",
+                "task": "x.Y",
+                "job_class": "Y",
+                "queue": "default",
+                "reason": "r",
+                "error": "E",
+                "attempts": 1,
+            },
+            now=now + n,
+        )
     first, second = request(url + "/dead", basic(LOGIN))[2], request(url + "/dead?page=2", basic(LOGIN))[2]
     assert first.count('id="dead-page-') == 100
     assert 'id="dead-page-149"' in first
@@ -226,8 +259,9 @@ def test_the_dead_page_pages_and_metrics_survive_a_field_that_is_no_count(stack:
 def test_read_only_mode_covers_conveyors_actions(tmp_path: Path) -> None:
     require_redis()
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
-    DeadSet(client).add({"id": "ro-1", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r",
-                         "error": "E", "attempts": 1})  # fmt: skip
+    DeadSet(client).add(
+        {"id": "ro-1", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r", "error": "E", "attempts": 1}
+    )
     flower, url = start_flower(tmp_path, FLOWER_BASIC_AUTH=LOGIN, FLOWER_READ_ONLY="true")
     try:
         flower.wait_listening(int(url.rsplit(":", 1)[1]))

@@ -39,9 +39,13 @@ def test_make_runs_login_file_is_created_0600(tmp_path: Path) -> None:
     script = "from app.run import flower_login; print(flower_login())"
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWER_")}
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     login_file = tmp_path / "var" / "flower-login"
     assert result.stdout.strip() == login_file.read_text().strip()
@@ -62,8 +66,12 @@ def test_make_flower_uses_the_login_make_run_keeps(tmp_path: Path) -> None:
     require_redis()
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWER_")}
-    env.update(PYTHONPATH=str(ROOT), REDIS_URL=TEST_REDIS_URL, FLOWER_PORT=str(port),
-               FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "cookie-secret"))  # fmt: skip
+    env.update(
+        PYTHONPATH=str(ROOT),
+        REDIS_URL=TEST_REDIS_URL,
+        FLOWER_PORT=str(port),
+        FLOWER_COOKIE_SECRET_FILE=str(tmp_path / "cookie-secret"),
+    )
     flower = Service([sys.executable, "-m", "app.run", "flower"], env=env, cwd=tmp_path)
     try:
         flower.wait_listening(port)
@@ -94,9 +102,23 @@ def test_the_development_redis_keeps_its_data_owner_only_under_a_permissive_umas
     old = os.umask(0)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "conveyor.devserver", "--private", "--data-dir", str(data), "--",
-             sys.executable, "-c", write], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "conveyor.devserver",
+                "--private",
+                "--data-dir",
+                str(data),
+                "--",
+                sys.executable,
+                "-c",
+                write,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
     finally:
         os.umask(old)
     assert result.returncode == 0, result.stderr
@@ -142,7 +164,8 @@ def test_mail_files_and_the_sqlite_file_are_owner_only(tmp_path: Path) -> None:
     database = tmp_path / "db" / "app.db"
     script = "import os; os.umask(0); from app.models import create_all; create_all()"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert (mode(database.parent), mode(database)) == (0o700, 0o600)

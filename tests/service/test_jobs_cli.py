@@ -21,9 +21,14 @@ def celery(
     *args: str, cwd: Path = ROOT, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "app", *args], cwd=cwd, env={**os.environ, **(env or {})},
-        input=stdin, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "celery", "-A", "app", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_new_writes_a_job_and_a_test_that_passes_as_generated(tmp_path: Path) -> None:
@@ -39,8 +44,12 @@ def test_new_writes_a_job_and_a_test_that_passes_as_generated(tmp_path: Path) ->
     assert 'queue_as = "low_priority"' in job_file.read_text()
     generated = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:celery", "-p", "no:cacheprovider", str(test_file)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert "2 passed" in generated.stdout
 
@@ -124,11 +133,22 @@ def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
 
     dead = DeadSet(redis_client)
     for n in (1, 2, 3):
-        dead.add({
-            "id": f"job-{n}", "task": NOTIFICATION, "job_class": "EchoJob", "args": [n], "kwargs": {},
-            "argsrepr": f"({n},)", "queue": "default", "priority": 5, "reason": "retries exhausted",
-            "error": f"ValueError: bad {n}", "attempts": 3,
-        }, now=1_800_000_000 + n)  # fmt: skip
+        dead.add(
+            {
+                "id": f"job-{n}",
+                "task": NOTIFICATION,
+                "job_class": "EchoJob",
+                "args": [n],
+                "kwargs": {},
+                "argsrepr": f"({n},)",
+                "queue": "default",
+                "priority": 5,
+                "reason": "retries exhausted",
+                "error": f"ValueError: bad {n}",
+                "attempts": 3,
+            },
+            now=1_800_000_000 + n,
+        )
 
     listed = celery("jobs", "dead", "list").stdout
     assert listed.startswith("3 dead job(s)\n")
@@ -197,10 +217,10 @@ def test_with_a_queue_name_prefix_the_cli_takes_names_as_written_and_acts_on_the
     assert redis_client.smembers("conveyor:paused") == {b"production_low_priority"}
     rows = {line.split()[0]: line for line in celery("jobs", "queues", env=production).stdout.splitlines()[1:]}
     assert "PAUSED" in rows["production_low_priority"]
-    assert set(rows) == {f"production_{name}" for name in ("high_priority", "default", "notifications",
-                                                          "low_priority", "mailers", "maintenance")}, (
-        "worker.yaml's queues are listed under their prefixed names"
-    )  # fmt: skip
+    assert set(rows) == {
+        f"production_{name}"
+        for name in ("high_priority", "default", "notifications", "low_priority", "mailers", "maintenance")
+    }, "worker.yaml's queues are listed under their prefixed names"
     assert celery("jobs", "queues", "resume", "low_priority", env=production).returncode == 0
     assert redis_client.smembers("conveyor:paused") == set()
     cleared = celery("jobs", "clear", "low_priority", "--yes", env=production)
@@ -244,8 +264,12 @@ def test_scheduled_and_retries_list_search_run_and_kill(redis_client: redis.Redi
 def test_queue_commands_refuse_reserved_keys_and_unknown_queues_in_one_line(redis_client: redis.Redis) -> None:
     redis_client.zadd("victimzset", {"member": 1})
     redis_client.zadd("conveyor:scheduled", {"a scheduled job": 4e9})
-    for args in (["clear", "conveyor:scheduled", "--yes"], ["queues", "pause", "conveyor:dead"],
-                 ["clear", "_kombu.binding.default", "--yes"], ["queues", "resume", "unacked"]):  # fmt: skip
+    for args in (
+        ["clear", "conveyor:scheduled", "--yes"],
+        ["queues", "pause", "conveyor:dead"],
+        ["clear", "_kombu.binding.default", "--yes"],
+        ["queues", "resume", "unacked"],
+    ):
         refused = celery("jobs", *args)
         assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
         assert "is not a queue" in refused.stderr

@@ -31,11 +31,13 @@ def test_daily_cleanup_deletes_only_completed_reports_older_than_the_cutoff(
     os.utime(stale, (two_days_ago, two_days_ago))
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=120)
     with Session.begin() as session:
-        session.add_all([
-            Report(title="old done", status="completed", created_at=old),
-            Report(title="old pending", status="pending", created_at=old),
-            Report(title="new done", status="completed"),
-        ])  # fmt: skip
+        session.add_all(
+            [
+                Report(title="old done", status="completed", created_at=old),
+                Report(title="old pending", status="pending", created_at=old),
+                Report(title="new done", status="completed"),
+            ]
+        )
 
     deleted = DailyCleanupJob.perform_now(90)
 

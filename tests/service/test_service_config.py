@@ -35,16 +35,25 @@ def test_the_services_worker_yaml_is_the_seeds_sidekiq_yml(celery_app: Any) -> N
     config = load_worker_config(ROOT / "config" / "worker.yaml")
     assert config.concurrency == 5
     assert config.queues == [
-        ("high_priority", 2), ("default", 1), ("notifications", 1), ("low_priority", 1), ("mailers", 1),
+        ("high_priority", 2),
+        ("default", 1),
+        ("notifications", 1),
+        ("low_priority", 1),
+        ("mailers", 1),
         ("maintenance", 1),
-    ]  # fmt: skip
+    ]
     assert config.mode == "weighted"
 
 
 def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(celery_app: Any) -> None:
     assert [queue.name for queue in celery_app.conf.task_queues] == [
-        "high_priority", "default", "notifications", "low_priority", "mailers", "maintenance",
-    ]  # fmt: skip
+        "high_priority",
+        "default",
+        "notifications",
+        "low_priority",
+        "mailers",
+        "maintenance",
+    ]
     assert celery_app.conf.worker_concurrency == 5
     strategy = celery_app.conf.broker_transport_options["queue_order_strategy"]
     assert strategy == "conveyor.broker.queue_order:WeightedCycle"

@@ -29,9 +29,13 @@ def test_report_generation_is_limited_per_report_and_notifications_throttled_per
     [notification] = queued_messages(redis_client, "high_priority")
 
     assert report["headers"]["conveyor_limit"] == {
-        "key": "conveyor:limit:tasks.report_generation_job.ReportGenerationJob:42", "to": 1, "duration": 900.0,
+        "key": "conveyor:limit:tasks.report_generation_job.ReportGenerationJob:42",
+        "to": 1,
+        "duration": 900.0,
         "discard": False,
-    }  # fmt: skip
+    }
     assert notification["headers"]["conveyor_throttle"] == {
-        "key": "conveyor:throttle:tasks.notification_job.NotificationJob:7", "limit": 10, "period": 60.0,
-    }  # fmt: skip
+        "key": "conveyor:throttle:tasks.notification_job.NotificationJob:7",
+        "limit": 10,
+        "period": 60.0,
+    }

@@ -24,9 +24,17 @@ from tests.redis_reading import queued_messages
 
 def record(job_id: str, **extra: Any) -> dict[str, Any]:
     return {
-        "id": job_id, "task": "tests.jobs.EchoJob", "job_class": "EchoJob", "args": [job_id], "kwargs": {},
-        "queue": "default", "priority": 5, "meta": {"exception_executions": {"k": 3}}, "error": "E", **extra,
-    }  # fmt: skip
+        "id": job_id,
+        "task": "tests.jobs.EchoJob",
+        "job_class": "EchoJob",
+        "args": [job_id],
+        "kwargs": {},
+        "queue": "default",
+        "priority": 5,
+        "meta": {"exception_executions": {"k": 3}},
+        "error": "E",
+        **extra,
+    }
 
 
 def test_the_dead_set_keeps_the_newest_up_to_its_cap(redis_client: redis.Redis) -> None:

@@ -28,15 +28,33 @@ from tests.redis_reading import queue_keys
 
 pytestmark = pytest.mark.integration
 
-RESERVED = ["conveyor:scheduled", "conveyor:dead", "conveyor:owners", "conveyor:paused", "_kombu.binding.default",
-            "unacked", "redbeat::schedule", "celery-task-meta-1", "x.reply.celery.pidbox"]  # fmt: skip
+RESERVED = [
+    "conveyor:scheduled",
+    "conveyor:dead",
+    "conveyor:owners",
+    "conveyor:paused",
+    "_kombu.binding.default",
+    "unacked",
+    "redbeat::schedule",
+    "celery-task-meta-1",
+    "x.reply.celery.pidbox",
+]
 
 
 def _protected(client: redis.Redis) -> None:
     """What an attack on the keys would destroy: a scheduled job and a dead record."""
     EchoJob.set(wait=3600).perform_later("scheduled-victim")
-    DeadSet(client).add({"id": "dead-victim", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r",
-                         "error": "E", "attempts": 1})  # fmt: skip
+    DeadSet(client).add(
+        {
+            "id": "dead-victim",
+            "task": "x.Y",
+            "job_class": "Y",
+            "queue": "default",
+            "reason": "r",
+            "error": "E",
+            "attempts": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("name", RESERVED)
@@ -168,8 +186,13 @@ def _commands(client: redis.Redis) -> dict[str, int]:
 def test_a_selection_of_500_acts_in_one_read_and_one_script_with_20000_waiting(redis_client: redis.Redis) -> None:
     entries = {}
     for n in range(20_000):
-        message = json.dumps({"body": "", "headers": {"id": f"job-{n}", "task": "x.Y", "conveyor": {"queue": "q"}},
-                              "properties": {"delivery_tag": f"t{n}"}})  # fmt: skip
+        message = json.dumps(
+            {
+                "body": "",
+                "headers": {"id": f"job-{n}", "task": "x.Y", "conveyor": {"queue": "q"}},
+                "properties": {"delivery_tag": f"t{n}"},
+            }
+        )
         entries[json.dumps({"key": "q", "message": message, "id": f"job-{n}", "wake": WAKE_PREFIX + "q"})] = 1e10 + n
     redis_client.zadd(SCHEDULED_KEY, entries)
     selected = [f"job-{n}" for n in range(0, 20_000, 40)]  # 500, spread over the whole set
@@ -188,8 +211,12 @@ def test_a_retry_behind_20000_scheduled_jobs_is_listed_killed_and_reachable_by_i
     entries = {}
     for n in range(20_001):
         retry = n == 20_000
-        headers = {"id": f"job-{n}", "task": "x.ImportJob", "retries": 2 if retry else 0,
-                   "conveyor": {"queue": "q", **({"error": "OperationalError: locked"} if retry else {})}}  # fmt: skip
+        headers = {
+            "id": f"job-{n}",
+            "task": "x.ImportJob",
+            "retries": 2 if retry else 0,
+            "conveyor": {"queue": "q", **({"error": "OperationalError: locked"} if retry else {})},
+        }
         message = json.dumps({"body": "e30=", "headers": headers, "properties": {"body_encoding": "base64"}})
         entries[json.dumps({"key": "q", "message": message, "id": f"job-{n}"})] = 1e10 + n
     redis_client.zadd(SCHEDULED_KEY, entries)
@@ -199,8 +226,11 @@ def test_a_retry_behind_20000_scheduled_jobs_is_listed_killed_and_reachable_by_i
     assert (page.total, page.jobs[0].id, page.jobs[-1].id) == (20_000, "job-19900", "job-19999")
     assert waiting.kill(redis_client, "job-20000", "admin (test)")
     assert DeadSet(redis_client).get("job-20000")["error"] == "OperationalError: locked"  # type: ignore[index]
-    assert waiting.delete(redis_client, ["job-19999", "job-0", "missing"]) == {"job-19999": True, "job-0": True,
-                                                                                  "missing": False}  # fmt: skip
+    assert waiting.delete(redis_client, ["job-19999", "job-0", "missing"]) == {
+        "job-19999": True,
+        "job-0": True,
+        "missing": False,
+    }
     assert redis_client.zcard(SCHEDULED_KEY) == 19_998
 
 
@@ -209,8 +239,18 @@ def test_killing_keeps_the_dead_sets_cap(redis_client: redis.Redis) -> None:
         EchoJob.set(wait=600).perform_later(n)
     ids = [job.id for job in waiting.waiting(redis_client)]
     dead = DeadSet(redis_client, max_jobs=2)
-    dead.add({"id": "oldest", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r", "error": "E",
-              "attempts": 1}, now=time.time() - 60)  # fmt: skip
+    dead.add(
+        {
+            "id": "oldest",
+            "task": "x.Y",
+            "job_class": "Y",
+            "queue": "default",
+            "reason": "r",
+            "error": "E",
+            "attempts": 1,
+        },
+        now=time.time() - 60,
+    )
     assert all(waiting.kill(redis_client, ids, "admin (test)").values())
     dead.trim()
     assert dead.count() == 2

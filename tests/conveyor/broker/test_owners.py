@@ -39,9 +39,12 @@ QUEUE = "owned"
 @pytest.fixture
 def app(redis_client: redis.Redis) -> Celery:
     return conveyor.configure(
-        Celery("owners-test"), default=False, broker_url=TEST_REDIS_URL,
-        broker_transport_options={"visibility_timeout": 1}, conveyor_scheduled_threshold=0.4,
-    )  # fmt: skip
+        Celery("owners-test"),
+        default=False,
+        broker_url=TEST_REDIS_URL,
+        broker_transport_options={"visibility_timeout": 1},
+        conveyor_scheduled_threshold=0.4,
+    )
 
 
 class Consumer:
@@ -134,8 +137,21 @@ def test_a_live_owners_message_is_never_redelivered_by_kombus_visibility_sweep(
     assert redis_client.hexists("unacked", message.delivery_tag)  # still held, by its live owner
 
     # A message no conveyor owner holds (kombu's own fetch, an older worker) still comes back on time.
-    redis_client.hset("unacked", "legacy", json.dumps([{"body": "e30=", "properties": {"delivery_tag": "legacy",
-                      "priority": 0, "delivery_info": {}}, "headers": {}}, "", QUEUE]))  # fmt: skip
+    redis_client.hset(
+        "unacked",
+        "legacy",
+        json.dumps(
+            [
+                {
+                    "body": "e30=",
+                    "properties": {"delivery_tag": "legacy", "priority": 0, "delivery_info": {}},
+                    "headers": {},
+                },
+                "",
+                QUEUE,
+            ]
+        ),
+    )
     redis_client.zadd("unacked_index", {"legacy": time.time() - 60})
     sweeper.channel.qos.restore_visible(interval=1)
     assert redis_client.llen(QUEUE) == 1
@@ -187,8 +203,18 @@ def test_a_live_owner_is_not_recovered_and_an_expired_owner_claims_nothing(
     # Paused past the TTL: the claim script refuses to claim under an id whose heartbeat expired ...
     consumer.owner._stop.set()
     redis_client.delete(consumer.owner.heartbeat_key)
-    keys = ["unacked", "unacked_index", CLAIMS_KEY, consumer.owner.held_key, consumer.owner.heartbeat_key,
-            SCHEDULED_KEY, LIMITS_KEY, LIMITS_TO_KEY, PAUSED_KEY, QUEUE + "\x06\x165"]  # fmt: skip
+    keys = [
+        "unacked",
+        "unacked_index",
+        CLAIMS_KEY,
+        consumer.owner.held_key,
+        consumer.owner.heartbeat_key,
+        SCHEDULED_KEY,
+        LIMITS_KEY,
+        LIMITS_TO_KEY,
+        PAUSED_KEY,
+        QUEUE + "\x06\x165",
+    ]
     assert CLAIM(redis_client, keys, [time.time(), consumer.owner.id]) == [b"", b"", b"dead"]
     assert redis_client.llen(QUEUE + "\x06\x165") == 1
     # ... and the channel beats again before it claims the next message.
@@ -259,12 +285,15 @@ def test_busy_and_workers_show_what_each_worker_holds_and_who_is_dead(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"conveyor_heartbeat_interval": 20}, r"conveyor_heartbeat_interval \(20 s\) must be at most half of "
-                                              r"conveyor_heartbeat_ttl \(30 s\)"),
+        (
+            {"conveyor_heartbeat_interval": 20},
+            r"conveyor_heartbeat_interval \(20 s\) must be at most half of "
+            r"conveyor_heartbeat_ttl \(30 s\)",
+        ),
         ({"conveyor_heartbeat_ttl": 0}, r"conveyor_heartbeat_ttl must be a positive number of seconds, not 0"),
         ({"conveyor_heartbeat_interval": "5"}, r"conveyor_heartbeat_interval must be a positive number"),
     ],
-)  # fmt: skip
+)
 def test_a_heartbeat_that_would_make_live_workers_look_dead_is_refused(options: dict[str, Any], message: str) -> None:
     from conveyor.errors import ConfigurationError
 
@@ -276,9 +305,12 @@ def test_with_super_fetch_off_a_claim_has_no_owner_and_kombus_visibility_timeout
     redis_client: redis.Redis,
 ) -> None:
     app = conveyor.configure(
-        Celery("no-super"), default=False, broker_url=TEST_REDIS_URL, conveyor_scheduled_threshold=0.4,
+        Celery("no-super"),
+        default=False,
+        broker_url=TEST_REDIS_URL,
+        conveyor_scheduled_threshold=0.4,
         broker_transport_options={"visibility_timeout": 1, "conveyor_super_fetch": False},
-    )  # fmt: skip
+    )
     send(app)
     consumer = Consumer(app)
     try:

@@ -16,7 +16,10 @@ from conveyor.jobs.task import task_name
 @pytest.mark.parametrize(
     ("declare", "message"),
     [
-        (lambda: limits_concurrency(to=0), r"limits_concurrency\(to=...\) expects an int >= 1 \(e.g. to=1\), but got 0"),  # noqa: E501
+        (
+            lambda: limits_concurrency(to=0),
+            r"limits_concurrency\(to=...\) expects an int >= 1 \(e.g. to=1\), but got 0",
+        ),
         (lambda: limits_concurrency(to=1, duration=-5), r"limits_concurrency\(duration=...\) expects a positive"),
         (lambda: limits_concurrency(to=1, group=""), r"limits_concurrency\(group=...\) expects a non-empty name"),
         (lambda: limits_concurrency(to=1, on_conflict="wait"), r"on_conflict=...\) expects one of 'block', 'discard'"),
@@ -25,15 +28,18 @@ from conveyor.jobs.task import task_name
         (lambda: unique(within=-600), r"unique\(within=...\) expects a positive number of seconds, e.g. within=600"),
         (lambda: unique(within=60, until="finish"), r"unique\(until=...\) expects one of 'success', 'start'"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_declaration_fails_when_declared_naming_the_fix(declare: Any, message: str) -> None:
     with pytest.raises(DeclarationError, match=message):
         declare()
 
 
 def test_a_key_that_does_not_accept_the_jobs_arguments_fails_at_class_definition() -> None:
-    with pytest.raises(DeclarationError, match=r"must accept perform's arguments \(account_id, amount\) by name.*"
-                                               r"Write it like lambda account_id, \*\*_: \.\.\."):  # fmt: skip
+    with pytest.raises(
+        DeclarationError,
+        match=r"must accept perform's arguments \(account_id, amount\) by name.*"
+        r"Write it like lambda account_id, \*\*_: \.\.\.",
+    ):
 
         @limits_concurrency(to=1, key=lambda user_id: user_id)
         class ChargeJob(Job):

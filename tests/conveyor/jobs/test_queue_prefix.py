@@ -67,8 +67,11 @@ def test_declared_set_default_and_retry_queues_are_prefixed(prefixed_app: Celery
     assert RetriedJob.perform_later().queue_name == "production_default"
     assert prefixed_app.conf.task_default_queue == "production_default"
     assert {queue.name for queue in prefixed_app.conf.task_queues} == {
-        "production_high", "production_low", "production_default", "production_retries"
-    }  # fmt: skip
+        "production_high",
+        "production_low",
+        "production_default",
+        "production_retries",
+    }
     enqueued_jobs.clear()
     RetriedJob.perform_now()
     enqueued_jobs.assert_enqueued_with(job=RetriedJob, queue="production_retries")
@@ -84,8 +87,12 @@ def test_a_worker_of_the_prefixed_app_runs_jobs_from_the_prefixed_lists(prefixed
     assert client.llen("production_low\x06\x165") == 1, "the message is in the prefixed list (priority 5)"
     assert not client.exists("low\x06\x165")
     # A schedule.yaml entry names the queue as written, too.
-    entry = SimpleNamespace(task="tests.conveyor.jobs.test_queue_prefix.LowJob", args=["from-beat"], kwargs={},
-                            options={"queue": "low", FROM_FILE: {}})  # fmt: skip
+    entry = SimpleNamespace(
+        task="tests.conveyor.jobs.test_queue_prefix.LowJob",
+        args=["from-beat"],
+        kwargs={},
+        options={"queue": "low", FROM_FILE: {}},
+    )
     with worker_thread(prefixed_app):
         enqueue_entry(prefixed_app, entry)
         assert BOTH_RAN.wait(10), f"ran: {RAN}"

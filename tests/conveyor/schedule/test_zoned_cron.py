@@ -34,9 +34,11 @@ def test_a_daily_run_keeps_its_local_hour_on_both_sides_of_each_dst_change(
         start = dt.datetime.combine(change - dt.timedelta(days=2), dt.time(12), tzinfo=tz)  # after 09:00 local
         local_times = [run.astimezone(tz) for run in ZonedCron("0 9 * * *", zone).next_runs(4, after=start)]
         assert [(t.date(), t.hour, t.minute) for t in local_times] == [
-            (change - dt.timedelta(days=1), 9, 0), (change, 9, 0),
-            (change + dt.timedelta(days=1), 9, 0), (change + dt.timedelta(days=2), 9, 0),
-        ]  # fmt: skip
+            (change - dt.timedelta(days=1), 9, 0),
+            (change, 9, 0),
+            (change + dt.timedelta(days=1), 9, 0),
+            (change + dt.timedelta(days=2), 9, 0),
+        ]
         offsets = {t.utcoffset() for t in local_times}
         assert len(offsets) == 2  # the UTC instant moved by an hour; the local time did not
 
