@@ -103,7 +103,7 @@ def _add_worker_steps(app: Celery) -> None:
     # and checks Redis' eviction policy.
     from conveyor.broker.event_batches import EventBatches
     from conveyor.broker.eviction import EvictionCheck
-    from conveyor.broker.scheduled_set import SchedulePoller
+    from conveyor.broker.scheduled.scheduled_set import SchedulePoller
     from conveyor.compat.worker import CompatCheck
     from conveyor.jobs.stopping import StoppingFlag
 
@@ -114,10 +114,10 @@ def _add_worker_steps(app: Celery) -> None:
     if is_redis_url(app.conf.broker_url):
         from celery import signals
 
-        from conveyor.broker.reliable_fetch import install
+        from conveyor.broker.fetch.reliable_fetch import install
         from conveyor.jobs.failures import record_task_failure
 
-        # Bad messages and failed jobs go to the dead set (conveyor.broker.consumer, conveyor.jobs.failures).
-        app.conf.worker_consumer = "conveyor.broker.consumer:Consumer"
+        # Bad messages and failed jobs go to the dead set (conveyor.broker.fetch.consumer, conveyor.jobs.failures).
+        app.conf.worker_consumer = "conveyor.broker.fetch.consumer:Consumer"
         install()  # redis:// and rediss:// use conveyor's transport: unparsable entries do not stop workers
         signals.task_failure.connect(record_task_failure, weak=False, dispatch_uid="conveyor.dead")

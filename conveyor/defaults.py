@@ -46,7 +46,7 @@ DEFAULT_JITTER: Final = 0.15
 #: claimed is never redelivered on time alone: see HEARTBEAT_TTL_S. One value for the broker
 #: and the result backend.
 VISIBILITY_TIMEOUT: Final = 3600
-#: Super fetch (``conveyor.broker.owners``): a worker that has not refreshed its heartbeat for
+#: Super fetch (``conveyor.broker.fetch.owners``): a worker that has not refreshed its heartbeat for
 #: this long (s) is dead, and the jobs it held go back to their queues. 30 s, not Sidekiq's 60:
 #: with the recovery check below, a killed worker's jobs are back within HEARTBEAT_TTL_S +
 #: RECOVERY_INTERVAL_S (35 s), inside the one minute we promise; six missed refreshes in a row
@@ -64,7 +64,7 @@ EVENT_BATCH_SIZE: Final = 100
 MAX_WORKER_DEATHS: Final = 3
 #: How long (s) a job's death count is kept: deaths further apart than a day are not a pattern.
 WORKER_DEATHS_TTL_S: Final = 24 * 3600
-#: Waits longer than this (s) are kept in the scheduled set (``conveyor.broker.scheduled_set``);
+#: Waits longer than this (s) are kept in the scheduled set (``conveyor.broker.scheduled.scheduled_set``);
 #: shorter ones stay Celery ETA messages. Must be well under VISIBILITY_TIMEOUT.
 DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0
 #: The dead set keeps at most this many jobs, for at most this long (Sidekiq's values).
@@ -134,7 +134,7 @@ CELERY_SETTINGS: Final[dict[str, Any]] = {
     # bounded connect and socket timeouts, and a short publish retry.
     "broker_connection_timeout": REDIS_CONNECT_TIMEOUT_S,
     # Queues are fetched in the order listed (strict) unless config/worker.yaml gives
-    # weights (conveyor.broker.queue_order); priority_steps: see PRIORITY_STEPS.
+    # weights (conveyor.broker.fetch.queue_order); priority_steps: see PRIORITY_STEPS.
     "broker_transport_options": {
         # The same value for broker and results (below): a result key must not outlive
         # nor expire before the message it belongs to is given up.

@@ -18,10 +18,11 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["MOVED", "install"]
+__all__ = ["DROPPED_IN", "MOVED", "MOVED_IN_0_3", "install"]
 
 #: Old module path → new module path.
 MOVED: dict[str, str] = {
@@ -29,15 +30,15 @@ MOVED: dict[str, str] = {
     "conveyor.beat": "conveyor.schedule.beat",
     "conveyor.callbacks": "conveyor.jobs.callbacks",
     "conveyor.config": "conveyor.bootstrap",
-    "conveyor.consumer": "conveyor.broker.consumer",
+    "conveyor.consumer": "conveyor.broker.fetch.consumer",
     "conveyor.core": "conveyor.jobs.core",
-    "conveyor.dead": "conveyor.broker.dead_set",
+    "conveyor.dead": "conveyor.broker.dead.dead_set",
     "conveyor.delivery": "conveyor.mail.delivery",
     "conveyor.enqueuing": "conveyor.jobs.enqueuing",
     "conveyor.eviction": "conveyor.broker.eviction",
     "conveyor.exceptions": "conveyor.jobs.error_handling",
     "conveyor.execution": "conveyor.jobs.execution",
-    "conveyor.fetch": "conveyor.broker.queue_order",
+    "conveyor.fetch": "conveyor.broker.fetch.queue_order",
     "conveyor.flower": "conveyor.web.flower",
     "conveyor.flower_views": "conveyor.web.views",
     "conveyor.global_id": "conveyor.sqlalchemy.model_references",
@@ -47,13 +48,38 @@ MOVED: dict[str, str] = {
     "conveyor.priority": "conveyor.jobs.priority",
     "conveyor.pytest_plugin": "conveyor.testing.pytest_plugin",
     "conveyor.queue_name": "conveyor.jobs.queue_name",
-    "conveyor.scheduled": "conveyor.broker.scheduled_set",
+    "conveyor.scheduled": "conveyor.broker.scheduled.scheduled_set",
     "conveyor.task": "conveyor.jobs.task",
     "conveyor.transactions": "conveyor.sqlalchemy.transactions",
-    "conveyor.transport": "conveyor.broker.reliable_fetch",
+    "conveyor.transport": "conveyor.broker.fetch.reliable_fetch",
     "conveyor.worker_config": "conveyor.broker.worker_file",
     "conveyor.zoned_cron": "conveyor.schedule.zoned_cron",
 }
+
+
+#: Paths of conveyor 0.2 that moved in 0.3 (the broker grouped by what it does): they resolve with a
+#: DeprecationWarning naming the new path, until conveyor 0.4 drops them.
+MOVED_IN_0_3: dict[str, str] = {
+    "conveyor.broker.acks": "conveyor.broker.fetch.acks",
+    "conveyor.broker.busy": "conveyor.broker.views.busy",
+    "conveyor.broker.channel_caches": "conveyor.broker.fetch.channel_caches",
+    "conveyor.broker.claim": "conveyor.broker.fetch.claim",
+    "conveyor.broker.consumer": "conveyor.broker.fetch.consumer",
+    "conveyor.broker.dead_set": "conveyor.broker.dead.dead_set",
+    "conveyor.broker.depths": "conveyor.broker.views.depths",
+    "conveyor.broker.handoff": "conveyor.broker.fetch.handoff",
+    "conveyor.broker.metrics": "conveyor.broker.views.metrics",
+    "conveyor.broker.owners": "conveyor.broker.fetch.owners",
+    "conveyor.broker.poison": "conveyor.broker.fetch.poison",
+    "conveyor.broker.queue_order": "conveyor.broker.fetch.queue_order",
+    "conveyor.broker.queue_state": "conveyor.broker.views.queue_state",
+    "conveyor.broker.reliable_fetch": "conveyor.broker.fetch.reliable_fetch",
+    "conveyor.broker.retry_plan": "conveyor.broker.dead.retry_plan",
+    "conveyor.broker.scheduled_set": "conveyor.broker.scheduled.scheduled_set",
+    "conveyor.broker.waiting": "conveyor.broker.scheduled.waiting",
+}
+DROPPED_IN = "0.4"
+MOVED.update(MOVED_IN_0_3)
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -67,6 +93,12 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        if spec.name in MOVED_IN_0_3:
+            warnings.warn(
+                f"{spec.name} moved to {MOVED_IN_0_3[spec.name]}; the old path goes in conveyor {DROPPED_IN}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         module = importlib.import_module(MOVED[spec.name])
         # The import system sets __spec__ of what this returns to the alias' spec; keep the
         # module's own to put back in exec_module.

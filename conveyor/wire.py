@@ -59,7 +59,7 @@ SCHEDULED_KEY = "conveyor:scheduled"
 WAKE_PREFIX = "conveyor:wake:"
 #: Tokens kept per wake-up list: enough to wake every idle worker of a burst.
 WAKE_CAP = 1000
-#: Super fetch (``conveyor.broker.owners``). Each consuming channel is an *owner*: a heartbeat
+#: Super fetch (``conveyor.broker.fetch.owners``). Each consuming channel is an *owner*: a heartbeat
 #: string with a TTL (JSON: host, pid, queues, started), its score in the OWNERS_KEY sorted set
 #: (owner id → time of its last heartbeat), the set of delivery tags it holds (HELD_PREFIX + id),
 #: and per held tag a claim record in CLAIMS_KEY: ``"<owner> <length of the message> <source list>"``.
@@ -80,7 +80,7 @@ THROTTLE_PREFIX = "conveyor:throttle:"
 #: Concurrency limits in use (``conveyor.broker.controls``): a set of slot keys, and each key's size.
 LIMITS_KEY = "conveyor:limits"
 LIMITS_TO_KEY = "conveyor:limits:to"
-#: Queues paused by an operator (``conveyor.broker.queue_state``): the claim script skips them.
+#: Queues paused by an operator (``conveyor.broker.views.queue_state``): the claim script skips them.
 PAUSED_KEY = "conveyor:paused"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"

@@ -33,7 +33,7 @@ def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
 
 def scheduled_entries(client: redis.Redis) -> list[dict[str, Any]]:
     """The jobs in the scheduled set, soonest first: queue key, due (epoch s), message with decoded body."""
-    from conveyor.broker.scheduled_set import entries
+    from conveyor.broker.scheduled.scheduled_set import entries
 
     found = entries(client, limit=1000)
     for entry in found:

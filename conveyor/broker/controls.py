@@ -6,11 +6,11 @@ never evaluates user code to enforce it, and every check is one Lua script:
 
 - **unique** (header ``conveyor_unique``: lock key, TTL, until): the lock is taken in the
   same script that pushes the message (``UNIQUE_PUT``; the scheduled set's variant in
-  ``conveyor.broker.scheduled_set``), so two producers cannot both enqueue; a re-enqueue of
+  ``conveyor.broker.scheduled.scheduled_set``), so two producers cannot both enqueue; a re-enqueue of
   the same job id (a retry) keeps the lock. The worker releases it (compare-and-delete) on
   success or at start, on discard, and when the job goes to the dead set.
 - **concurrency** (``conveyor_limit``: key, to, duration, discard): the claim script
-  (``conveyor.broker.claim``) takes a slot in the key's sorted set (job id → expiry) or, when
+  (``conveyor.broker.fetch.claim``) takes a slot in the key's sorted set (job id → expiry) or, when
   all ``to`` are taken, moves the message to the key's *blocked* list instead of handing it
   to the worker: a blocked job waits in Redis, not in a worker slot. ``release_slot`` (at the
   end of each execution), the super fetch's recovery of a dead worker, and the heartbeat's

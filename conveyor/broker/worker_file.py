@@ -31,7 +31,7 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from conveyor.broker.queue_order import STRICT, WEIGHTED, WeightedCycle
+from conveyor.broker.fetch.queue_order import STRICT, WEIGHTED, WeightedCycle
 from conveyor.errors import WorkerConfigError
 from conveyor.routing import validate_queue_name
 from conveyor.settings import Settings, forget

@@ -184,7 +184,7 @@ def enqueue(
 @click.pass_context
 def clear(ctx: click.Context, queue: str, yes: bool) -> None:
     """Delete every job waiting in QUEUE (all priorities)."""
-    from conveyor.broker.queue_state import action_refusal, overview, purge
+    from conveyor.broker.views.queue_state import action_refusal, overview, purge
     from conveyor.cli.output import with_redis
     from conveyor.settings import settings_for
 
@@ -205,11 +205,11 @@ def clear(ctx: click.Context, queue: str, yes: bool) -> None:
 
 @jobs.group()
 def dead() -> None:
-    """Jobs that failed for good (conveyor.broker.dead_set): list, retry, delete."""
+    """Jobs that failed for good (conveyor.broker.dead.dead_set): list, retry, delete."""
 
 
 def _dead_set(ctx: click.Context) -> Any:
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
 
     return DeadSet.for_app(_app(ctx))
 
@@ -220,7 +220,7 @@ def _dead_set(ctx: click.Context) -> Any:
 @click.pass_context
 def dead_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The dead jobs, most recent first: id, time, job, queue, attempts, error."""
-    from conveyor.broker.retry_plan import FILTERED, arguments_hidden, redacted
+    from conveyor.broker.dead.retry_plan import FILTERED, arguments_hidden, redacted
 
     dead_set = _dead_set(ctx)
     records = dead_set.list(limit=limit)

@@ -27,7 +27,7 @@ def queues(ctx: click.Context) -> None:
     """Jobs waiting per queue and priority, latency, consumers; `queues pause|resume QUEUE`."""
     if ctx.invoked_subcommand is not None:
         return
-    from conveyor.broker.queue_state import overview
+    from conveyor.broker.views.queue_state import overview
 
     rows = with_redis(ctx, lambda client: overview(ctx.obj.app, client))
     click.echo(f"{'queue':24} {'waiting':>8}  by priority")
@@ -49,7 +49,7 @@ def queues(ctx: click.Context) -> None:
 @click.pass_context
 def queues_pause(ctx: click.Context, queue: str) -> None:
     """Stop workers taking jobs from QUEUE (jobs sent to it wait; survives worker restarts)."""
-    from conveyor.broker.queue_state import pause
+    from conveyor.broker.views.queue_state import pause
 
     _on_queue_state(ctx, pause, queue)
     click.echo(f"Paused {queue}: workers take no job from it until `celery -A app jobs queues resume {queue}`")
@@ -60,14 +60,14 @@ def queues_pause(ctx: click.Context, queue: str) -> None:
 @click.pass_context
 def queues_resume(ctx: click.Context, queue: str) -> None:
     """Let workers take jobs from QUEUE again."""
-    from conveyor.broker.queue_state import resume
+    from conveyor.broker.views.queue_state import resume
 
     _on_queue_state(ctx, resume, queue)
     click.echo(f"Resumed {queue}")
 
 
 def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
-    from conveyor.broker.queue_state import action_refusal
+    from conveyor.broker.views.queue_state import action_refusal
     from conveyor.settings import settings_for
 
     app = ctx.obj.app

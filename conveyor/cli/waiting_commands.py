@@ -39,7 +39,7 @@ def _group(kind: str, name: str, help_text: str) -> click.Group:
     @click.pass_context
     def listing(ctx: click.Context, search: str, limit: int) -> None:
         """The waiting jobs, soonest first."""
-        from conveyor.broker.waiting import Kind, listing
+        from conveyor.broker.scheduled.waiting import Kind, listing
 
         kinds: tuple[Kind, ...] = ("scheduled", "throttled") if kind == "scheduled" else ("retry",)
         found = with_redis(ctx, lambda c: listing(c, kinds, search=search, limit=limit))  # filtered, then cut
@@ -72,7 +72,7 @@ def _action(action: str, doc: str) -> click.Command:
     @click.argument("job_id")
     @click.pass_context
     def act(ctx: click.Context, job_id: str) -> None:
-        from conveyor.broker import waiting
+        from conveyor.broker.scheduled import waiting
 
         who = f"{getpass.getuser()} (cli)"
         do: Any = {"run": waiting.run_now, "delete": waiting.delete, "kill": lambda c, i: waiting.kill(c, i, who)}

@@ -25,7 +25,7 @@ __all__ = ["busy", "limits", "workers"]
 @click.pass_context
 def busy(ctx: click.Context) -> None:
     """Jobs running now on any worker: worker, job, job id, since, runtime."""
-    from conveyor.broker.busy import busy as held_jobs
+    from conveyor.broker.views.busy import busy as held_jobs
 
     running = with_redis(ctx, held_jobs)
     click.echo(f"{len(running)} job(s) running")
@@ -41,7 +41,7 @@ def workers(ctx: click.Context) -> None:
     """Worker processes consuming jobs, alive or found dead, with their last heartbeat."""
     import time
 
-    from conveyor.broker.busy import workers as owners
+    from conveyor.broker.views.busy import workers as owners
 
     found = with_redis(ctx, owners)
     click.echo(f"{sum(o.alive for o in found)} alive, {sum(not o.alive for o in found)} dead (jobs being recovered)")
@@ -60,7 +60,7 @@ def limits(ctx: click.Context) -> None:
     """Concurrency limits and throttles in use: holders (with the seconds their slot has left), blocked and
     throttled jobs."""
     from conveyor.broker.controls import limit_keys, throttle_keys
-    from conveyor.broker.scheduled_set import count
+    from conveyor.broker.scheduled.scheduled_set import count
 
     in_use, windows, throttled = with_redis(
         ctx, lambda client: (limit_keys(client), throttle_keys(client), count(client))

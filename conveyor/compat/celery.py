@@ -3,7 +3,7 @@
 - ``celery._state``: the current worker task and app (``conveyor.jobs.task.current_app``),
   the finalize hook and the live apps (a Job class registers as a task like ``@shared_task``).
 - ``Celery._tasks`` / ``_finalize_mutex``: attaching a job's task to an app already finalized.
-- ``Consumer.on_unknown_task`` and friends: overridden by ``conveyor.broker.consumer``.
+- ``Consumer.on_unknown_task`` and friends: overridden by ``conveyor.broker.fetch.consumer``.
 - ``WorkController.wait_for_soft_shutdown``: wrapped per worker by ``conveyor.jobs.stopping``
   (the start of a soft-shutdown window, which no signal announces).
 

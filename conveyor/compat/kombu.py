@@ -1,6 +1,6 @@
 """kombu's private names conveyor uses: the Redis channel the reliable fetch subclasses.
 
-``conveyor.broker.reliable_fetch.Channel`` overrides ``_brpop_start``, ``_brpop_read``,
+``conveyor.broker.fetch.reliable_fetch.Channel`` overrides ``_brpop_start``, ``_brpop_read``,
 ``_put``, ``_get`` and ``_connparams`` and reads the channel state listed below; bulk
 enqueue (``conveyor.jobs.adapters``) builds kombu's Redis envelopes with
 ``prepare_message``, ``_inplace_augment_message`` and the priority keys. If kombu renamed
@@ -9,7 +9,7 @@ kombu's own again (no atomic claim): this guard turns that into an error at star
 
 Example::
 
-    register_transport("redis", "conveyor.broker.reliable_fetch:Transport")
+    register_transport("redis", "conveyor.broker.fetch.reliable_fetch:Transport")
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ CHANNEL_VALUES = {
     "Channel.unacked_key": "unacked",
     "Channel.unacked_index_key": "unacked_index",
 }
-#: conveyor.broker.acks overrides these of kombu's Redis QoS and calls the rest.
+#: conveyor.broker.fetch.acks overrides these of kombu's Redis QoS and calls the rest.
 QOS_NAMES = (
     "append",
     "ack",

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
-from conveyor.broker import scheduled_set
 from conveyor.broker.controls import UNIQUE_HEADER
+from conveyor.broker.scheduled import scheduled_set
 from conveyor.compat import kombu as kombu_compat
 from conveyor.errors import DuplicateJobError, EnqueueError
 from conveyor.jobs import logs
@@ -156,7 +156,7 @@ class CeleryAdapter:
         return settings.uses_redis and wait_s > settings.scheduled_threshold
 
     def _schedule(self, app: Celery, job: Job) -> None:
-        """Store a delayed job in the scheduled set (``conveyor.broker.scheduled_set``) instead of sending it."""
+        """Store a delayed job in the scheduled set (``broker.scheduled.scheduled_set``) instead of sending it."""
         assert job.scheduled_at is not None
         name, message, options = self.message(app, job, eta=False)
         declaring = self._declare_once(app, job.queue_name, options)  # as enqueue: once per process

@@ -1,6 +1,6 @@
 """Running a job under its controls: releasing its ``@unique`` lock and its concurrency slot.
 
-The claim script took the slot before the worker saw the message (``conveyor.broker.claim``);
+The claim script took the slot before the worker saw the message (``conveyor.broker.fetch.claim``);
 here, when the execution ends, however it ends, the slot is freed and the next blocked job of
 the key goes back to its queue. The unique lock is released when the job starts
 (``until="start"``), or when it succeeds, is discarded or fails for good (it then goes to the

@@ -19,8 +19,8 @@ from typing import Any, Self
 
 from celery.exceptions import Ignore, Reject, Retry
 
-from conveyor.broker import metrics
-from conveyor.broker.handoff import hand_off
+from conveyor.broker.fetch.handoff import hand_off
+from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
@@ -89,7 +89,7 @@ class Execution(Continuable):
         )
         job._task = task
         if metrics._client_factory is None and settings_for(task.app).uses_redis:
-            metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.metrics)
+            metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.views.metrics)
         started, failed = time.perf_counter(), True
         try:
             result = job._execute() if not cls._controlled else run_controlled(job, request, job._execute)
@@ -185,7 +185,7 @@ class Execution(Continuable):
         if task is None:
             return None
         if stopping_state() == COLD:
-            # The main process acknowledges nothing in a soft-shutdown window (conveyor.broker.handoff).
+            # The main process acknowledges nothing in a soft-shutdown window (conveyor.broker.fetch.handoff).
             tag = (task.request.properties or {}).get("delivery_tag")
             if tag:
                 hand_off(task.app, str(tag))
@@ -273,7 +273,7 @@ class Execution(Continuable):
         settings = settings_for(task.app)
         if settings.uses_redis and wait_s > settings.scheduled_threshold:
             # A long wait goes to the scheduled set, not into a worker's memory as an ETA
-            # message (see conveyor.broker.scheduled_set); same job id, executions carried on.
+            # message (see conveyor.broker.scheduled.scheduled_set); same job id, executions carried on.
             current_adapter().enqueue(task.app, self)  # type: ignore[arg-type]  # self is a Job
             raise Retry(f"Retry in {wait_s:g}s (scheduled set)", exc=error, when=self.scheduled_at)
         retry_options: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """Jobs that failed for good go to the dead set: the ``task_failure`` receiver.
 
 A job lands in the dead set when its ``retry_on`` attempts ran out or it raised an error
-nothing handles (``conveyor.broker.dead_set`` keeps the records). Broker errors around a
+nothing handles (``conveyor.broker.dead.dead_set`` keeps the records). Broker errors around a
 job (Redis away while Celery stores or acknowledges) are not the job's failure and are
 not recorded. ``conveyor.configure`` connects this to Celery's ``task_failure`` signal.
 
@@ -16,7 +16,7 @@ import logging
 import traceback as tb
 from typing import Any
 
-from conveyor.broker.dead_set import BROKER_ERRORS, DeadSet
+from conveyor.broker.dead.dead_set import BROKER_ERRORS, DeadSet
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.task import JobTask
 from conveyor.wire import HEADER, DeadRecord, dead_record, parse_job_header

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 from conveyor.broker.controls import UNIQUE_HEADER, UNIQUE_PUT
-from conveyor.broker.reliable_fetch import wake
+from conveyor.broker.fetch.reliable_fetch import wake
 from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.bulk_template import Templates
@@ -124,7 +124,7 @@ class LeanSender:
                         after.send(sender=name, body=message[2], headers=message[0], exchange="", routing_key=queue)
                 push_waiting()
                 for queue, count in per_queue.items():
-                    wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.reliable_fetch)
+                    wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.fetch.reliable_fetch)
                 replies = pipe.execute()
             declared.update((id(app), entry[1]) for entry in chunk)
         return {job_id: replies[at].decode() for at, job_id in unique_at.items() if isinstance(replies[at], bytes)}

@@ -15,7 +15,7 @@ Two moments set it, both in the worker's main process:
   ``wait_for_soft_shutdown`` to raise the flag when the window opens. During that window the
   main process sleeps in a signal handler: it takes no new job (so it cannot take back the
   job it interrupted) and acknowledges nothing (celery#9505), so the flag says ``COLD`` and
-  an interrupted job hands its message off itself (``conveyor.broker.handoff``).
+  an interrupted job hands its message off itself (``conveyor.broker.fetch.handoff``).
 
 Example::
 

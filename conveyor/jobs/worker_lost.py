@@ -5,7 +5,7 @@ Under prefork a job runs in a pool child. When the child dies mid-job (OOM kille
 ``task_retry_on_worker_lost`` sends the job again. A job that kills its process every time
 would then be sent forever. Here each such death counts towards the job's death count in
 Redis, the same count the super fetch keeps when a whole worker dies holding a job
-(``conveyor.broker.owners``); at MAX_WORKER_DEATHS the job is not sent again but fails into
+(``conveyor.broker.fetch.owners``); at MAX_WORKER_DEATHS the job is not sent again but fails into
 the dead set with the reason "its worker died 3 times while running it".
 
 Example::
@@ -21,7 +21,7 @@ from typing import Any
 
 from celery.worker.request import Request
 
-from conveyor.broker.poison import poison_reason
+from conveyor.broker.fetch.poison import poison_reason
 from conveyor.defaults import MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.jobs.controlled_run import release_controls
 from conveyor.settings import redis_client

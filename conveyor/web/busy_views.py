@@ -1,7 +1,7 @@
 """Flower's Busy page: worker processes, running jobs, concurrency limits, and Quiet / Stop.
 
 GET ``/busy`` shows the worker processes (alive, or dead with their jobs about to be
-recovered), the jobs they run (``conveyor.broker.busy``), the concurrency limits in use
+recovered), the jobs they run (``conveyor.broker.views.busy``), the concurrency limits in use
 (``conveyor.broker.controls``) and the Celery workers Flower knows from their events, each
 with Sidekiq's Quiet and Stop buttons. POST ``/busy/worker/<node name>/quiet``: the worker stops taking jobs (Celery's
 ``cancel_consumer`` for each queue it consumes, as ``active_queues`` reports them); running jobs
@@ -20,8 +20,8 @@ from typing import Any
 
 import tornado.web
 
-from conveyor.broker.busy import busy, workers
 from conveyor.broker.controls import limit_keys
+from conveyor.broker.views.busy import busy, workers
 from conveyor.compat.flower import known_workers
 from conveyor.schedule.file import local_clock
 from conveyor.settings import redis_client

@@ -1,7 +1,7 @@
 """The Metrics page in Flower: per job class counts and execution times, and a day's throughput chart.
 
 GET ``/job-metrics`` (Flower's ``/metrics`` is its Prometheus endpoint) reads the counters
-every worker keeps in Redis (``conveyor.broker.metrics``).
+every worker keeps in Redis (``conveyor.broker.views.metrics``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import tornado.web
 
-from conveyor.broker import metrics
+from conveyor.broker.views import metrics
 from conveyor.settings import redis_client
 from conveyor.web.charts import throughput_svg
 from conveyor.web.views import _Page

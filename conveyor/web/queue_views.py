@@ -1,7 +1,7 @@
 """The Queues page in Flower: size, latency, consumers, paused; pause, resume and clear.
 
 GET ``/queues`` lists every configured queue and every non-empty queue no live worker
-consumes (``conveyor.broker.queue_state.overview``). POST ``/queues/<name>/pause|resume|clear``
+consumes (``conveyor.broker.views.queue_state.overview``). POST ``/queues/<name>/pause|resume|clear``
 acts on one (same login and XSRF token as the other pages, logged with the user before it acts
 and again when done or failed); clearing asks for the queue's name to be typed, as a
 confirmation that needs no script. An action touches only a queue ``known_queues`` lists, never
@@ -14,7 +14,7 @@ import logging
 
 import tornado.web
 
-from conveyor.broker.queue_state import QueueRow, action_refusal, overview, pause, purge, resume
+from conveyor.broker.views.queue_state import QueueRow, action_refusal, overview, pause, purge, resume
 from conveyor.settings import redis_client
 from conveyor.web.views import _ActionView, _Page
 

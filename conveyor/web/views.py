@@ -1,7 +1,7 @@
 """The Schedule and Dead pages in Flower (installed by ``conveyor.web.flower.install``).
 
 GET ``/schedule`` lists redbeat's entries; POST ``/schedule/<name>/enqueue|enable|disable``
-acts on one. GET ``/dead`` lists the dead set (``conveyor.broker.dead_set``); POST
+acts on one. GET ``/dead`` lists the dead set (``conveyor.broker.dead.dead_set``); POST
 ``/dead/<job id>/retry|delete`` acts on one (the Busy page: ``conveyor.web.busy_views``).
 All use Flower's ``BaseHandler``: the same login as Flower's own pages, and POSTs need the
 form's XSRF token.
@@ -22,8 +22,8 @@ import tornado.web
 from flower.views import BaseHandler
 from tornado.ioloop import IOLoop
 
-from conveyor.broker.dead_set import DeadSet
-from conveyor.broker.retry_plan import RetryPlan, redacted, retry_plan
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.broker.dead.retry_plan import RetryPlan, redacted, retry_plan
 from conveyor.errors import ConveyorError
 from conveyor.jobs.logs import one_line
 from conveyor.schedule.beat import FROM_FILE, Entry, enqueue_entry, read_entries, set_enabled

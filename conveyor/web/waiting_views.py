@@ -5,7 +5,7 @@ error); POST ``/waiting/<page>/<action>`` with one or more ``id`` fields runs, d
 (to the dead set) the selected jobs (same login and XSRF token as the other pages, logged with
 the user before and after; Delete needs its "sure" box). The pages page (``?page=``), the
 search applies before the page is cut, and up to 500 ids act in one read of the set and one
-script. See ``conveyor.broker.waiting``.
+script. See ``conveyor.broker.scheduled.waiting``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from conveyor.broker import waiting
+from conveyor.broker.scheduled import waiting
 from conveyor.schedule.file import local_clock
 from conveyor.settings import redis_client
 from conveyor.web.views import _ActionView, _Page, page_number

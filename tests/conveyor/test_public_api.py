@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+import sys
 
 import pytest
 from celery.utils.imports import symbol_by_name
 
 import conveyor
-from conveyor.moved import MOVED
+from conveyor.moved import MOVED, MOVED_IN_0_3
 
 
 def test_star_import_gives_exactly_all_and_every_name_exists() -> None:
@@ -33,19 +35,28 @@ def test_every_module_declares_all_with_names_it_has(name: str) -> None:
     assert [item for item in declared if not hasattr(module, item)] == []
 
 
-@pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
+@pytest.mark.parametrize(("old", "new"), sorted(set(MOVED.items()) - set(MOVED_IN_0_3.items())))
 def test_a_module_path_of_0_1_is_the_moved_module_itself(old: str, new: str) -> None:
     assert importlib.import_module(old) is importlib.import_module(new)
     assert importlib.import_module(new).__spec__.name == new  # the alias does not rename it
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(MOVED_IN_0_3.items()))
+def test_a_broker_path_of_0_2_still_imports_with_a_warning_naming_the_new_path(old: str, new: str) -> None:
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=rf"{re.escape(old)} moved to {re.escape(new)}; .* conveyor 0\.4"):
+        moved = importlib.import_module(old)
+    assert moved is importlib.import_module(new)
+    assert moved.__spec__.name == new
 
 
 @pytest.mark.parametrize(
     ("stored", "target"),
     [
         ("conveyor.beat:Scheduler", "conveyor.schedule.beat:Scheduler"),  # beat_scheduler of 0.1 settings
-        ("conveyor.fetch:WeightedCycle", "conveyor.broker.queue_order:WeightedCycle"),  # queue_order_strategy
-        ("conveyor.consumer:Consumer", "conveyor.broker.consumer:Consumer"),  # worker_consumer
-        ("conveyor.transport:Transport", "conveyor.broker.reliable_fetch:Transport"),  # kombu transport alias
+        ("conveyor.fetch:WeightedCycle", "conveyor.broker.fetch.queue_order:WeightedCycle"),  # queue_order_strategy
+        ("conveyor.consumer:Consumer", "conveyor.broker.fetch.consumer:Consumer"),  # worker_consumer
+        ("conveyor.transport:Transport", "conveyor.broker.fetch.reliable_fetch:Transport"),  # kombu transport alias
         ("conveyor.cli:jobs", "conveyor.cli.jobs_group:jobs"),  # celery.commands entry points of a 0.1 wheel
         ("conveyor.cli:schedule", "conveyor.cli.schedule_group:schedule"),
         ("conveyor.pytest_plugin", "conveyor.testing.pytest_plugin"),  # pytest11 entry point of a 0.1 wheel

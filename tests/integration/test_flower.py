@@ -103,7 +103,7 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
     import re
     import urllib.parse
 
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
     from tests.redis_reading import queued_messages
 
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
@@ -158,7 +158,7 @@ def test_the_dead_page_lists_dead_jobs_and_retries_one_with_the_forms_token(flow
 
 
 def test_dead_actions_need_the_forms_xsrf_token(flower: str) -> None:
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
 
     dead_set = DeadSet(redis.Redis.from_url(FLOWER_REDIS_URL))
     dead_set.add({"id": "dead-job-2", "task": "x.Y", "job_class": "Y", "queue": "default", "error": "E"})
@@ -262,7 +262,7 @@ def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: s
     from celery import Celery, _state
 
     import conveyor
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
     from tests.jobs import EchoJob
     from tests.redis_reading import queued_messages
 
@@ -310,7 +310,7 @@ def test_the_scheduled_and_retries_pages_search_and_act_on_a_selection(flower: s
 def test_the_metrics_page_shows_counts_percentiles_and_a_chart(flower: str) -> None:
     import time
 
-    from conveyor.broker import metrics
+    from conveyor.broker.views import metrics
 
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
     metrics._pending.clear()

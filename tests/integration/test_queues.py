@@ -15,7 +15,7 @@ from celery import Celery
 
 import conveyor
 from conveyor import perform_all_later
-from conveyor.broker.queue_order import WeightedCycle
+from conveyor.broker.fetch.queue_order import WeightedCycle
 from conveyor.broker.worker_file import WorkerConfig, apply
 from conveyor.testing import worker_thread
 from tests.conftest import TEST_REDIS_URL, require_redis

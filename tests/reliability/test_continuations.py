@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import enqueuing_through
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from conveyor import perform_all_later
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import enqueuing_through, runs

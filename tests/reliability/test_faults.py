@@ -293,7 +293,7 @@ def test_poison_messages_go_to_the_dead_set_the_worker_goes_on_and_dead_retry_re
         after = RecordJob.perform_later(1)
 
     wait_until(lambda: records.sismember("done", after.job_id), 30, message="the worker went on to a good job")
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
 
     dead = DeadSet(broker_client)
     wait_until(lambda: dead.count() == 6, 10, message=f"6 dead records (have {dead.count()})")

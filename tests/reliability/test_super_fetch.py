@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from conveyor import perform_all_later
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.wire import CLAIMS_KEY, HEARTBEAT_PREFIX, HELD_PREFIX
 from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until

@@ -24,7 +24,7 @@ import pytest
 import redis
 from tornado.web import create_signed_value
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import ROOT, Service

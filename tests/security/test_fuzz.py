@@ -29,7 +29,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from tests.integration.services import Service
 from tests.security.test_hostile_messages import SECURITY_REDIS_URL
 

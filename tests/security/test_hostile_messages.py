@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
 from tests.security.marker_module import MARKER

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from conveyor.broker.dead_set import DeadSet
-from conveyor.wire import PAUSED_KEY, SCHEDULED_KEY
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.wire import PAUSED_KEY, SCHEDULED_KEY, dead_record
 from tests.conftest import require_redis
 from tests.integration.services import ROOT, Service
 from tests.security.test_flower_hardening import FLOWER_REDIS_URL, LOGIN, basic, request, start_flower
@@ -233,15 +233,7 @@ def test_the_dead_page_pages_and_metrics_survive_a_field_that_is_no_count(stack:
     now = time.time()
     for n in range(150):
         dead.add(
-            {
-                "id": f"page-{n:03d}",
-                "task": "x.Y",
-                "job_class": "Y",
-                "queue": "default",
-                "reason": "r",
-                "error": "E",
-                "attempts": 1,
-            },
+            dead_record(f"page-{n:03d}", "r", error="E", task="x.Y", queue="default"),
             now=now + n,
         )
     first, second = request(url + "/dead", basic(LOGIN))[2], request(url + "/dead?page=2", basic(LOGIN))[2]
@@ -259,9 +251,7 @@ def test_the_dead_page_pages_and_metrics_survive_a_field_that_is_no_count(stack:
 def test_read_only_mode_covers_conveyors_actions(tmp_path: Path) -> None:
     require_redis()
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
-    DeadSet(client).add(
-        {"id": "ro-1", "task": "x.Y", "job_class": "Y", "queue": "default", "reason": "r", "error": "E", "attempts": 1}
-    )
+    DeadSet(client).add(dead_record("ro-1", "r", error="E", task="x.Y", queue="default"))
     flower, url = start_flower(tmp_path, FLOWER_BASIC_AUTH=LOGIN, FLOWER_READ_ONLY="true")
     try:
         flower.wait_listening(int(url.rsplit(":", 1)[1]))

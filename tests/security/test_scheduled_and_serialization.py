@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from conveyor import DeserializationError, register_serializer
-from conveyor.broker import scheduled_set
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.broker.scheduled import scheduled_set
 from conveyor.serialization import deserialize
 
 

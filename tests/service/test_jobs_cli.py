@@ -129,7 +129,7 @@ NOTIFICATION = "tasks.notification_job.NotificationJob"  # a job the service's w
 
 
 def test_dead_list_retry_delete_and_clear(redis_client: redis.Redis) -> None:
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
 
     dead = DeadSet(redis_client)
     for n in (1, 2, 3):
@@ -299,7 +299,7 @@ def test_clear_counts_every_priority_of_a_queue_no_config_lists(redis_client: re
 
 
 def test_dead_list_prints_control_characters_escaped(redis_client: redis.Redis) -> None:
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
 
     DeadSet(redis_client).add(
         {

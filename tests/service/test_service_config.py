@@ -56,7 +56,7 @@ def test_the_service_app_consumes_exactly_those_queues_with_that_concurrency(cel
     ]
     assert celery_app.conf.worker_concurrency == 5
     strategy = celery_app.conf.broker_transport_options["queue_order_strategy"]
-    assert strategy == "conveyor.broker.queue_order:WeightedCycle"
+    assert strategy == "conveyor.broker.fetch.queue_order:WeightedCycle"
     assert celery_app.conf.broker_transport_options["priority_steps"] == list(range(10))
 
 

@@ -1,4 +1,4 @@
--- Acknowledge a message this owner claimed (conveyor.broker.acks): only if the claim record still
+-- Acknowledge a message this owner claimed (conveyor.broker.fetch.acks): only if the claim record still
 -- names this owner (a late acknowledgement after recovery must not delete another owner's record).
 -- KEYS: 1 unacked, 2 unacked_index, 3 claims, 4 held (this owner's).
 -- ARGV: 1 delivery tag, 2 owner.

@@ -1,7 +1,7 @@
--- The claim (conveyor.broker.claim, sent by conveyor.broker.reliable_fetch at every fetch): take the
+-- The claim (conveyor.broker.fetch.claim, sent by conveyor.broker.fetch.reliable_fetch at every fetch): take the
 -- first message of the queue lists, in fetch order, and record it as unacknowledged as kombu's
 -- QoS.append does (unacked hash + index) and as held by this owner (claim record + held set,
--- conveyor.broker.owners), atomically. A value that is not a kombu envelope is returned with a
+-- conveyor.broker.fetch.owners), atomically. A value that is not a kombu envelope is returned with a
 -- third element and not recorded (it is buried). An owner whose heartbeat has expired claims
 -- nothing ({'', '', 'dead'}): what it took could be recovered from it before it beats again. A
 -- message whose throttle window is full goes to the scheduled set, one whose concurrency limit is
@@ -69,7 +69,7 @@ end
 
 local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
 if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
-local stopped = {}  -- queues an operator paused (conveyor.broker.queue_state): not taken from
+local stopped = {}  -- queues an operator paused (conveyor.broker.views.queue_state): not taken from
 if redis.call('SCARD', KEYS[9]) > 0 then
   for _, name in ipairs(redis.call('SMEMBERS', KEYS[9])) do stopped[name] = true end
 end

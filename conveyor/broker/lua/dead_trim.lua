@@ -1,4 +1,4 @@
--- Drop dead records that are too old and those over the cap, oldest first (conveyor.broker.dead_set).
+-- Drop dead records that are too old and those over the cap, oldest first (conveyor.broker.dead.dead_set).
 -- KEYS: 1 the dead set (job id -> time of death), 2 the records (job id -> JSON).
 -- ARGV: 4 the cap, 5 the cut-off time (ARGV 1-3 are dead_add's when it comes first, else unused).
 -- Returns how many records were dropped.

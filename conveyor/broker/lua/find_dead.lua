@@ -1,4 +1,4 @@
--- The registered owners whose heartbeat key has expired (conveyor.broker.owners): Redis' own
+-- The registered owners whose heartbeat key has expired (conveyor.broker.fetch.owners): Redis' own
 -- expiry decides, so the workers' clocks do not have to agree.
 -- KEYS: 1 the owners (sorted set).
 -- ARGV: 1 heartbeat prefix.

@@ -1,4 +1,4 @@
--- Acknowledge a running job's message from any process of its worker (conveyor.broker.handoff).
+-- Acknowledge a running job's message from any process of its worker (conveyor.broker.fetch.handoff).
 -- KEYS: 1 unacked, 2 unacked_index, 3 claims.
 -- ARGV: 1 delivery tag, 2 held prefix.
 -- Keys from data: `held` (the held set of the owner the claim record names).

@@ -1,4 +1,4 @@
--- Move due jobs from the scheduled set to their queues (conveyor.broker.scheduled_set's poller):
+-- Move due jobs from the scheduled set to their queues (conveyor.broker.scheduled.scheduled_set's poller):
 -- a job leaves the set and enters its queue in one step, whichever worker runs it first. A member
 -- that is not a valid entry is moved to a holding list in the same step, from which the poller
 -- files it in the dead set: it never vanishes.

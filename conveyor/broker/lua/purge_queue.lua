@@ -1,4 +1,4 @@
--- Delete every waiting job of one queue: its priority lists (conveyor.broker.queue_state.purge).
+-- Delete every waiting job of one queue: its priority lists (conveyor.broker.views.queue_state.purge).
 -- KEYS: 1… the queue's priority lists (kombu's layout: name, name\6\22<n>…).
 -- ARGV: none.
 -- Returns {jobs deleted, keys left alone}. A key that is not a list is never deleted: a queue name

@@ -1,6 +1,6 @@
--- Put a dead owner's messages back at the head of the list each came from (conveyor.broker.owners);
+-- Put a dead owner's messages back at the head of the list each came from (conveyor.broker.fetch.owners);
 -- a job whose worker died `max deaths` times while running it goes to the poisoned list instead (a
--- poison pill, filed in the dead set by conveyor.broker.poison). Two recoverers cannot both requeue
+-- poison pill, filed in the dead set by conveyor.broker.fetch.poison). Two recoverers cannot both requeue
 -- a message: the second finds nothing left.
 -- KEYS: 1 the owners, 2 the owner's heartbeat, 3 its held set, 4 claims, 5 unacked,
 --       6 unacked_index, 7 the poisoned list.

@@ -1,4 +1,4 @@
--- Hand a claimed message back to the list it came from, byte for byte (conveyor.broker.acks:
+-- Hand a claimed message back to the list it came from, byte for byte (conveyor.broker.fetch.acks:
 -- reject with requeue, and the hand-back at channel close), and wake a worker of its queue.
 -- KEYS: 1 unacked, 2 unacked_index, 3 claims, 4 held (this owner's).
 -- ARGV: 1 delivery tag, 2 owner, 3 leftmost ('1'/'0'), 4 wake prefix, 5 wake cap.

@@ -1,4 +1,4 @@
--- @unique for a scheduled job (conveyor.broker.scheduled_set): take the lock and add the entry to
+-- @unique for a scheduled job (conveyor.broker.scheduled.scheduled_set): take the lock and add the entry to
 -- the scheduled set in one step (unique_put.lua's lock).
 -- KEYS: 1 the lock, 2 the scheduled set.
 -- ARGV: 1 job id, 2 TTL (ms), 3 due time, 4 the entry.

@@ -14,10 +14,10 @@ import redis
 from celery import Celery
 
 import conveyor
-from conveyor.broker import scheduled_set
-from conveyor.broker.consumer import unknown_task_reason
-from conveyor.broker.dead_set import DEAD_JOBS_KEY, DEAD_KEY, DeadSet
+from conveyor.broker.dead.dead_set import DEAD_JOBS_KEY, DEAD_KEY, DeadSet
 from conveyor.broker.eviction import eviction_problem
+from conveyor.broker.fetch.consumer import unknown_task_reason
+from conveyor.broker.scheduled import scheduled_set
 from conveyor.errors import ConfigurationError, ConveyorError
 from tests.redis_reading import queued_messages
 
@@ -202,7 +202,7 @@ def test_a_job_module_written_after_the_worker_started_is_named_without_being_im
 ) -> None:
     import importlib
 
-    from conveyor.broker import consumer
+    from conveyor.broker.fetch import consumer
 
     package = tmp_path / "conveyor_marker_pkg"
     package.mkdir()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from conveyor.broker import metrics
+from conveyor.broker.views import metrics
 
 
 @pytest.fixture(autouse=True)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import redis
 
-from conveyor.broker import waiting
 from conveyor.broker.controls import release_slot, release_unique, sweep_limits, unique_put
-from conveyor.broker.dead_set import DeadSet
-from conveyor.broker.queue_state import action_refusal, known_queues, pause, purge, resume
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.broker.scheduled import waiting
+from conveyor.broker.views.queue_state import action_refusal, known_queues, pause, purge, resume
 from conveyor.errors import ConveyorError
 from conveyor.testing import worker_thread
-from conveyor.wire import LIMITS_KEY, LIMITS_TO_KEY, SCHEDULED_KEY, WAKE_PREFIX
+from conveyor.wire import LIMITS_KEY, LIMITS_TO_KEY, SCHEDULED_KEY, WAKE_PREFIX, dead_record
 from tests.jobs import RECORDER, EchoJob
 from tests.redis_reading import queue_keys
 
@@ -44,17 +44,7 @@ RESERVED = [
 def _protected(client: redis.Redis) -> None:
     """What an attack on the keys would destroy: a scheduled job and a dead record."""
     EchoJob.set(wait=3600).perform_later("scheduled-victim")
-    DeadSet(client).add(
-        {
-            "id": "dead-victim",
-            "task": "x.Y",
-            "job_class": "Y",
-            "queue": "default",
-            "reason": "r",
-            "error": "E",
-            "attempts": 1,
-        }
-    )
+    DeadSet(client).add(dead_record("dead-victim", "r", error="E", task="x.Y", queue="default"))
 
 
 @pytest.mark.parametrize("name", RESERVED)
@@ -240,15 +230,7 @@ def test_killing_keeps_the_dead_sets_cap(redis_client: redis.Redis) -> None:
     ids = [job.id for job in waiting.waiting(redis_client)]
     dead = DeadSet(redis_client, max_jobs=2)
     dead.add(
-        {
-            "id": "oldest",
-            "task": "x.Y",
-            "job_class": "Y",
-            "queue": "default",
-            "reason": "r",
-            "error": "E",
-            "attempts": 1,
-        },
+        dead_record("oldest", "r", error="E", task="x.Y", queue="default"),
         now=time.time() - 60,
     )
     assert all(waiting.kill(redis_client, ids, "admin (test)").values())

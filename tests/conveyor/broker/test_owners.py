@@ -18,9 +18,9 @@ from celery import Celery
 from kombu import Connection
 
 import conveyor
-from conveyor.broker import owners
-from conveyor.broker.claim import CLAIM
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.broker.fetch import owners
+from conveyor.broker.fetch.claim import CLAIM
 from conveyor.wire import (
     CLAIMS_KEY,
     DEATHS_PREFIX,
@@ -261,7 +261,7 @@ def test_a_closing_channel_hands_its_messages_back_and_signs_off(
 def test_busy_and_workers_show_what_each_worker_holds_and_who_is_dead(
     app: Celery, consumers: Any, redis_client: redis.Redis
 ) -> None:
-    from conveyor.broker.busy import busy, workers
+    from conveyor.broker.views.busy import busy, workers
 
     send(app, 2)
     first, second = consumers(), consumers()
@@ -329,7 +329,7 @@ def test_with_super_fetch_off_a_claim_has_no_owner_and_kombus_visibility_timeout
 def test_a_paused_queue_is_skipped_by_every_worker_until_resumed(
     app: Celery, consumers: Any, redis_client: redis.Redis
 ) -> None:
-    from conveyor.broker.queue_state import overview, pause, resume
+    from conveyor.broker.views.queue_state import overview, pause, resume
 
     pause(redis_client, QUEUE)
     send(app, 2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis
 
 from conveyor import Job, retry_on
-from conveyor.broker import waiting
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
+from conveyor.broker.scheduled import waiting
 from tests.jobs import EchoJob
 from tests.redis_reading import queued_messages
 

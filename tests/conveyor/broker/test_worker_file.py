@@ -8,7 +8,7 @@ import pytest
 from celery import Celery
 
 import conveyor
-from conveyor.broker.queue_order import WeightedCycle
+from conveyor.broker.fetch.queue_order import WeightedCycle
 from conveyor.broker.worker_file import apply, load_worker_config
 from conveyor.errors import WorkerConfigError
 

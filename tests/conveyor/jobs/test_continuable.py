@@ -273,7 +273,7 @@ def test_past_max_resumptions_a_job_in_a_real_worker_goes_to_the_dead_set(celery
 
     from celery import signals
 
-    from conveyor.broker.dead_set import DeadSet
+    from conveyor.broker.dead.dead_set import DeadSet
     from conveyor.testing import worker_thread
 
     failed = threading.Event()

@@ -3,7 +3,7 @@
 A job lands here (Sidekiq's "Dead" tab) when it failed for good: its ``retry_on``
 attempts ran out, it raised an error nothing handles, or a worker could not run its
 message at all (unknown job class, a module that fails to import, an undecodable
-body; see ``conveyor.broker.consumer``). Each record keeps the job class, arguments, queue,
+body; see ``conveyor.broker.fetch.consumer``). Each record keeps the job class, arguments, queue,
 priority, error, backtrace, attempts and time, and what is needed to send it again.
 
 Storage: a sorted set ``conveyor:dead`` (job id → time of death) and a hash
@@ -33,7 +33,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from conveyor.broker.retry_plan import resend, retry_plan
+from conveyor.broker.dead.retry_plan import resend, retry_plan
 from conveyor.broker.scripts import Script
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
 from conveyor.settings import Settings, redis_client
@@ -47,7 +47,7 @@ from conveyor.wire import (
 
 __all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "bury_entry", "raw_message"]
 
-logger = logging.getLogger("conveyor.broker.dead_set")
+logger = logging.getLogger("conveyor.broker.dead.dead_set")
 
 # Errors of the broker connection (Redis away, restarting, loading): never a reason a job is dead.
 # (Python's ConnectionError and TimeoutError are OSErrors; redis' BusyLoadingError is a ConnectionError.)

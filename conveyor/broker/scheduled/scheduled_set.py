@@ -36,7 +36,7 @@ from typing import Any
 
 from celery import bootsteps
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scripts import Script
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
 from conveyor.errors import ConveyorError
@@ -45,7 +45,7 @@ from conveyor.wire import SCHEDULED_KEY, UNIQUE_PREFIX, WAKE_CAP, dead_record, w
 
 __all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 
-logger = logging.getLogger("conveyor.broker.scheduled_set")
+logger = logging.getLogger("conveyor.broker.scheduled.scheduled_set")
 
 #: Entries of the scheduled set that were not valid, on their way to the dead set.
 MALFORMED_KEY = SCHEDULED_KEY + ":malformed"

@@ -7,7 +7,7 @@ for the queue order:
 
 - ``"priority"`` (kombu ≥ 5.7): the configured order, always. A queue is served
   only when all queues above it are empty (Sidekiq's strict ordering).
-- ``"conveyor.broker.queue_order:WeightedCycle"``: a weighted random order drawn anew before
+- ``"conveyor.broker.fetch.queue_order:WeightedCycle"``: a weighted random order drawn anew before
   every fetch: each queue name repeated ``weight`` times, shuffled, duplicates
   dropped (Sidekiq's weighted fetch). With queues ``[a, 3], [b, 1]`` both kept
   busy, ``a`` is first 3 times in 4; no queue starves.
@@ -19,7 +19,7 @@ therefore wins over queue order; see the README.
 Example::
 
     WeightedCycle.configure({"high_priority": 2, "default": 1})
-    app.conf.broker_transport_options = {"queue_order_strategy": "conveyor.broker.queue_order:WeightedCycle"}
+    app.conf.broker_transport_options = {"queue_order_strategy": "conveyor.broker.fetch.queue_order:WeightedCycle"}
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import ClassVar
 __all__ = ["STRICT", "WEIGHTED", "WeightedCycle"]
 
 STRICT = "priority"
-WEIGHTED = "conveyor.broker.queue_order:WeightedCycle"
+WEIGHTED = "conveyor.broker.fetch.queue_order:WeightedCycle"
 
 
 class WeightedCycle:

@@ -6,7 +6,7 @@ between the two (``kill -9``, OOM, a lost machine) has taken the message out of 
 and recorded it nowhere, so it is lost (seen in the fault-injection suite: one job in
 about four runs of "kill -9 two of four workers"). Here a Lua script takes the message
 *and* records it as unacknowledged, held by this channel's owner, in one atomic step
-(``conveyor.broker.claim``), scanning the queue keys in
+(``conveyor.broker.fetch.claim``), scanning the queue keys in
 kombu's fetch order (queue order and priority steps, as ``BRPOP`` would). Lua cannot
 block, so an idle worker waits with ``BLPOP`` on wake-up lists
 (``conveyor:wake:<queue>``, capped at 1,000 tokens) that this transport pushes to with
@@ -15,10 +15,10 @@ every message it sends, and claims again when woken, or after 1 s at the latest
 With ``global_keyprefix`` set, kombu's own ``BRPOP`` fetch is used.
 
 **Super fetch.** Each consuming channel is an owner with a heartbeat
-(``conveyor.broker.owners``): a dead owner's messages go back to their queues within
+(``conveyor.broker.fetch.owners``): a dead owner's messages go back to their queues within
 seconds of its heartbeat expiring, and a live owner's are never redelivered, however long
 its jobs run. Acknowledgements act only on messages the channel still owns
-(``conveyor.broker.acks``).
+(``conveyor.broker.fetch.acks``).
 
 **Connection loss.** A broker connection lost while a worker holds unacknowledged
 messages can make kombu raise out of the channel's close (``QoS.restore_unacked``) and
@@ -29,7 +29,7 @@ come back when the old channel's heartbeat has expired.
 a list entry that is not a kombu envelope (garbage pushed by hand, a truncated write,
 another program's data) raises out of the consumer and the worker exits with
 "Unrecoverable error". Here such an entry is logged, kept raw in the dead set
-(``conveyor.broker.dead_set``), and the worker goes on.
+(``conveyor.broker.dead.dead_set``), and the worker goes on.
 
 ``conveyor.configure`` makes this the transport kombu uses for ``redis://`` and
 ``rediss://`` URLs (kombu's transport aliases), so URLs, Flower's broker page and
@@ -53,12 +53,12 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps
 
-from conveyor.broker.acks import QoS
-from conveyor.broker.channel_caches import ChannelCaches, bulk
-from conveyor.broker.claim import CLAIM, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
 from conveyor.broker.controls import UNIQUE_HEADER, refuse_reserved, unique_put
-from conveyor.broker.dead_set import bury_entry
-from conveyor.broker.owners import Owner
+from conveyor.broker.dead.dead_set import bury_entry
+from conveyor.broker.fetch.acks import QoS
+from conveyor.broker.fetch.channel_caches import ChannelCaches, bulk
+from conveyor.broker.fetch.claim import CLAIM, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
+from conveyor.broker.fetch.owners import Owner
 from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
@@ -76,7 +76,7 @@ from conveyor.wire import (
 
 __all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
 
-logger = logging.getLogger("conveyor.broker.reliable_fetch")
+logger = logging.getLogger("conveyor.broker.fetch.reliable_fetch")
 
 #: The longest an idle worker waits before it claims again without a wake-up.
 WAIT_TIMEOUT_S = 1.0
@@ -119,7 +119,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
 
     def close(self) -> None:
         try:
-            super().close()  # hands back what this channel holds (conveyor.broker.acks)
+            super().close()  # hands back what this channel holds (conveyor.broker.fetch.acks)
         finally:
             if self._conveyor_owner is not None:
                 self._conveyor_owner.stop()

@@ -30,12 +30,12 @@ from typing import Any
 from celery.exceptions import WorkerShutdown, WorkerTerminate
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from conveyor.broker.dead_set import DeadSet, raw_message
+from conveyor.broker.dead.dead_set import DeadSet, raw_message
 from conveyor.wire import dead_record
 
 __all__ = ["Consumer", "unknown_task_reason"]
 
-logger = logging.getLogger("conveyor.broker.consumer")
+logger = logging.getLogger("conveyor.broker.fetch.consumer")
 
 # When this worker process started (this module is imported with the worker's app).
 _STARTED = time.time()

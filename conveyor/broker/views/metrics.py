@@ -32,7 +32,7 @@ from typing import Any
 
 __all__ = ["BUCKET_S", "HISTOGRAM_BOUNDS_S", "flush", "record", "series", "summary"]
 
-logger = logging.getLogger("conveyor.broker.metrics")
+logger = logging.getLogger("conveyor.broker.views.metrics")
 
 PREFIX = "conveyor:metrics:"
 #: Width of a bucket (s) and how long buckets are kept (s).

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.broker.owners import UNACKED_KEYS, heartbeat_key, held_key
+from conveyor.broker.fetch.owners import UNACKED_KEYS, heartbeat_key, held_key
 from conveyor.wire import OWNERS_KEY
 
 __all__ = ["BusyJob", "WorkerOwner", "busy", "workers"]

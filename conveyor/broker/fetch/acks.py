@@ -1,7 +1,7 @@
 """Acknowledging, rejecting and handing back messages the super fetch claimed.
 
 kombu's Redis QoS removes a message's unacknowledged record by delivery tag, whoever
-acknowledges. With super fetch (``conveyor.broker.owners``) a message can be recovered
+acknowledges. With super fetch (``conveyor.broker.fetch.owners``) a message can be recovered
 from a worker that stopped sending heartbeats and claimed by another; if the first one
 was only paused, its late acknowledgement would delete the second one's record, and the
 job would be lost if the second worker died too. Here each of the three operations is one
@@ -39,7 +39,7 @@ from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
 
 __all__ = ["QoS"]
 
-logger = logging.getLogger("conveyor.broker.acks")
+logger = logging.getLogger("conveyor.broker.fetch.acks")
 
 _ACK = Script("ack", helpers=True)
 _RESTORE = Script("restore", helpers=True)
@@ -112,7 +112,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
     def _restore_unowned(self, tag: str, client: Any, leftmost: bool) -> None:
         # kombu's restore_by_tag, except that a message a conveyor owner holds is left alone: the
         # visibility sweep calls this for every old enough message, and a live owner's job must
-        # not run twice however long it runs (a dead owner's is recovered by conveyor.broker.owners).
+        # not run twice however long it runs (a dead owner's is recovered by conveyor.broker.fetch.owners).
         def restore_transaction(pipe: Any) -> None:
             if pipe.hexists(CLAIMS_KEY, tag):
                 return
@@ -132,7 +132,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         # this raises AttributeError ('NoneType' object has no attribute 'hostname'), which
         # Celery treats as unrecoverable: the worker exits (seen in the suite's Redis restart).
         # The messages stay claimed in Redis; this owner's heartbeat stops with the channel, and
-        # any worker recovers them (conveyor.broker.owners): nothing is lost by not handing them back.
+        # any worker recovers them (conveyor.broker.fetch.owners): nothing is lost by not handing them back.
         try:
             return super().restore_unacked(client)
         except (AttributeError, redis.ConnectionError, redis.TimeoutError) as exc:

@@ -10,9 +10,9 @@ recovery is keyed on a dead worker instead of elapsed time:
   HEARTBEAT_TTL_S, refreshed every HEARTBEAT_INTERVAL_S by a thread of its own, which a
   job cannot block: under prefork jobs run in other processes, and elsewhere it only needs
   the GIL for a moment);
-- the claim script (``conveyor.broker.reliable_fetch``) records each message it takes under
+- the claim script (``conveyor.broker.fetch.reliable_fetch``) records each message it takes under
   its owner, in the same atomic step, and refuses to claim for an owner whose heartbeat has
-  expired; acknowledging or requeueing removes the record (``conveyor.broker.acks``), and
+  expired; acknowledging or requeueing removes the record (``conveyor.broker.fetch.acks``), and
   only the owner's own acknowledgement does;
 - each owner's thread also looks for owners whose heartbeat expired, and for each runs
   RECOVER, one script that puts the dead owner's messages back at the head of the queue and
@@ -48,7 +48,7 @@ import redis
 from kombu.utils.encoding import bytes_to_str
 
 from conveyor.broker.controls import sweep_limits
-from conveyor.broker.poison import bury_poisoned
+from conveyor.broker.fetch.poison import bury_poisoned
 from conveyor.broker.scripts import Script
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.wire import (
@@ -65,7 +65,7 @@ from conveyor.wire import (
 
 __all__ = ["UNACKED_KEYS", "Owner", "heartbeat_key", "held_key", "recover_dead_owners"]
 
-logger = logging.getLogger("conveyor.broker.owners")
+logger = logging.getLogger("conveyor.broker.fetch.owners")
 
 #: kombu's unacknowledged-message hash and its index (its ``unacked_key`` and ``unacked_index_key``).
 UNACKED_KEYS = ("unacked", "unacked_index")

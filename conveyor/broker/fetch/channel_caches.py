@@ -6,7 +6,7 @@ Found by profiling a worker's main process (``benchmarks/profile_worker.py``): k
 (every queue at every priority step, 60 for the reference service) were built and encoded by
 redis-py again for every fetch (a sixth of the main process), though only two arguments change.
 
-Example (the base of ``conveyor.broker.reliable_fetch.Channel``)::
+Example (the base of ``conveyor.broker.fetch.reliable_fetch.Channel``)::
 
     with channel.conn_or_acquire() as client:   # the same client every time, per connection pool
         ...

@@ -1,6 +1,6 @@
 """Poison pills: jobs whose worker died MAX_WORKER_DEATHS times while running them, filed in the dead set.
 
-The super fetch's recovery script (``conveyor.broker.owners``) sets such a message aside in
+The super fetch's recovery script (``conveyor.broker.fetch.owners``) sets such a message aside in
 ``conveyor:poisoned`` instead of requeueing it; this writes each one to the dead set with the
 reason "its worker died 3 times while running it", so it is kept and can be retried once fixed.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from kombu.utils.encoding import bytes_to_str
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.wire import POISONED_KEY, dead_record
 
 __all__ = ["bury_poisoned", "poison_reason"]

@@ -1,7 +1,7 @@
 """What a claim accepts: the claim script, and its mirror in Python for messages read otherwise.
 
 The claim script takes a message from the first non-empty queue list, checks it is a kombu
-envelope, and records it as unacknowledged and held by its owner (``conveyor.broker.owners``)
+envelope, and records it as unacknowledged and held by its owner (``conveyor.broker.fetch.owners``)
 in one atomic step; ``parse_envelope`` applies the same checks to an entry read by ``RPOP``
 (``basic_get``) so that a message one accepts, the other does too.
 

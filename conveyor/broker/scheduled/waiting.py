@@ -1,7 +1,7 @@
 """Jobs waiting in the scheduled set, as an operator sees and acts on them (Scheduled and Retries).
 
 Each entry of ``conveyor:scheduled`` is a finished message and the list it goes to
-(``conveyor.broker.scheduled_set``); here it is read as a job (class, arguments, queue, due
+(``conveyor.broker.scheduled.scheduled_set``); here it is read as a job (class, arguments, queue, due
 time) and told apart by why it waits: a **retry** (``retry_on`` waiting longer than the
 scheduled threshold: the message counts earlier executions, and carries the error it is
 retried for), **throttled** (over its ``@throttle`` window), or **scheduled**
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from conveyor.broker.dead_set import DeadSet
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scripts import Script
 from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, SCHEDULED_KEY, WAKE_CAP, dead_record
 

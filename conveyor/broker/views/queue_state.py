@@ -1,7 +1,7 @@
 """Queues as an operator sees them: paused or not, size per priority, latency, consumers.
 
 **Pause** (Sidekiq Pro's): a paused queue's name is in ``conveyor:paused``; the claim script
-(``conveyor.broker.claim``) skips its lists, so workers stop taking from it while producers
+(``conveyor.broker.fetch.claim``) skips its lists, so workers stop taking from it while producers
 keep sending to it. Nothing is lost and the pause survives worker restarts (it lives in
 Redis); ``resume`` removes the name and wakes the queue's idle workers at once.
 
@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.broker.busy import workers
-from conveyor.broker.reliable_fetch import wake
+from conveyor.broker.fetch.reliable_fetch import wake
 from conveyor.broker.scripts import Script
+from conveyor.broker.views.busy import workers
 from conveyor.defaults import PRIORITY_STEPS
 from conveyor.errors import ConveyorError
 from conveyor.routing import RESERVED_PREFIXES, is_reserved, validate_queue_name
