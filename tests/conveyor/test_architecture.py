@@ -72,3 +72,10 @@ def test_the_packs_tests_never_import_the_reference_service() -> None:
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_readme_architecture_names_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture") : readme.index("## Layout")]
+    modules = {path.stem for path in PACK.rglob("*.py") if path.stem not in ("__init__", "__main__")}
+    assert sorted(name for name in modules if f"`{name}" not in section and f"{name}.py" not in section) == []
