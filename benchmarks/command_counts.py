@@ -22,6 +22,8 @@ from pathlib import Path
 
 import redis
 
+from benchmarks.workers import bench_worker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,27 +46,7 @@ def measure(side: str, jobs: int) -> dict[str, dict[str, int]]:
     subprocess.run([sys.executable, "-c", script, str(jobs)], cwd=ROOT, env=env, check=True)
     enqueue = _stats(client)
     client.config_resetstat()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.shipped_app",
-            "worker",
-            "-c",
-            "2",
-            "-P",
-            "prefork",
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = bench_worker("benchmarks.shipped_app", "prefork", "--without-mingle", "--without-gossip", env=env)
     try:
         deadline = time.monotonic() + 300
         while client.get("bench:end") is None:  # the marker is the last job: it ran, all ran

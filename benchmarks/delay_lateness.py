@@ -13,12 +13,10 @@ each path (the ETA path forced by a threshold above the wait), start minus due t
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.workers import QUIET, bench_worker
+
 JOBS = 50
 WAIT_S = 6.0
 
@@ -33,25 +31,7 @@ def main() -> None:
     from conveyor.bootstrap import forget
 
     _redis.flushdb()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.bench_app",
-            "worker",
-            "-c",
-            "2",
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = bench_worker("benchmarks.bench_app", "prefork", *QUIET)
     try:
         for path, threshold in (("celery eta", WAIT_S + 1), ("scheduled set", 5.0)):
             app.conf.conveyor_scheduled_threshold = threshold

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.workers import QUIET, bench_worker
+
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG = 10_000
 SAMPLES = 100
@@ -43,25 +45,7 @@ def measure_one() -> None:
     backlog_key = "low\x06\x165"  # queue "low", priority 5 (the default)
     _redis.flushdb()
     perform_all_later([BacklogJob(WORK_MS) for _ in range(BACKLOG)])
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.bench_app",
-            "worker",
-            "-c",
-            "2",
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = bench_worker("benchmarks.bench_app", "prefork", *QUIET)
     try:
         # Wait until the worker is draining (a blocking wait on its first jobs, not a sleep).
         _redis.delete("bench:latencies")

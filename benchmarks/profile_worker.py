@@ -24,6 +24,8 @@ from pathlib import Path
 import psutil
 import redis
 
+from benchmarks.workers import bench_worker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,25 +66,7 @@ def main() -> int:
     client.flushdb()
     fill = "import sys\nfrom benchmarks import shipped_app as s\ns.fill(int(sys.argv[1]))\n"
     subprocess.run([sys.executable, "-c", fill, str(options.jobs)], cwd=ROOT, env=env, check=True)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.shipped_app",
-            "worker",
-            "-c",
-            "2",
-            "-P",
-            options.pool,
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = bench_worker("benchmarks.shipped_app", options.pool, env=env)
     try:
         deadline = time.monotonic() + 120
         while client.get("bench:start") is None:

@@ -40,32 +40,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.workers import QUIET, bench_worker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _worker(pool: str, fetch: str = "super") -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.bench_app",
-            "worker",
-            "-c",
-            "2",
-            "-P",
-            pool,
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "BENCH_FETCH": fetch},
-    )
+    return bench_worker("benchmarks.bench_app", pool, *QUIET, env={**os.environ, "BENCH_FETCH": fetch})
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:

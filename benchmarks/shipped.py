@@ -23,6 +23,8 @@ from typing import Any
 
 import redis
 
+from benchmarks.workers import bench_worker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Shipped settings changed one at a time by --breakdown (each a BENCH_OVERRIDES value).
@@ -42,25 +44,7 @@ def drain(side: str, pool: str, jobs: int, overrides: dict[str, Any] | None = No
     client.flushdb()
     fill = "import sys\nfrom benchmarks import shipped_app as s\ns.fill(int(sys.argv[1]))\n"
     subprocess.run([sys.executable, "-c", fill, str(jobs)], cwd=ROOT, env=env, check=True)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.shipped_app",
-            "worker",
-            "-c",
-            "2",
-            "-P",
-            pool,
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = bench_worker("benchmarks.shipped_app", pool, env=env)
     try:
         deadline = time.monotonic() + 600
         while client.get("bench:end") is None:  # the marker is the last job: when it ran, all ran

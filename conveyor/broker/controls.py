@@ -43,6 +43,7 @@ __all__ = [
     "THROTTLE_HEADER",
     "UNIQUE_HEADER",
     "UNIQUE_PUT",
+    "check_unique_lock",
     "limit_keys",
     "owned_key",
     "refuse_reserved",
@@ -78,6 +79,14 @@ def owned_key(header: Any, prefix: str) -> str | None:
     return key if isinstance(key, str) and key.startswith(prefix) and len(key) > len(prefix) else None
 
 
+def check_unique_lock(lock: str, job_id: str) -> None:
+    """Raise ``ConveyorError`` for a ``@unique`` lock outside ``conveyor:unique:`` (a send's forged header)."""
+    if owned_key({"key": lock}, UNIQUE_PREFIX) is None:
+        raise ConveyorError(
+            f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, not a key under {UNIQUE_PREFIX}"
+        )
+
+
 def refuse_reserved(queue: str) -> None:
     """Raise ``ConveyorError`` for a send to a key that is not a queue (``conveyor:paused``, ``_kombu…``)."""
     if queue.startswith(RESERVED_PREFIXES):
@@ -89,10 +98,7 @@ def refuse_reserved(queue: str) -> None:
 
 def unique_put(client: Any, lock: str, ttl_ms: int, job_id: str, queue_key: str, wake: str, data: str) -> str | None:
     """Take the lock and push the message in one step; the holder's job id if the lock is taken."""
-    if owned_key({"key": lock}, UNIQUE_PREFIX) is None:
-        raise ConveyorError(
-            f"refused to send job {job_id}: its conveyor_unique header names {lock!r}, not a key under {UNIQUE_PREFIX}"
-        )
+    check_unique_lock(lock, job_id)
     holder = UNIQUE_PUT(client, [lock, queue_key, wake], [job_id, ttl_ms, data, WAKE_CAP])
     return holder.decode() if isinstance(holder, bytes) else None
 

@@ -184,16 +184,20 @@ def enqueue(
 @click.pass_context
 def clear(ctx: click.Context, queue: str, yes: bool) -> None:
     """Delete every job waiting in QUEUE (all priorities)."""
-    from conveyor.broker.views.queue_state import action_refusal, overview, purge
+    from conveyor.broker.views.queue_state import action_refusal, purge, waiting_in
     from conveyor.cli.output import with_redis
     from conveyor.settings import settings_for
 
     app = _app(ctx)
     queue = settings_for(app).queue(queue)  # a name as written, mapped through conveyor_queue_name_prefix
-    refusal = with_redis(ctx, lambda client: action_refusal(app, client, queue, "clear"))
+
+    def check(client: Any) -> tuple[str | None, int]:
+        refusal = action_refusal(app, client, queue, "clear")
+        return refusal, 0 if refusal is not None else waiting_in(app, client, queue)
+
+    refusal, waiting = with_redis(ctx, check)
     if refusal is not None:
         raise click.UsageError(refusal)
-    waiting = sum(row.waiting for row in with_redis(ctx, lambda client: overview(app, client)) if row.name == queue)
     if not yes:
         click.confirm(f"Delete {waiting} job(s) waiting in {queue!r}?", abort=True)
     try:

@@ -13,23 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
+from conveyor.jobs.logs import printable
+
 __all__ = ["duration", "printable", "with_redis"]
 
 T = TypeVar("T")
-
-# C0 and C1 control characters but newline and tab, shown escaped: an error string or a job id
-# from a message must not move the cursor, recolour or retitle the operator's terminal.
-_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)] if chr(code) not in "\n\t"}
-
-
-def printable(value: object) -> str:
-    """``str(value)`` with terminal control characters escaped (``\x1b[2J`` prints as text).
-
-    Example::
-
-        printable("boom\x1b[2J")   # 'boom\\x1b[2J'
-    """
-    return str(value).translate(_CONTROLS)
 
 
 def with_redis(ctx: click.Context, use: Callable[[Any], T]) -> T:

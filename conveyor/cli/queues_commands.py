@@ -51,7 +51,7 @@ def queues_pause(ctx: click.Context, queue: str) -> None:
     """Stop workers taking jobs from QUEUE (jobs sent to it wait; survives worker restarts)."""
     from conveyor.broker.views.queue_state import pause
 
-    _on_queue_state(ctx, pause, queue)
+    _on_queue_state(ctx, "pause", pause, queue)
     click.echo(f"Paused {queue}: workers take no job from it until `celery -A app jobs queues resume {queue}`")
 
 
@@ -62,17 +62,16 @@ def queues_resume(ctx: click.Context, queue: str) -> None:
     """Let workers take jobs from QUEUE again."""
     from conveyor.broker.views.queue_state import resume
 
-    _on_queue_state(ctx, resume, queue)
+    _on_queue_state(ctx, "resume", resume, queue)
     click.echo(f"Resumed {queue}")
 
 
-def _on_queue_state(ctx: click.Context, act: Any, queue: str) -> None:
+def _on_queue_state(ctx: click.Context, action: str, act: Any, queue: str) -> None:
     from conveyor.broker.views.queue_state import action_refusal
     from conveyor.settings import settings_for
 
     app = ctx.obj.app
     physical = settings_for(app).queue(queue)
-    action = "pause" if act.__name__ == "pause" else "resume"
 
     def checked(client: Any) -> str | None:
         refusal = action_refusal(app, client, physical, action)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from conveyor.jobs.core import Core
 
-__all__ = ["JobLogger", "logger", "one_line"]
+__all__ = ["JobLogger", "logger", "one_line", "printable"]
 
 logger = logging.getLogger("conveyor")
 
@@ -47,11 +47,14 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
         # A job id, queue or error text comes from a message: it cannot add a forged line to the log.
-        super().log(level, msg, *(one_line(arg) if isinstance(arg, str) else arg for arg in args), **kwargs)
+        # Escaped only for a record that is emitted (nothing is done for a level that is off).
+        if self.isEnabledFor(level):
+            super().log(level, msg, *(one_line(arg) if isinstance(arg, str) else arg for arg in args), **kwargs)
 
 
-# Control characters (newlines included) escaped: a log record stays one line whatever it quotes.
+# C0 and C1 control characters, escaped (newline and carriage return by name).
 _ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {0x0A: "\\n", 0x0D: "\\r"}
+_KEEPING_LINES = {code: text for code, text in _ESCAPES.items() if chr(code) not in "\n\t"}
 
 
 def one_line(value: object) -> str:
@@ -62,6 +65,18 @@ def one_line(value: object) -> str:
         one_line("4f0c\nINFO forged")   # '4f0c\\nINFO forged'
     """
     return str(value).translate(_ESCAPES)
+
+
+def printable(value: object) -> str:
+    """``str(value)`` with control characters but newline and tab escaped (``\x1b[2J`` prints as text).
+
+    For text shown on an operator's terminal: it may span lines, never move the cursor or recolour it.
+
+    Example::
+
+        printable("boom\x1b[2J")   # 'boom\\x1b[2J'
+    """
+    return str(value).translate(_KEEPING_LINES)
 
 
 class _Arguments:

@@ -53,8 +53,11 @@ def sources() -> dict[Path, ast.Module]:
     return {path: ast.parse(path.read_text()) for path in PACK.rglob("*.py") if "compat" not in path.parts}
 
 
-def own_names(trees: dict[Path, ast.Module]) -> set[str]:
-    """The underscore names conveyor itself defines: functions, classes, assigned attributes and names, parameters."""
+def own_names(trees: dict[Path, ast.Module], guarded_names: set[str]) -> set[str]:
+    """The underscore names conveyor itself defines: functions, classes, assigned attributes and names, parameters.
+
+    An assignment such as ``self._brpop_sent_at = ...`` writes a dependency's (guarded) attribute: not conveyor's own.
+    """
     names: set[str] = set()
     for tree in [*trees.values(), *(ast.parse(path.read_text()) for path in (PACK / "compat").glob("*.py"))]:
         for node in ast.walk(tree):
@@ -65,16 +68,11 @@ def own_names(trees: dict[Path, ast.Module]) -> set[str]:
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                if node.attr.startswith("_conveyor") or not _overrides_dependency_attribute(node.attr):
+                if node.attr.startswith("_conveyor") or node.attr not in guarded_names:
                     names.add(node.attr)
             elif isinstance(node, ast.alias):
                 names.add((node.asname or node.name).rpartition(".")[2])
     return names
-
-
-def _overrides_dependency_attribute(name: str) -> bool:
-    # An assignment such as ``self._brpop_sent_at = ...`` writes a dependency's attribute: not conveyor's own.
-    return name in guarded()
 
 
 def named_by_string(node: ast.AST) -> str | None:
@@ -92,7 +90,8 @@ def named_by_string(node: ast.AST) -> str | None:
 
 def test_every_private_name_read_on_something_not_conveyors_is_guarded() -> None:
     trees = sources()
-    own, allowed = own_names(trees), guarded()
+    allowed = guarded()
+    own = own_names(trees, allowed)
     unguarded = []
     for path, tree in trees.items():
         for node in ast.walk(tree):

@@ -42,16 +42,17 @@ def wait_for(condition: object, timeout_s: float = 30) -> None:
         client.blpop(["conveyor-test:never"], timeout=0.2)
 
 
-def form(page: str) -> tuple[str, str]:
+def form(page: str) -> str:
+    """The XSRF token of a page's forms."""
     token = re.search(r'name="_xsrf" value="([^"]+)"', page)
     assert token is not None, page[-500:]
-    return token.group(1), ""
+    return token.group(1)
 
 
 def post(url: str, path: str, fields: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
     status, response_headers, page = request(url + "/queues", headers)
     assert status == 200, page[-300:]
-    token, _ = form(page)
+    token = form(page)
     cookie = response_headers["Set-Cookie"].split(";")[0]
     body = "&".join(f"{key}={value}" for key, value in {"_xsrf": token, **fields}.items()).encode()
     return request(url + path, {**headers, "Cookie": cookie}, data=body)
@@ -289,7 +290,7 @@ def test_without_login_flower_answers_only_its_own_host_and_its_own_pages(tmp_pa
         assert request(url + "/tasks", {"Host": f"localhost:{port}"})[0] == 200
         status, headers, page = request(url + "/queues")
         assert status == 200
-        token, _ = form(page)
+        token = form(page)
         cookie = headers["Set-Cookie"].split(";")[0]
         body = f"_xsrf={token}".encode()
         tossed = {"Cookie": cookie, "Origin": "http://127.0.0.1:1"}  # a page on another local port

@@ -22,6 +22,7 @@ from typing import Any
 
 from celery import Celery
 
+from conveyor.broker.controls import LIMIT_HEADER, THROTTLE_HEADER, UNIQUE_HEADER, owned_key
 from conveyor.errors import ConveyorError
 from conveyor.routing import validate_queue_name
 from conveyor.wire import HEADER, LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX, parse_job_header
@@ -33,11 +34,7 @@ __all__ = ["FILTERED", "RetryPlan", "arguments_hidden", "redacted", "resend", "r
 FILTERED = "[FILTERED]"
 
 # The control headers a retry sends again with the message, and the prefix each key must have.
-_CONTROL_HEADERS = {
-    "conveyor_unique": UNIQUE_PREFIX,
-    "conveyor_limit": LIMIT_PREFIX,
-    "conveyor_throttle": THROTTLE_PREFIX,
-}
+_CONTROL_HEADERS = {UNIQUE_HEADER: UNIQUE_PREFIX, LIMIT_HEADER: LIMIT_PREFIX, THROTTLE_HEADER: THROTTLE_PREFIX}
 
 
 def arguments_hidden(record: dict[str, Any]) -> bool:
@@ -123,7 +120,7 @@ def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
         if name in headers
     )
     forged = [
-        name for name, prefix in _CONTROL_HEADERS.items() if name in headers and not _owned(headers[name], prefix)
+        name for name, prefix in _CONTROL_HEADERS.items() if name in headers and not owned_key(headers[name], prefix)
     ]
     refusal = None
     if content_type != "application/json":
@@ -140,11 +137,6 @@ def retry_plan(app: Celery, record: dict[str, Any]) -> RetryPlan:
         except ConveyorError as exc:
             refusal = str(exc)
     return RetryPlan(task if isinstance(task, str) else None, str(queue), content_type, preview, refusal, controls)
-
-
-def _owned(header: Any, prefix: str) -> bool:
-    key = header.get("key") if isinstance(header, dict) else None
-    return isinstance(key, str) and key.startswith(prefix) and len(key) > len(prefix)
 
 
 def resend(app: Celery, record: dict[str, Any]) -> None:

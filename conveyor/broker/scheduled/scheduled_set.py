@@ -36,12 +36,12 @@ from typing import Any
 
 from celery import bootsteps
 
+from conveyor.broker.controls import check_unique_lock
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scripts import Script
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
-from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import SCHEDULED_KEY, UNIQUE_PREFIX, WAKE_CAP, dead_record, wake_key
+from conveyor.wire import SCHEDULED_KEY, WAKE_CAP, dead_record, wake_key
 
 __all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 
@@ -77,8 +77,7 @@ def add(
     if unique is None:
         client.zadd(SCHEDULED_KEY, {entry: due})
         return None
-    if not unique[0].startswith(UNIQUE_PREFIX):
-        raise ConveyorError(f"refused to schedule job {job_id}: its lock {unique[0]!r} is not under {UNIQUE_PREFIX}")
+    check_unique_lock(unique[0], job_id)
     holder = _ADD_UNIQUE(client, [unique[0], SCHEDULED_KEY], [job_id, unique[1], due, entry])
     return holder.decode() if isinstance(holder, bytes) else None
 

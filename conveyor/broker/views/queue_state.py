@@ -35,7 +35,19 @@ from conveyor.errors import ConveyorError
 from conveyor.routing import RESERVED_PREFIXES, is_reserved, validate_queue_name
 from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, priority_queue_key
 
-__all__ = ["QueueRow", "action_refusal", "known_queues", "overview", "pause", "paused", "purge", "resume"]
+__all__ = [
+    "QueueRow",
+    "action_refusal",
+    "known_queues",
+    "overview",
+    "pause",
+    "paused",
+    "priority_steps",
+    "purge",
+    "queue_keys",
+    "resume",
+    "waiting_in",
+]
 
 
 @dataclass
@@ -83,16 +95,15 @@ def action_refusal(app: Any, client: Any, name: str, action: str) -> str | None:
         # "'conveyor:scheduled' is not a queue: ... nothing was cleared"
     """
     past = {"pause": "paused", "resume": "resumed", "clear": "cleared"}[action]
-    try:
-        validate_queue_name(name, "QUEUE", error=ConveyorError)
-    except ConveyorError as exc:
-        if not _reserved(app, name):
-            return str(exc)
     if _reserved(app, name):
         return (
             f"{name!r} is not a queue: it is a key conveyor, kombu, redbeat or Celery keep "
             f"({', '.join(RESERVED_PREFIXES)}…, …pidbox); nothing was {past}"
         )
+    try:
+        validate_queue_name(name, "QUEUE", error=ConveyorError)
+    except ConveyorError as exc:
+        return str(exc)
     if action == "resume" and name in paused(client):
         return None
     known = known_queues(app, client)
@@ -112,11 +123,28 @@ def purge(app: Any, client: Any, queue: str) -> int:
     A priority key that is not a list (another program's structure under a queue's name) is left
     as it is, and said: ``ConveyorError`` once the lists are cleared.
     """
-    steps = (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
-    deleted, kept = _PURGE(client, [priority_queue_key(queue, step) for step in steps], [])
+    deleted, kept = _PURGE(client, queue_keys(app, queue), [])
     if kept:
         raise ConveyorError(f"cleared {deleted} job(s) from {queue}; {kept} key(s) of its name are not lists, kept")
     return int(deleted)
+
+
+def priority_steps(app: Any) -> list[int]:
+    """The priority steps the app's transport keeps a list for (``broker_transport_options``)."""
+    return list((app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS))
+
+
+def queue_keys(app: Any, queue: str) -> list[str]:
+    """The Redis lists holding ``queue``'s jobs, one per priority step."""
+    return [priority_queue_key(queue, step) for step in priority_steps(app)]
+
+
+def waiting_in(app: Any, client: Any, queue: str) -> int:
+    """How many jobs wait in ``queue``, every priority (one round trip)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in queue_keys(app, queue):
+            pipe.llen(key)
+        return sum(int(length) for length in pipe.execute())
 
 
 def pause(client: Any, queue: str) -> bool:
@@ -139,7 +167,7 @@ def paused(client: Any) -> set[str]:
 
 def overview(app: Any, client: Any, steps: list[int] | None = None) -> list[QueueRow]:
     """Configured queues first (in the app's order), then non-empty lists of other queues."""
-    steps = steps or (app.conf.broker_transport_options or {}).get("priority_steps", PRIORITY_STEPS)
+    steps = steps or priority_steps(app)
     configured = [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]
     names = list(dict.fromkeys([*configured, *sorted(_other_queue_lists(client, app) - set(configured))]))
     stopped = paused(client)
