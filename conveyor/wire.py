@@ -138,15 +138,24 @@ def job_header(
     queue: str | None,
     priority: int | None,
     exception_executions: dict[str, int],
+    *,
+    error: str | None = None,
+    progress: dict[str, Any] | None = None,
+    resumptions: int = 0,
 ) -> JobHeader:
-    """The header for a job about to be sent."""
-    return {
+    """The header for a job about to be sent (``error``: the retry's; ``progress``: a continuable job's)."""
+    header: JobHeader = {
         "enqueued_at": enqueued_at.isoformat() if enqueued_at else None,
         "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
         "queue": queue,
         "priority": priority,
         "exception_executions": exception_executions,
     }
+    if error is not None:
+        header["error"] = error
+    if progress is not None:  # a continuable job enqueued again with its progress
+        header["continuation"], header["resumptions"] = progress, resumptions
+    return header
 
 
 def parse_job_header(value: Any) -> JobHeader:

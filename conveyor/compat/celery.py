@@ -1,6 +1,6 @@
 """Celery's private names conveyor uses, and the accessors the rest of conveyor calls.
 
-- ``celery._state``: the current worker task and app (``conveyor.jobs.task.current_app``),
+- ``celery._state``: the current worker task and app (``conveyor.jobs.app_lookup.current_app``),
   the finalize hook and the live apps (a Job class registers as a task like ``@shared_task``).
 - ``Celery._tasks`` / ``_finalize_mutex``: attaching a job's task to an app already finalized.
 - ``Consumer.on_unknown_task`` and friends: overridden by ``conveyor.broker.fetch.consumer``.

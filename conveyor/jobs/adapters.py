@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
@@ -27,52 +27,29 @@ from conveyor.broker.scheduled import scheduled_set
 from conveyor.compat import kombu as kombu_compat
 from conveyor.errors import DuplicateJobError, EnqueueError
 from conveyor.jobs import logs
-from conveyor.jobs.controls import control_headers
 from conveyor.jobs.redis_sender import _lean_redis_sender, _redis_envelope
-from conveyor.jobs.task import task_name
-from conveyor.serialization import serialize_arguments
+from conveyor.jobs.serialized import Enqueueable, SerializedJob
 from conveyor.settings import masked_url, settings_for
 from conveyor.wire import HEADER
 
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
-
-__all__ = ["CeleryAdapter", "QueueAdapter", "current_adapter", "serialized_arguments", "use_adapter"]
+__all__ = ["CeleryAdapter", "QueueAdapter", "current_adapter", "use_adapter"]
 
 _FILTERED = "[FILTERED]"
 A = TypeVar("A", bound="QueueAdapter")
 
 
 class QueueAdapter(Protocol):
-    """Receives jobs whose queue, priority and times are resolved."""
+    """Receives jobs whose queue, priority and times are resolved; reads them through ``job.serialize()``."""
 
-    def enqueue(self, app: Celery, job: Job) -> None:
+    def enqueue(self, app: Celery, job: Enqueueable) -> None:
         """Hand one job over; raise ``EnqueueError`` if it could not be."""
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
+    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
         """Hand many jobs over, in batches; mark each sent job ``successfully_enqueued``."""
-
-
-def serialized_arguments(job: Job) -> tuple[list[Any], dict[str, Any]]:
-    """The job's arguments as they travel; raises ``SerializationError`` naming the argument."""
-    cls = type(job)
-    return serialize_arguments(
-        f"{cls.__qualname__} (Job ID: {job.job_id})", cls._positional_names, job.arguments, job.keyword_arguments
-    )
-
-
-def _progress_note(job: Job) -> str:
-    # Shown with the arguments in Flower's task view: where a resumed job starts again.
-    if job._progress_on_wire() is None:
-        return ""
-    return f" [resumption {job.resumptions + 1}, {job.continuation.description}]"
 
 
 class CeleryAdapter:
     """Sends jobs as Celery messages through the app's broker connection pool."""
-
-    #: How a job's arguments travel (the bulk path's templates call it per job).
-    serialize = staticmethod(serialized_arguments)
 
     def __init__(self) -> None:
         # Queues this process has declared, per app. Celery declares the queue on every
@@ -89,23 +66,20 @@ class CeleryAdapter:
             return None
         return key
 
-    def message(self, app: Celery, job: Job, eta: bool = True) -> tuple[str, Any, dict[str, Any]]:
-        """Build the Celery message for ``job`` (serializes the arguments); ``eta=False`` leaves its time out."""
-        name = task_name(type(job))
-        args, kwargs = serialized_arguments(job)
+    def message(self, app: Celery, job: SerializedJob, eta: bool = True) -> tuple[str, Any, dict[str, Any]]:
+        """Build the Celery message for a serialized job; ``eta=False`` leaves its time out."""
         root_id = parent_id = None
         parent = app.current_worker_task
         if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
             root_id = parent.request.root_id or parent.request.id
             parent_id = parent.request.id
         settings = settings_for(app)
-        declared = type(job).log_arguments
-        shown = settings.log_arguments if declared is None else declared
+        shown = settings.log_arguments if job.log_arguments is None else job.log_arguments
         message = app.amqp.create_task_message(
             job.job_id,
-            name,
-            args,
-            kwargs,
+            job.task,
+            job.args,
+            job.kwargs,
             eta=job.scheduled_at if eta else None,
             # A retry enqueued by perform_now carries the executions so far, as Celery's retry does.
             retries=job.executions,
@@ -114,20 +88,21 @@ class CeleryAdapter:
             origin=self._origin,
             root_id=root_id,
             parent_id=parent_id,
-            argsrepr=(repr(job.arguments) if shown else _FILTERED) + _progress_note(job),
+            argsrepr=(repr(job.arguments) if shown else _FILTERED) + job.progress_note,
             kwargsrepr=repr(job.keyword_arguments) if shown else _FILTERED,
             # None: the worker's job class decides whether its result is stored (Job.store_result).
             ignore_result=None,
         )
-        headers: dict[str, Any] = {HEADER: job._header()}
-        if type(job)._controlled:  # @unique / @limits_concurrency / @throttle: keys from the arguments
-            headers.update(control_headers(job, name, (args, kwargs)))
-        options: dict[str, Any] = {"queue": job.queue_name, "headers": headers}
+        headers: dict[str, Any] = {HEADER: job.header(), **job.controls}
+        options: dict[str, Any] = {"queue": job.queue, "headers": headers}
         if job.priority is not None:
             options["priority"] = job.priority
-        return name, message, options
+        return job.task, message, options
 
-    def enqueue(self, app: Celery, job: Job) -> None:
+    def enqueue(self, app: Celery, job: Enqueueable) -> None:
+        self._enqueue(app, job.serialize())
+
+    def _enqueue(self, app: Celery, job: SerializedJob) -> None:
         if job.scheduled_at is not None and self._to_scheduled_set(app, job):
             return self._schedule(app, job)
         name, message, options = self.message(app, job)
@@ -135,7 +110,7 @@ class CeleryAdapter:
         # return themselves, not an AsyncResult, so the result backend's
         # per-call subscription (two Redis round trips) is skipped;
         # job.async_result still works.
-        declaring = self._declare_once(app, job.queue_name, options)
+        declaring = self._declare_once(app, job.queue, options)
         try:
             with app.producer_or_acquire(None) as producer:
                 app.amqp.send_task_message(producer, name, message, **options)
@@ -143,23 +118,23 @@ class CeleryAdapter:
             raise  # @unique: nothing was sent (conveyor.jobs.enqueuing decides what the caller sees)
         except Exception as exc:
             raise EnqueueError(
-                f"Could not enqueue {type(job).__qualname__} (Job ID: {job.job_id}) to {job.queue_name}: "
+                f"Could not enqueue {job.label} to {job.queue}: "
                 f"{type(exc).__name__}: {exc}. Is the broker at {masked_url(app.conf.broker_url)!r} reachable?"
             ) from exc
         if declaring:
             self._declared.add(declaring)
 
-    def _to_scheduled_set(self, app: Celery, job: Job) -> bool:
+    def _to_scheduled_set(self, app: Celery, job: SerializedJob) -> bool:
         assert job.scheduled_at is not None
         settings = settings_for(app)
         wait_s = (job.scheduled_at - dt.datetime.now(dt.UTC)).total_seconds()
         return settings.uses_redis and wait_s > settings.scheduled_threshold
 
-    def _schedule(self, app: Celery, job: Job) -> None:
+    def _schedule(self, app: Celery, job: SerializedJob) -> None:
         """Store a delayed job in the scheduled set (``broker.scheduled.scheduled_set``) instead of sending it."""
         assert job.scheduled_at is not None
         name, message, options = self.message(app, job, eta=False)
-        declaring = self._declare_once(app, job.queue_name, options)  # as enqueue: once per process
+        declaring = self._declare_once(app, job.queue, options)  # as enqueue: once per process
         try:
             with app.producer_or_acquire(None) as producer:
                 channel = producer.channel
@@ -183,17 +158,17 @@ class CeleryAdapter:
             raise
         except Exception as exc:
             raise EnqueueError(
-                f"Could not schedule {type(job).__qualname__} (Job ID: {job.job_id}) for {job.scheduled_at}: "
+                f"Could not schedule {job.label} for {job.scheduled_at}: "
                 f"{type(exc).__name__}: {exc}. Is the broker at {masked_url(app.conf.broker_url)!r} reachable?"
             ) from exc
         if declaring:
             self._declared.add(declaring)
 
-    def _prepare_generic(self, app: Celery, jobs: Sequence[Job]) -> list[tuple[Job, str, Any, dict[str, Any]]]:
-        # Every message is built (and every argument serialized) before the first is sent.
-        prepared = [(job, *self.message(app, job)) for job in jobs]
+    def _prepare_generic(self, app: Celery, jobs: Sequence[SerializedJob]) -> list[tuple[str, Any, dict[str, Any]]]:
+        # Every message is built before the first is sent.
+        prepared = [self.message(app, job) for job in jobs]
         declaring = set()
-        for _job, _name, _message, options in prepared:
+        for _name, _message, options in prepared:
             key = self._declare_once(app, options["queue"], options)
             if key is not None and key not in declaring:
                 declaring.add(key)  # the first message of each queue declares it
@@ -201,42 +176,42 @@ class CeleryAdapter:
                 options["declare"] = []
         return prepared
 
-    def _send_generic(self, app: Celery, chunk: Sequence[tuple[Job, str, Any, dict[str, Any]]]) -> dict[str, str]:
+    def _send_generic(self, app: Celery, chunk: Sequence[tuple[str, Any, dict[str, Any]]]) -> dict[str, str]:
         # Any broker: Celery's publish in a kombu batch; @unique jobs one by one (their lock is a script).
         send = app.amqp.send_task_message
         duplicates: dict[str, str] = {}
         # max_size above the chunk's command count: the chunk flushes once, at exit.
         with app.producer_or_acquire(None) as producer, producer.batch(max_size=4 * len(chunk) + 16):
-            for _job, name, message, options in chunk:
+            for name, message, options in chunk:
                 if UNIQUE_HEADER not in options["headers"]:
                     send(producer, name, message, retry=False, **options)
-        for job, name, message, options in chunk:
+        for name, message, options in chunk:
             if UNIQUE_HEADER in options["headers"]:
                 try:
                     with app.producer_or_acquire(None) as producer:
                         send(producer, name, message, **options)
                 except DuplicateJobError as exc:
-                    duplicates[job.job_id] = exc.holder_id
+                    duplicates[message.headers["id"]] = exc.holder_id
         self._declared.update((id(app), options["queue"]) for *_, options in chunk)  # once sent, as LeanSender
         return duplicates
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
+    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
+        serialized = [job.serialize() for job in jobs]  # every argument is checked before anything is stored
         # Jobs delayed past the threshold go to the scheduled set, one by one (a rare case in bulk).
-        delayed = [job for job in jobs if job.scheduled_at is not None and self._to_scheduled_set(app, job)]
+        delayed = {at for at, one in enumerate(serialized) if one.scheduled_at and self._to_scheduled_set(app, one)}
         if delayed:
-            for job in delayed:
-                serialized_arguments(job)  # every argument is checked before anything is stored
-            for job in delayed:
-                self._schedule(app, job)
-                job.successfully_enqueued = True
-                logs.enqueued(job)
-            jobs = [job for job in jobs if not job.successfully_enqueued]
+            for at in sorted(delayed):
+                self._schedule(app, serialized[at])
+                jobs[at].successfully_enqueued = True
+                logs.enqueued(jobs[at])
+            jobs = [job for at, job in enumerate(jobs) if at not in delayed]
+            serialized = [one for at, one in enumerate(serialized) if at not in delayed]
         lean = _lean_redis_sender(app, self)
         if lean is not None:  # kombu's Redis transport: messages from templates, one pipeline per chunk
-            entries: Sequence[Any] = lean.prepare(jobs)
+            entries: Sequence[Any] = lean.prepare(serialized)
             send_chunk = lean.send
         else:
-            entries = self._prepare_generic(app, jobs)
+            entries = self._prepare_generic(app, serialized)
             send_chunk = functools.partial(self._send_generic, app)
         for start in range(0, len(entries), batch_size):
             chunk = entries[start : start + batch_size]
@@ -247,7 +222,7 @@ class CeleryAdapter:
                     f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(entries)}: "
                     f"{type(exc).__name__}: {exc}. {start} job(s) before them were enqueued."
                 ) from exc
-            for job, *_ in chunk:
+            for job in jobs[start : start + batch_size]:
                 if job.job_id in duplicates:
                     job.successfully_enqueued, job.duplicate_of = False, duplicates[job.job_id]
                     logs.duplicate(job)

@@ -10,8 +10,8 @@ a job the template cannot express (scheduled, retried, resumed, @unique or limit
 
 Example::
 
-    templates = Templates(app, channel, adapter.message, _redis_envelope, serialized_arguments)
-    key, envelope = templates.envelope(job)     # what kombu's Redis transport would LPUSH
+    templates = Templates(app, channel, adapter.message, _redis_envelope)
+    key, envelope = templates.envelope(job.serialize())   # what kombu's Redis transport would LPUSH
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery
 
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
+from conveyor.jobs.serialized import SerializedJob
 
 __all__ = ["Templates"]
 
@@ -59,18 +58,17 @@ class Templates:
         self,
         app: Celery,
         channel: Any,
-        message: Callable[[Celery, Job], tuple[str, Any, dict[str, Any]]],
+        message: Callable[[Celery, SerializedJob], tuple[str, Any, dict[str, Any]]],
         envelope: Callable[..., tuple[str, str]],
-        serialize: Callable[[Job], tuple[list[Any], dict[str, Any]]],
     ) -> None:
-        # The full path's pieces come in as arguments (the adapter's message(), kombu's envelope, the
-        # argument serializer), so this module imports none of the modules that use it.
+        # The full path's pieces come in as arguments (the adapter's message(), kombu's envelope),
+        # so this module imports none of the modules that use it.
         from kombu.utils.json import JSONEncoder
 
         from conveyor.settings import settings_for
 
         self.app, self.channel = app, channel
-        self._message, self._envelope, self._serialize = message, envelope, serialize
+        self._message, self._envelope = message, envelope
         self._made: dict[tuple[Any, ...], _Template] = {}
         self._log_arguments = settings_for(app).log_arguments
         parent = app.current_worker_task  # a job enqueued by a job keeps Celery's root link
@@ -86,25 +84,17 @@ class Templates:
         self._last_time_text = "null"
         self._count = itertools.count(int(random_hex[20:], 16) & 0xFFFF_FFFF)
 
-    def envelope(self, job: Job) -> tuple[str, str] | None:
+    def envelope(self, job: SerializedJob) -> tuple[str, str] | None:
         """(list key, envelope JSON) for ``job``, or None when only the full path can build it."""
-        cls = type(job)
-        if (
-            job.scheduled_at is not None
-            or cls._controlled
-            or job.exception_executions
-            or getattr(job, "_retry_error", None) is not None
-            or job._progress_on_wire() is not None
-        ):
+        if not job.templatable:
             return None
-        args, kwargs = self._serialize(job)  # checks and converts every argument, naming a bad one
-        kind = (cls, job.queue_name, job.priority, job.executions)
+        kind = job.kind
         template = self._made.get(kind)
         if template is None:
             template = self._made[kind] = self._make(job)  # from this job, by Celery's full path
         encode = self._encode
-        body = "[" + encode(args) + ", " + encode(kwargs) + template.body_tail
-        shown = cls.log_arguments if cls.log_arguments is not None else self._log_arguments
+        body = "[" + encode(job.args) + ", " + encode(job.kwargs) + template.body_tail
+        shown = job.log_arguments if job.log_arguments is not None else self._log_arguments
         quote = _quote
         job_id = quote(job.job_id)
         values = {  # each as JSON text
@@ -124,7 +114,7 @@ class Templates:
             self._last_time, self._last_time_text = at, _quote(at.isoformat()) if at is not None else "null"
         return self._last_time_text
 
-    def _make(self, job: Job) -> _Template:
+    def _make(self, job: SerializedJob) -> _Template:
         name, message, options = self._message(self.app, job)
         key, text = self._envelope(self.app, self.channel, name, message, options)
         envelope = json.loads(text)

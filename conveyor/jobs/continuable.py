@@ -46,10 +46,10 @@ from typing import Any, ClassVar
 from conveyor.errors import DeclarationError, Interrupt, InvalidStepError, ResumeLimitError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
+from conveyor.jobs.app_lookup import current_app
 from conveyor.jobs.continuation import Continuation, Step
 from conveyor.jobs.core import Core
 from conveyor.jobs.stopping import stopping
-from conveyor.jobs.task import current_app
 
 __all__ = ["Continuable", "StepLoop"]
 

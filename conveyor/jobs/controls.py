@@ -29,14 +29,12 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from conveyor.broker.controls import LIMIT_HEADER, THROTTLE_HEADER, UNIQUE_HEADER
 from conveyor.errors import DeclarationError
+from conveyor.jobs.core import Core
 from conveyor.wire import LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX
-
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
 
 __all__ = [
     "ConcurrencyDeclaration",
@@ -48,7 +46,7 @@ __all__ = [
     "unique",
 ]
 
-J = TypeVar("J", bound="type[Job]")
+J = TypeVar("J", bound="type[Core]")
 KeyFunction = Callable[..., Any]
 
 UNIQUE_ATTR, LIMIT_ATTR, THROTTLE_ATTR = "_conveyor_unique", "_conveyor_limit", "_conveyor_throttle"
@@ -136,7 +134,7 @@ def throttle(limit: int, period: float, key: KeyFunction | None = None) -> Calla
     return _declaring("throttle", THROTTLE_ATTR, ThrottleDeclaration(limit, float(period), key))
 
 
-def control_headers(job: Job, task: str, serialized: tuple[list[Any], dict[str, Any]]) -> dict[str, Any]:
+def control_headers(job: Core, task: str, serialized: tuple[list[Any], dict[str, Any]]) -> dict[str, Any]:
     """The headers carrying ``job``'s controls, its keys computed from its arguments (empty if none).
 
     ``serialized`` is the job's arguments as they travel: the default unique key digests them.
@@ -174,7 +172,7 @@ def control_headers(job: Job, task: str, serialized: tuple[list[Any], dict[str, 
     return headers
 
 
-def _key_value(key: KeyFunction, job: Job) -> str:
+def _key_value(key: KeyFunction, job: Core) -> str:
     # The key gets perform's arguments by name, defaults filled in (declared as ``lambda report_id, **_: ...``).
     signature = _signatures.get(type(job))
     if signature is None:
@@ -195,8 +193,6 @@ def _arguments_digest(serialized: tuple[list[Any], dict[str, Any]], queue: str |
 
 def _declaring(option: str, attribute: str, declaration: Any) -> Callable[[J], J]:
     def decorate(cls: J) -> J:
-        from conveyor.jobs.core import Core
-
         if not (isinstance(cls, type) and issubclass(cls, Core)):
             raise DeclarationError(f"@{option}(...) decorates a Job subclass, but got {cls!r}")
         if declaration.key is not None:

@@ -28,20 +28,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from conveyor.errors import DeclarationError, ResultNotStoredError
+from conveyor.jobs.app_lookup import current_app
+from conveyor.jobs.enqueue_options import EnqueueOptions
 from conveyor.jobs.logs import JobLogger
-from conveyor.jobs.task import current_app
 from conveyor.settings import settings_for
 
 if TYPE_CHECKING:
+    from celery import Task
+
     from conveyor.jobs.callbacks import Chain
-    from conveyor.jobs.task import JobTask
     from conveyor.settings import Settings
     from conveyor.wire import JobHeader
 
 __all__ = ["Core", "EnqueueOptions"]
 
 T = TypeVar("T")
-EnqueueOptions = dict[str, Any]
 
 
 class _ClassOrInstanceMethod(Generic[T]):
@@ -84,7 +85,7 @@ class Core:
     #: Callback chains per event, built by Job.__init_subclass__.
     _chains: ClassVar[dict[str, Chain]]
     #: The Celery task running this job, when in a worker.
-    _task: JobTask | None = None
+    _task: Task | None = None
 
     job_id: str
     arguments: tuple[Any, ...]
@@ -131,7 +132,10 @@ class Core:
     if TYPE_CHECKING:  # provided by Job and the other mixins
 
         def perform(self, *args: Any, **kwargs: Any) -> Any: ...
+        def perform_now(self) -> Any: ...
         def enqueue(self, **options: Any) -> Any: ...
+        @property
+        def continuation(self) -> Any: ...
         def _resolve_queue(self, explicit: str | None, default: str) -> str: ...
         def _declared_priority(self) -> Any: ...
         def _resolve_destination(self, options: EnqueueOptions, settings: Settings) -> None: ...

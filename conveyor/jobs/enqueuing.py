@@ -17,62 +17,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from celery import Celery
 
 from conveyor.errors import Abort, DuplicateJobError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
+from conveyor.jobs.app_lookup import current_app, task_name
 from conveyor.jobs.callbacks import run_chain
-from conveyor.jobs.controls import UNIQUE_ATTR
-from conveyor.jobs.core import Core, EnqueueOptions, _ClassOrInstanceMethod
-from conveyor.jobs.task import current_app
-from conveyor.routing import validate_priority, validate_queue_name
+from conveyor.jobs.controls import UNIQUE_ATTR, control_headers
+from conveyor.jobs.core import Core, _ClassOrInstanceMethod
+from conveyor.jobs.enqueue_options import EnqueueOptions, check_enqueue_options
+from conveyor.jobs.serialized import SerializedJob
+from conveyor.serialization import serialize_arguments
 from conveyor.settings import Settings, settings_for
 from conveyor.wire import JobHeader, job_header
 
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
-
 __all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 
-J = TypeVar("J", bound="Job")
+J = TypeVar("J", bound="Enqueuing")
 UTC = dt.UTC
-
-
-def check_enqueue_options(
-    wait: float | dt.timedelta | None = None,
-    wait_until: dt.datetime | None = None,
-    queue: str | None = None,
-    priority: int | None = None,
-) -> EnqueueOptions:
-    """Validate ``set(...)`` options; return only the ones given.
-
-    ``wait``: seconds (int/float >= 0) or a timedelta; ``wait_until``: an aware
-    datetime; not both. ``queue``: a queue name; ``priority``: 0-9.
-    """
-    options: EnqueueOptions = {}
-    if wait is not None and wait_until is not None:
-        raise ValueError("set() takes wait= or wait_until=, not both")
-    if wait is not None:
-        if isinstance(wait, dt.timedelta):
-            wait = wait.total_seconds()
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
-            raise ValueError(f"set(wait=...) expects seconds (int or float >= 0) or a timedelta, got {wait!r}")
-        options["wait"] = float(wait)
-    if wait_until is not None:
-        if not isinstance(wait_until, dt.datetime) or wait_until.utcoffset() is None:
-            raise ValueError(
-                "set(wait_until=...) expects an aware datetime, e.g. datetime.now(timezone.utc) + timedelta(hours=1), "
-                f"got {wait_until!r}"
-            )
-        options["wait_until"] = wait_until
-    if queue is not None:
-        options["queue"] = validate_queue_name(queue, "set(queue=...)", ValueError)
-    if priority is not None:
-        options["priority"] = validate_priority(priority, "set(priority=...)", ValueError)
-    return options
 
 
 class ConfiguredJob(Generic[J]):
@@ -176,16 +141,58 @@ class Enqueuing(Core):
 
     def _header(self) -> JobHeader:
         """The job's metadata for the message header (read back by ``Execution._from_message``)."""
-        header = job_header(
-            self.enqueued_at, self.scheduled_at, self.queue_name, self.priority, self.exception_executions
+        return job_header(
+            self.enqueued_at,
+            self.scheduled_at,
+            self.queue_name,
+            self.priority,
+            self.exception_executions,
+            error=getattr(self, "_retry_error", None),
+            progress=self._progress_on_wire(),
+            resumptions=self.resumptions,
         )
-        error = getattr(self, "_retry_error", None)
-        if error is not None:
-            header["error"] = error
+
+    def serialize(self) -> SerializedJob:
+        """The job as it is sent (ActiveJob's ``serialize``): what every queue adapter builds its message from.
+
+        Raises ``SerializationError`` naming an argument that cannot travel. Call it after the job's
+        queue and times are resolved (``perform_later`` does, then hands the job to the adapter).
+
+        Example::
+
+            ReportGenerationJob.perform_later(42).serialize().args   # [42]
+        """
+        cls = type(self)
+        args, kwargs = serialize_arguments(
+            f"{cls.__qualname__} (Job ID: {self.job_id})", cls._positional_names, self.arguments, self.keyword_arguments
+        )
+        name = task_name(cls)
         progress = self._progress_on_wire()
-        if progress is not None:  # a continuable job enqueued again with its progress
-            header["continuation"], header["resumptions"] = progress, self.resumptions
-        return header
+        return SerializedJob(
+            job_class=cls,
+            job_id=self.job_id,
+            task=name,
+            queue=self.queue_name,
+            priority=self.priority,
+            executions=self.executions,
+            enqueued_at=self.enqueued_at,
+            scheduled_at=self.scheduled_at,
+            arguments=self.arguments,
+            keyword_arguments=self.keyword_arguments,
+            args=args,
+            kwargs=kwargs,
+            log_arguments=cls.log_arguments,
+            exception_executions=self.exception_executions,
+            error=getattr(self, "_retry_error", None),
+            progress=progress,
+            resumptions=self.resumptions,
+            # Shown with the arguments in Flower's task view: where a resumed job starts again.
+            progress_note=""
+            if progress is None
+            else f" [resumption {self.resumptions + 1}, {self.continuation.description}]",
+            # @unique / @limits_concurrency / @throttle: keys from the arguments
+            controls=control_headers(self, name, (args, kwargs)) if cls._controlled else {},
+        )
 
     def _publish(self, app: Celery, defer: bool = True) -> None:
         if defer and _holds and _held(app, self):
@@ -193,7 +200,7 @@ class Enqueuing(Core):
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
         try:
-            current_adapter().enqueue(app, self)  # type: ignore[arg-type]
+            current_adapter().enqueue(app, self)
         except DuplicateJobError as exc:
             self.duplicate_of = exc.holder_id
             logs.duplicate(self)
@@ -248,7 +255,7 @@ def _warn_if_unconsumed(app: Celery, queue: str | None) -> None:
     )
 
 
-def perform_all_later(jobs: Iterable[Job], *, batch_size: int = 1000) -> int:
+def perform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> int:
     """Enqueue many jobs with one Redis round trip per ``batch_size`` jobs; returns the count enqueued
     (including jobs held until their transaction commits, see ``conveyor.sqlalchemy.transactions``).
 

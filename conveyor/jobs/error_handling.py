@@ -21,15 +21,13 @@ import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from conveyor.defaults import DEFAULT_ATTEMPTS, DEFAULT_WAIT_S
 from conveyor.errors import DeclarationError
 from conveyor.jobs.callbacks import _marker
+from conveyor.jobs.core import Core
 from conveyor.routing import validate_priority, validate_queue_name
-
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
 
 __all__ = [
     "DiscardDeclaration",
@@ -43,7 +41,7 @@ __all__ = [
     "retry_on",
 ]
 
-J = TypeVar("J", bound="type[Job]")
+J = TypeVar("J", bound="type[Core]")
 Handler = Callable[[Any, BaseException], Any]
 Wait = int | float | dt.timedelta | Callable[[int], float]
 _RESCUES = "_conveyor_rescues"
@@ -153,8 +151,6 @@ def _check_handler(option: str, handler: Any) -> Handler | None:
 
 
 def _check_target(option: str, cls: Any) -> None:
-    from conveyor.jobs.core import Core  # every Job is a Core; error handling sits below Job
-
     if not (isinstance(cls, type) and issubclass(cls, Core)):
         raise DeclarationError(f"@{option}(...) decorates a Job subclass, but got {cls!r}")
 

@@ -24,14 +24,15 @@ from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
+from conveyor.jobs.app_lookup import current_app
 from conveyor.jobs.callbacks import run_chain
 from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
 from conveyor.jobs.core import _ClassOrInstanceMethod
-from conveyor.jobs.enqueuing import check_enqueue_options
+from conveyor.jobs.enqueue_options import check_enqueue_options
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.jobs.stopping import COLD, stopping_state
-from conveyor.jobs.task import JobTask, current_app
+from conveyor.jobs.task import JobTask
 from conveyor.serialization import deserialize_arguments
 from conveyor.settings import redis_client, settings_for
 from conveyor.wire import HEADER, JobHeader, parse_job_header

@@ -16,14 +16,12 @@ Example lines::
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from conveyor.jobs.core import Core
-
-__all__ = ["JobLogger", "logger", "one_line", "printable"]
+__all__ = ["JobLogger", "LoggedJob", "logger", "one_line", "printable"]
 
 logger = logging.getLogger("conveyor")
 
@@ -79,27 +77,43 @@ def printable(value: object) -> str:
     return str(value).translate(_KEEPING_LINES)
 
 
+class LoggedJob(Protocol):
+    """What a log line reads of a job (every Job is one; the logs sit below the job's mixins)."""
+
+    job_id: str
+    arguments: tuple[Any, ...]
+    keyword_arguments: dict[str, Any]
+    queue_name: str | None
+    enqueued_at: dt.datetime | None
+    scheduled_at: dt.datetime | None
+    duplicate_of: str | None
+    resumptions: int
+
+    def _arguments_repr(self) -> str: ...
+    def _logs_arguments(self) -> bool: ...
+
+
 class _Arguments:
     """Formats a job's arguments only when the record is emitted."""
 
     __slots__ = ("job",)
 
-    def __init__(self, job: Core) -> None:
+    def __init__(self, job: LoggedJob) -> None:
         self.job = job
 
     def __str__(self) -> str:
         return self.job._arguments_repr()
 
 
-def _tagged(job: Core) -> JobLogger:
+def _tagged(job: LoggedJob) -> JobLogger:
     return JobLogger(logger, type(job).__name__, job.job_id)
 
 
-def _with_arguments(job: Core) -> bool:
+def _with_arguments(job: LoggedJob) -> bool:
     return bool(job.arguments or job.keyword_arguments) and job._logs_arguments()
 
 
-def enqueued(job: Core) -> None:
+def enqueued(job: LoggedJob) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     name = type(job).__name__
@@ -117,7 +131,7 @@ def enqueued(job: Core) -> None:
         _tagged(job).info("Enqueued %s (Job ID: %s) to %s%s", name, job.job_id, job.queue_name, when)
 
 
-def duplicate(job: Core) -> None:
+def duplicate(job: LoggedJob) -> None:
     _tagged(job).info(
         "Did not enqueue %s (Job ID: %s): a duplicate of job %s, which holds its @unique lock",
         type(job).__name__,
@@ -126,7 +140,7 @@ def duplicate(job: Core) -> None:
     )
 
 
-def enqueue_halted(job: Core) -> None:
+def enqueue_halted(job: LoggedJob) -> None:
     _tagged(job).info(
         "Failed enqueuing %s to %s: a before_enqueue or around_enqueue callback halted the enqueuing",
         type(job).__name__,
@@ -134,7 +148,7 @@ def enqueue_halted(job: Core) -> None:
     )
 
 
-def performing(job: Core) -> None:
+def performing(job: LoggedJob) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     name, job_id, queue = type(job).__name__, job.job_id, job.queue_name
@@ -152,7 +166,7 @@ def performing(job: Core) -> None:
         _tagged(job).info("Performing %s (Job ID: %s) from %s%s", name, job_id, queue, enqueued_at)
 
 
-def performed(job: Core, duration_ms: float) -> None:
+def performed(job: LoggedJob, duration_ms: float) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     _tagged(job).info(
@@ -160,7 +174,7 @@ def performed(job: Core, duration_ms: float) -> None:
     )
 
 
-def perform_halted(job: Core) -> None:
+def perform_halted(job: LoggedJob) -> None:
     _tagged(job).info(
         "Halted %s (Job ID: %s): a before_perform or around_perform callback halted the job",
         type(job).__name__,
@@ -168,7 +182,7 @@ def perform_halted(job: Core) -> None:
     )
 
 
-def perform_error(job: Core, error: BaseException, duration_ms: float) -> None:
+def perform_error(job: LoggedJob, error: BaseException, duration_ms: float) -> None:
     _tagged(job).error(
         "Error performing %s (Job ID: %s) from %s in %.2f ms: %s: %s",
         type(job).__name__,
@@ -181,7 +195,7 @@ def perform_error(job: Core, error: BaseException, duration_ms: float) -> None:
     )
 
 
-def retrying(job: Core, wait_s: float, error: BaseException, attempt: int, attempts: int | None) -> None:
+def retrying(job: LoggedJob, wait_s: float, error: BaseException, attempt: int, attempts: int | None) -> None:
     _tagged(job).info(
         "Retrying %s (Job ID: %s) in %.2f seconds due to %s: %s (attempt %d/%s)",
         type(job).__name__,
@@ -194,13 +208,13 @@ def retrying(job: Core, wait_s: float, error: BaseException, attempt: int, attem
     )
 
 
-def discarded(job: Core, error: BaseException) -> None:
+def discarded(job: LoggedJob, error: BaseException) -> None:
     _tagged(job).warning(
         "Discarded %s (Job ID: %s) due to %s: %s", type(job).__name__, job.job_id, type(error).__name__, error
     )
 
 
-def retry_stopped(job: Core, error: BaseException, attempts: int) -> None:
+def retry_stopped(job: LoggedJob, error: BaseException, attempts: int) -> None:
     _tagged(job).error(
         "Stopped retrying %s (Job ID: %s) due to %s: %s, which reoccurred on %d attempts",
         type(job).__name__,
@@ -211,19 +225,19 @@ def retry_stopped(job: Core, error: BaseException, attempts: int) -> None:
     )
 
 
-def hook_failed(job: Core, hook: str, error: BaseException) -> None:
+def hook_failed(job: LoggedJob, hook: str, error: BaseException) -> None:
     _tagged(job).exception(
         "after_discard hook %s of %s raised %s", hook, type(job).__name__, type(error).__name__, exc_info=error
     )
 
 
-def resuming(job: Core, description: str) -> None:
+def resuming(job: LoggedJob, description: str) -> None:
     _tagged(job).info(
         "Resuming %s (Job ID: %s) %s (resumption %d)", type(job).__name__, job.job_id, description, job.resumptions
     )
 
 
-def interrupted(job: Core, description: str, reason: BaseException, wait_s: float) -> None:
+def interrupted(job: LoggedJob, description: str, reason: BaseException, wait_s: float) -> None:
     name = type(job).__name__
     if reason.__class__.__name__ == "Interrupt":
         _tagged(job).info(
@@ -244,7 +258,7 @@ def interrupted(job: Core, description: str, reason: BaseException, wait_s: floa
     )
 
 
-def step_event(job: Core, message: str) -> None:
+def step_event(job: LoggedJob, message: str) -> None:
     """A continuable job's step started, resumed, completed or was skipped."""
     if logger.isEnabledFor(logging.INFO):
         _tagged(job).info("%s", message)

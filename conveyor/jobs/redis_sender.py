@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery
 
@@ -19,17 +19,15 @@ from conveyor.broker.fetch.reliable_fetch import wake
 from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.bulk_template import Templates
+from conveyor.jobs.serialized import SerializedJob
 from conveyor.wire import WAKE_CAP, wake_key
-
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
 
 __all__ = ["Entry", "LeanSender", "_lean_redis_sender", "_redis_envelope"]
 
 
-#: A job ready to go: (job, queue, list key, envelope JSON, its @unique header or None,
+#: A job ready to go: (job id, queue, list key, envelope JSON, its @unique header or None,
 #: (task name, Celery message) for the after_task_publish signal or None).
-Entry = tuple["Job", str, str, str, Any, Any]
+Entry = tuple[str, str, str, str, Any, Any]
 
 
 def _lean_redis_sender(app: Celery, adapter: Any) -> LeanSender | None:
@@ -54,7 +52,7 @@ class LeanSender:
     def __init__(self, app: Celery, adapter: Any) -> None:
         self.app, self.adapter = app, adapter
 
-    def prepare(self, jobs: Sequence[Job]) -> list[Entry]:
+    def prepare(self, jobs: Sequence[SerializedJob]) -> list[Entry]:
         """Every job's message, built (and every argument serialized) before anything is sent."""
         from celery import signals
 
@@ -64,18 +62,16 @@ class LeanSender:
         with app.producer_or_acquire(None) as producer:
             channel = producer.channel
             kombu_compat.check_redis_channel(channel)
-            templates = (
-                None if signalled else Templates(app, channel, adapter.message, _redis_envelope, adapter.serialize)
-            )
+            templates = None if signalled else Templates(app, channel, adapter.message, _redis_envelope)
             for job in jobs:
                 ready = templates.envelope(job) if templates is not None else None
                 if ready is not None:
-                    entries.append((job, job.queue_name, ready[0], ready[1], None, None))  # type: ignore[arg-type]
+                    entries.append((job.job_id, job.queue, ready[0], ready[1], None, None))  # type: ignore[arg-type]
                     continue
                 name, message, options = adapter.message(app, job)
                 key, envelope = _redis_envelope(app, channel, name, message, options)
                 uniq = options["headers"].get(UNIQUE_HEADER)
-                entries.append((job, options["queue"], key, envelope, uniq, (name, message)))
+                entries.append((job.job_id, options["queue"], key, envelope, uniq, (name, message)))
         return entries
 
     def send(self, chunk: Sequence[Entry]) -> dict[str, str]:
@@ -101,17 +97,17 @@ class LeanSender:
                         pipe.lpush(key, *envelopes)
                     waiting.clear()
 
-                for job, queue, key, envelope, uniq, published in chunk:
+                for job_id, queue, key, envelope, uniq, published in chunk:
                     if uniq is not None:  # the lock and the message in one script, after what came before
                         push_waiting()
-                        unique_at[len(pipe.command_stack)] = job.job_id
+                        unique_at[len(pipe.command_stack)] = job_id
                         pipe.evalsha(
                             UNIQUE_PUT.sha,
                             3,
                             uniq["key"],
                             key,
                             wake_key(queue),
-                            job.job_id,
+                            job_id,
                             uniq["ttl_ms"],
                             envelope,
                             WAKE_CAP,

@@ -8,48 +8,30 @@ the message to the job class (``Job._perform_from_worker``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from celery import Celery, Task
 
 from conveyor.compat import celery as celery_compat
+from conveyor.jobs.app_lookup import current_app, task_name  # noqa: F401 - 0.2's names, kept importable here
 from conveyor.jobs.worker_lost import JobRequest
 
-if TYPE_CHECKING:
-    from conveyor.jobs.job import Job
-
-__all__ = ["JobTask", "current_app", "register", "task_name"]
+__all__ = ["JobTask", "Performer", "register"]
 
 
-def current_app() -> Celery:
-    """The app jobs are enqueued through.
+class Performer(Protocol):
+    """What the task needs of its job class (``conveyor.jobs.execution`` provides it; the task sits below)."""
 
-    Inside a running task, that task's app (a job enqueuing jobs); otherwise Celery's
-    current app, as for ``@shared_task``: the thread's, else the process default, which
-    ``conveyor.configure`` sets, so threads of a web server or of Flower use the
-    configured app and not an unconfigured default one.
-    """
-    task = celery_compat.current_worker_task()
-    if task is not None:
-        return task.app  # type: ignore[no-any-return]
-    return celery_compat.current_app()
-
-
-#: A class attribute naming the task explicitly. Messages and schedules store the task name,
-#: so a job class that moves to another module keeps its old name with it (not inherited).
-TASK_NAME_ATTR = "_task_name"
-
-
-def task_name(job_cls: type) -> str:
-    """``"<module>.<ClassName>"``, or the name the class pins with ``_task_name``."""
-    pinned = job_cls.__dict__.get(TASK_NAME_ATTR)
-    return pinned if isinstance(pinned, str) else f"{job_cls.__module__}.{job_cls.__name__}"
+    @classmethod
+    def _stores_result(cls, app: Any) -> bool: ...
+    @classmethod
+    def _perform_from_worker(cls, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
 
 
 class JobTask(Task):  # type: ignore[misc]
     """Base of the Celery task made for each Job class."""
 
-    job_class: ClassVar[type[Job]]
+    job_class: ClassVar[type[Performer]]
     #: conveyor counts attempts per retry_on declaration; Celery's own limit
     #: (default 3) would otherwise stop every job after 4 runs.
     max_retries = None
@@ -74,7 +56,7 @@ class JobTask(Task):  # type: ignore[misc]
         return self.job_class._perform_from_worker(self, args, kwargs)
 
 
-def register(job_cls: type[Job]) -> None:
+def register(job_cls: type[Performer]) -> None:
     """Register ``job_cls`` as a task with every current and future Celery app."""
     name = task_name(job_cls)
 

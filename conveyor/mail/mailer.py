@@ -42,9 +42,9 @@ from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, over
 import jinja2
 
 from conveyor.errors import ConveyorError
+from conveyor.jobs.app_lookup import current_app
 from conveyor.jobs.error_handling import discard_on, polynomially_longer, retry_on
 from conveyor.jobs.job import Job
-from conveyor.jobs.task import current_app
 from conveyor.mail.rendering import Attachment, address_list, attach, snake_case, template_environment
 from conveyor.settings import MailSettings
 

@@ -35,7 +35,7 @@ from celery.utils.imports import import_from_cwd
 from croniter import croniter
 
 from conveyor.errors import ConveyorError, ScheduleError
-from conveyor.jobs.task import task_name
+from conveyor.jobs.app_lookup import task_name
 from conveyor.routing import validate_priority, validate_queue_name
 from conveyor.schedule.zoned_cron import ZonedCron
 from conveyor.serialization import serialize_arguments

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 from conveyor.jobs import logs
-from conveyor.jobs.adapters import serialized_arguments
+from conveyor.jobs.serialized import Enqueueable, SerializedJob
 from conveyor.wire import JobHeader
 
 if TYPE_CHECKING:
@@ -72,29 +72,29 @@ class TestAdapter:
         self.jobs: list[EnqueuedJob] = []
         self._lock = threading.Lock()
 
-    def _record(self, job: Job, serialized: tuple[list[Any], dict[str, Any]]) -> None:
+    def _record(self, job: SerializedJob) -> None:
         entry = EnqueuedJob(
-            job_class=type(job),
+            job_class=job.job_class,  # type: ignore[arg-type]  # a Job subclass: only jobs serialize
             job_id=job.job_id,
             args=tuple(job.arguments),
             kwargs=dict(job.keyword_arguments),
-            queue=job.queue_name,
+            queue=job.queue,
             priority=job.priority,
             at=job.scheduled_at,
             executions=job.executions,
-            serialized=serialized,
-            meta=job._header(),
+            serialized=(job.args, job.kwargs),
+            meta=job.header(),
         )
         with self._lock:
             self.jobs.append(entry)
 
-    def enqueue(self, app: Celery, job: Job) -> None:
-        self._record(job, serialized_arguments(job))
+    def enqueue(self, app: Celery, job: Enqueueable) -> None:
+        self._record(job.serialize())
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Job], batch_size: int) -> None:
-        serialized = [serialized_arguments(job) for job in jobs]  # all first, as the real adapter does
-        for job, arguments in zip(jobs, serialized, strict=True):
-            self._record(job, arguments)
+    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
+        serialized = [job.serialize() for job in jobs]  # all first, as the real adapter does
+        for job, one in zip(jobs, serialized, strict=True):
+            self._record(one)
             job.successfully_enqueued = True
             logs.enqueued(job)
 

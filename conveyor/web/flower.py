@@ -171,7 +171,7 @@ def install(app: Any = None, allowed_hosts: Iterable[str] = ()) -> None:
     import prometheus_client
     from tornado.web import GZipContentEncoding
 
-    from conveyor.jobs.task import current_app
+    from conveyor.jobs.app_lookup import current_app
     from conveyor.web.busy_views import BusyView, WorkerActionView
     from conveyor.web.metrics_views import MetricsView
     from conveyor.web.queue_views import QueueActionView, QueuesView

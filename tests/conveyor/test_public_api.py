@@ -67,7 +67,7 @@ def test_dotted_paths_stored_by_0_1_deployments_still_resolve(stored: str, targe
 
 
 def test_names_written_into_messages_and_redis_did_not_move() -> None:
-    from conveyor.jobs.task import task_name
+    from conveyor.jobs.app_lookup import task_name
     from conveyor.mail.mailer import MailDeliveryJob
     from conveyor.schedule import beat
 
@@ -76,7 +76,7 @@ def test_names_written_into_messages_and_redis_did_not_move() -> None:
 
 
 def test_a_pinned_task_name_is_not_inherited() -> None:
-    from conveyor.jobs.task import task_name
+    from conveyor.jobs.app_lookup import task_name
     from conveyor.mail.mailer import MailDeliveryJob
 
     class AuditedDeliveryJob(MailDeliveryJob):

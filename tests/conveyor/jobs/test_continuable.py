@@ -253,7 +253,7 @@ def test_the_progress_shows_with_the_arguments_in_flower_and_travels_in_the_head
 
     job = ImportJob._from_message("id-2", [5], {}, _header({"completed": ["initialize"], "current": ["process", 2]}), 0)
     job.queue_name, job.arguments = "default", (5,)  # as after its execution rebuilt them
-    _, message, options = CeleryAdapter().message(celery_app, job)
+    _, message, options = CeleryAdapter().message(celery_app, job.serialize())
     assert message.headers["argsrepr"] == "(5,) [resumption 1, at step 'process', cursor 2]"
     assert options["headers"]["conveyor"]["continuation"] == {"completed": ["initialize"], "current": ["process", 2]}
 

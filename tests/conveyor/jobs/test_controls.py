@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from conveyor import DeclarationError, DuplicateJobError, Job, limits_concurrency, throttle, unique
+from conveyor.jobs.app_lookup import task_name
 from conveyor.jobs.controls import control_headers
-from conveyor.jobs.task import task_name
 
 
 @pytest.mark.parametrize(
