@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from conveyor.broker.scheduled import waiting
-from conveyor.wire import SCHEDULED_KEY, WAKE_PREFIX
+from conveyor.keys import SCHEDULED_KEY, WAKE_PREFIX
 
 ENTRIES = 20_000
 

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["DROPPED_IN", "MOVED", "MOVED_IN_0_3", "install"]
+__all__ = ["DROPPED_IN", "MOVED", "MOVED_IN_0_3", "SPLIT_IN_0_3", "install"]
 
 #: Old module path → new module path.
 MOVED: dict[str, str] = {
@@ -66,7 +66,7 @@ MOVED_IN_0_3: dict[str, str] = {
     "conveyor.broker.claim": "conveyor.broker.fetch.claim",
     "conveyor.broker.consumer": "conveyor.broker.fetch.consumer",
     "conveyor.broker.dead_set": "conveyor.broker.dead.dead_set",
-    "conveyor.broker.depths": "conveyor.broker.views.depths",
+    "conveyor.broker.depths": "conveyor.broker.views.queue_state",
     "conveyor.broker.handoff": "conveyor.broker.fetch.handoff",
     "conveyor.broker.metrics": "conveyor.broker.views.metrics",
     "conveyor.broker.owners": "conveyor.broker.fetch.owners",
@@ -77,7 +77,11 @@ MOVED_IN_0_3: dict[str, str] = {
     "conveyor.broker.retry_plan": "conveyor.broker.dead.retry_plan",
     "conveyor.broker.scheduled_set": "conveyor.broker.scheduled.scheduled_set",
     "conveyor.broker.waiting": "conveyor.broker.scheduled.waiting",
+    "conveyor.routing": "conveyor.validation",
 }
+#: 0.2's ``conveyor.wire`` held two things, now two modules: the old path is a module holding the
+#: names of both (with the same DeprecationWarning).
+SPLIT_IN_0_3: dict[str, tuple[str, ...]] = {"conveyor.wire": ("conveyor.keys", "conveyor.records")}
 DROPPED_IN = "0.4"
 MOVED.update(MOVED_IN_0_3)
 
@@ -88,11 +92,13 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MOVED:
+        if fullname not in MOVED and fullname not in SPLIT_IN_0_3:
             return None
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        if spec.name in SPLIT_IN_0_3:
+            return _joined(spec.name, SPLIT_IN_0_3[spec.name])
         if spec.name in MOVED_IN_0_3:
             warnings.warn(
                 f"{spec.name} moved to {MOVED_IN_0_3[spec.name]}; the old path goes in conveyor {DROPPED_IN}",
@@ -110,6 +116,23 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         alias = module.__spec__
         if alias is not None and alias.loader_state is not None:
             module.__spec__ = alias.loader_state
+
+
+def _joined(name: str, parts: tuple[str, ...]) -> ModuleType:
+    warnings.warn(
+        f"{name} was split into {' and '.join(parts)}; the old path goes in conveyor {DROPPED_IN}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    joined = ModuleType(name, f"Deprecated: the names of {', '.join(parts)}.")
+    exported: list[str] = []
+    for part in parts:
+        module = importlib.import_module(part)
+        for attribute in module.__all__:
+            setattr(joined, attribute, getattr(module, attribute))
+        exported += module.__all__
+    joined.__all__ = exported  # type: ignore[attr-defined]
+    return joined
 
 
 def install() -> None:

@@ -11,7 +11,7 @@ Settings (all optional; the defaults and their reasons are in ``conveyor.default
 ``conveyor_dead_timeout``               180 days      and drops jobs older than this (seconds)
 ``conveyor_production``                 False         refuse to start a worker on an evicting Redis
 ``conveyor_queue_name_prefix``          None          queues in Redis are ``<prefix>_<name>`` (ActiveJob's
-                                                      ``queue_name_prefix``; ``conveyor.routing``)
+                                                      ``queue_name_prefix``; ``conveyor.validation``)
 ``conveyor_queue_name_delimiter``       ``_``         between the prefix and the name
 ``conveyor_schedule_file``              schedule.yaml the cron schedule beat syncs into redbeat
 ``conveyor_mail_backend``               smtp          smtp, file, console or test

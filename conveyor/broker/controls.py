@@ -35,8 +35,8 @@ from typing import Any
 
 from conveyor.broker.scripts import Script
 from conveyor.errors import ConveyorError
-from conveyor.routing import RESERVED_PREFIXES
-from conveyor.wire import LIMIT_PREFIX, LIMITS_KEY, LIMITS_TO_KEY, THROTTLE_PREFIX, UNIQUE_PREFIX, WAKE_CAP, WAKE_PREFIX
+from conveyor.keys import LIMIT_PREFIX, LIMITS_KEY, LIMITS_TO_KEY, THROTTLE_PREFIX, UNIQUE_PREFIX, WAKE_CAP, WAKE_PREFIX
+from conveyor.validation import RESERVED_PREFIXES
 
 __all__ = [
     "LIMIT_HEADER",

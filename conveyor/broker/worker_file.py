@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from conveyor.broker.fetch.queue_order import STRICT, WEIGHTED, WeightedCycle
 from conveyor.errors import WorkerConfigError
-from conveyor.routing import validate_queue_name
 from conveyor.settings import Settings, forget
+from conveyor.validation import validate_queue_name
 
 __all__ = ["WorkerConfig", "apply", "load_worker_config"]
 

@@ -96,7 +96,7 @@ def new(name: str, queue: str, root: str) -> None:
     """Write tasks/<name>_job.py and tests/test_<name>_job.py (NAME like ReportGeneration)."""
     import re
 
-    from conveyor.routing import validate_queue_name
+    from conveyor.validation import validate_queue_name
 
     base = name.removesuffix("Job")
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", base):

@@ -64,8 +64,8 @@ CHANNEL_READS = (
 )
 #: The keyword kombu's PublishBatch.publish passes itself as to Channel._put (``basic_publish``'s kwargs).
 PUBLISH_BATCH_KEYWORD = "_publish_batch"
-#: The values conveyor's own code repeats (``conveyor.wire.PRIORITY_SEPARATOR``, the reserved
-#: ``_kombu`` and ``unacked`` prefixes of ``conveyor.routing``): checked to be kombu's still.
+#: The values conveyor's own code repeats (``conveyor.keys.PRIORITY_SEPARATOR``, the reserved
+#: ``_kombu`` and ``unacked`` prefixes of ``conveyor.validation``): checked to be kombu's still.
 CHANNEL_VALUES = {
     "Channel.sep": "\x06\x16",
     "Channel.keyprefix_queue": "_kombu.binding.%s",

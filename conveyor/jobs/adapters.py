@@ -29,8 +29,8 @@ from conveyor.errors import DuplicateJobError, EnqueueError
 from conveyor.jobs import logs
 from conveyor.jobs.redis_sender import _lean_redis_sender, _redis_envelope
 from conveyor.jobs.serialized import Enqueueable, SerializedJob
+from conveyor.records import HEADER
 from conveyor.settings import masked_url, settings_for
-from conveyor.wire import HEADER
 
 __all__ = ["CeleryAdapter", "QueueAdapter", "current_adapter", "use_adapter"]
 

@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeVar
 from conveyor.broker.controls import LIMIT_HEADER, THROTTLE_HEADER, UNIQUE_HEADER
 from conveyor.errors import DeclarationError
 from conveyor.jobs.core import Core
-from conveyor.wire import LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX
+from conveyor.keys import LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX
 
 __all__ = [
     "ConcurrencyDeclaration",

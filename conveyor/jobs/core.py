@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from celery import Task
 
     from conveyor.jobs.callbacks import Chain
+    from conveyor.records import JobHeader
     from conveyor.settings import Settings
-    from conveyor.wire import JobHeader
 
 __all__ = ["Core", "EnqueueOptions"]
 

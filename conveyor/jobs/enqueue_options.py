@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from conveyor.routing import validate_priority, validate_queue_name
+from conveyor.validation import validate_priority, validate_queue_name
 
 __all__ = ["EnqueueOptions", "check_enqueue_options"]
 

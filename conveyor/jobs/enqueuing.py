@@ -30,9 +30,9 @@ from conveyor.jobs.controls import UNIQUE_ATTR, control_headers
 from conveyor.jobs.core import Core, _ClassOrInstanceMethod
 from conveyor.jobs.enqueue_options import EnqueueOptions, check_enqueue_options
 from conveyor.jobs.serialized import SerializedJob
+from conveyor.records import JobHeader, job_header
 from conveyor.serialization import serialize_arguments
 from conveyor.settings import Settings, settings_for
-from conveyor.wire import JobHeader, job_header
 
 __all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 

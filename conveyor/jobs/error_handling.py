@@ -27,7 +27,7 @@ from conveyor.defaults import DEFAULT_ATTEMPTS, DEFAULT_WAIT_S
 from conveyor.errors import DeclarationError
 from conveyor.jobs.callbacks import _marker
 from conveyor.jobs.core import Core
-from conveyor.routing import validate_priority, validate_queue_name
+from conveyor.validation import validate_priority, validate_queue_name
 
 __all__ = [
     "DiscardDeclaration",

@@ -33,9 +33,9 @@ from conveyor.jobs.enqueue_options import check_enqueue_options
 from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
 from conveyor.jobs.stopping import COLD, stopping_state
 from conveyor.jobs.task import JobTask
+from conveyor.records import HEADER, JobHeader, parse_job_header
 from conveyor.serialization import deserialize_arguments
 from conveyor.settings import redis_client, settings_for
-from conveyor.wire import HEADER, JobHeader, parse_job_header
 
 __all__ = ["Execution"]
 

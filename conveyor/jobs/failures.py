@@ -19,7 +19,7 @@ from typing import Any
 from conveyor.broker.dead.dead_set import BROKER_ERRORS, DeadSet
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.task import JobTask
-from conveyor.wire import HEADER, DeadRecord, dead_record, parse_job_header
+from conveyor.records import HEADER, DeadRecord, dead_record, parse_job_header
 
 __all__ = ["record_task_failure"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.jobs.core import Core
-from conveyor.routing import validate_priority
+from conveyor.validation import validate_priority
 
 __all__ = ["QueuePriority", "validate_priority"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from conveyor.jobs.core import Core
-from conveyor.routing import validate_queue_name
+from conveyor.validation import validate_queue_name
 
 __all__ = ["QueueName", "validate_queue_name"]
 

@@ -20,7 +20,7 @@ from conveyor.compat import kombu as kombu_compat
 from conveyor.defaults import is_redis_url
 from conveyor.jobs.bulk_template import Templates
 from conveyor.jobs.serialized import SerializedJob
-from conveyor.wire import WAKE_CAP, wake_key
+from conveyor.keys import WAKE_CAP, wake_key
 
 __all__ = ["Entry", "LeanSender", "_lean_redis_sender", "_redis_envelope"]
 

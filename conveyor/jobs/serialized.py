@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.jobs.logs import LoggedJob
-from conveyor.wire import JobHeader, job_header
+from conveyor.records import JobHeader, job_header
 
 __all__ = ["Enqueueable", "SerializedJob"]
 

@@ -24,8 +24,8 @@ from celery.worker.request import Request
 from conveyor.broker.fetch.poison import poison_reason
 from conveyor.defaults import MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.jobs.controlled_run import release_controls
+from conveyor.keys import DEATHS_PREFIX
 from conveyor.settings import redis_client
-from conveyor.wire import DEATHS_PREFIX
 
 __all__ = ["JobRequest", "count_death"]
 

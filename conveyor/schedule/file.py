@@ -36,9 +36,9 @@ from croniter import croniter
 
 from conveyor.errors import ConveyorError, ScheduleError
 from conveyor.jobs.app_lookup import task_name
-from conveyor.routing import validate_priority, validate_queue_name
 from conveyor.schedule.zoned_cron import ZonedCron
 from conveyor.serialization import serialize_arguments
+from conveyor.validation import validate_priority, validate_queue_name
 
 __all__ = ["ScheduledJob", "describe", "load_schedule", "local_time", "parse_every"]
 

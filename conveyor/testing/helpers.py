@@ -27,7 +27,7 @@ from celery import Celery
 
 from conveyor.jobs import logs
 from conveyor.jobs.serialized import Enqueueable, SerializedJob
-from conveyor.wire import JobHeader
+from conveyor.records import JobHeader
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job

@@ -238,7 +238,7 @@ class QueueDepthCollector:
         threading.Thread(target=self._refresh_forever, name="conveyor-depths", daemon=True).start()
 
     def _refresh_forever(self) -> None:
-        from conveyor.broker.views.depths import queue_depths
+        from conveyor.broker.views.queue_state import queue_depths
 
         while True:
             try:

@@ -55,7 +55,8 @@ def test_an_annotation_naming_a_higher_jobs_module_breaks_the_jobs_layers(tmp_pa
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     adapters = tmp_path / "conveyor" / "jobs" / "adapters.py"
     adapters.write_text(
-        adapters.read_text() + "\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from conveyor.jobs.job import Job\n"
+        adapters.read_text()
+        + "\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from conveyor.jobs.job import Job\n"
     )
     result = lint_imports(tmp_path)
     assert result.returncode == 1

@@ -20,8 +20,8 @@ from kombu.transport import redis as kombu_redis
 import conveyor
 from conveyor.compat import celery, flower, kombu, redbeat, tornado
 from conveyor.compat.guard import Guard
-from conveyor.routing import RESERVED_PREFIXES
-from conveyor.wire import PRIORITY_SEPARATOR
+from conveyor.keys import PRIORITY_SEPARATOR
+from conveyor.validation import RESERVED_PREFIXES
 
 PACK = Path(conveyor.__file__).parent
 DEPENDENCIES = ("celery", "kombu", "redbeat", "flower", "tornado")

@@ -42,12 +42,24 @@ def test_a_module_path_of_0_1_is_the_moved_module_itself(old: str, new: str) -> 
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(MOVED_IN_0_3.items()))
-def test_a_broker_path_of_0_2_still_imports_with_a_warning_naming_the_new_path(old: str, new: str) -> None:
+def test_a_path_of_0_2_still_imports_with_a_warning_naming_the_new_path(old: str, new: str) -> None:
     sys.modules.pop(old, None)
     with pytest.warns(DeprecationWarning, match=rf"{re.escape(old)} moved to {re.escape(new)}; .* conveyor 0\.4"):
         moved = importlib.import_module(old)
     assert moved is importlib.import_module(new)
     assert moved.__spec__.name == new
+
+
+def test_the_split_wire_module_of_0_2_still_gives_every_name_with_a_warning_naming_both() -> None:
+    from conveyor import keys, records
+
+    sys.modules.pop("conveyor.wire", None)
+    with pytest.warns(DeprecationWarning, match=r"conveyor\.wire was split into conveyor\.keys and conveyor\.records"):
+        wire = importlib.import_module("conveyor.wire")
+    assert sorted(wire.__all__) == sorted([*keys.__all__, *records.__all__])
+    assert wire.dead_record is records.dead_record
+    assert wire.WAKE_PREFIX == keys.WAKE_PREFIX == "conveyor:wake:"
+    assert set(keys.__all__).isdisjoint(records.__all__)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import redis
 
 from conveyor import perform_all_later
 from conveyor.broker.dead.dead_set import DeadSet
-from conveyor.wire import CLAIMS_KEY, HEARTBEAT_PREFIX, HELD_PREFIX
+from conveyor.keys import CLAIMS_KEY, HEARTBEAT_PREFIX, HELD_PREFIX
 from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import diagnose, enqueuing_through, runs

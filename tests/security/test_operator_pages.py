@@ -23,7 +23,8 @@ import pytest
 import redis
 
 from conveyor.broker.dead.dead_set import DeadSet
-from conveyor.wire import PAUSED_KEY, SCHEDULED_KEY, dead_record
+from conveyor.keys import PAUSED_KEY, SCHEDULED_KEY
+from conveyor.records import dead_record
 from tests.conftest import require_redis
 from tests.integration.services import ROOT, Service
 from tests.security.test_flower_hardening import FLOWER_REDIS_URL, LOGIN, basic, request, start_flower

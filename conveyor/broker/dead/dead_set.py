@@ -36,14 +36,9 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from conveyor.broker.dead.retry_plan import resend, retry_plan
 from conveyor.broker.scripts import Script
 from conveyor.defaults import DEAD_MAX_JOBS, DEAD_TIMEOUT
+from conveyor.keys import DEAD_JOBS_KEY, DEAD_KEY
+from conveyor.records import DeadRecord, RawMessage, dead_record
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import (
-    DEAD_JOBS_KEY,
-    DEAD_KEY,
-    DeadRecord,
-    RawMessage,
-    dead_record,
-)
 
 __all__ = ["BROKER_ERRORS", "DEAD_JOBS_KEY", "DEAD_KEY", "DeadSet", "bury_entry", "raw_message"]
 
@@ -83,7 +78,7 @@ class DeadSet:
         return cached
 
     def add(self, record: DeadRecord, now: float | None = None) -> int:
-        """Keep ``record`` (built with ``conveyor.wire.dead_record``); returns how many old records were dropped."""
+        """Keep ``record`` (built with ``conveyor.records.dead_record``); returns how many old records were dropped."""
         now = time.time() if now is None else now
         data = self.encode(record, now)
         return int(

@@ -24,8 +24,9 @@ from celery import Celery
 
 from conveyor.broker.controls import LIMIT_HEADER, THROTTLE_HEADER, UNIQUE_HEADER, owned_key
 from conveyor.errors import ConveyorError
-from conveyor.routing import validate_queue_name
-from conveyor.wire import HEADER, LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX, parse_job_header
+from conveyor.keys import LIMIT_PREFIX, THROTTLE_PREFIX, UNIQUE_PREFIX
+from conveyor.records import HEADER, parse_job_header
+from conveyor.validation import validate_queue_name
 
 __all__ = ["FILTERED", "RetryPlan", "arguments_hidden", "redacted", "resend", "retry_plan"]
 

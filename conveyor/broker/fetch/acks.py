@@ -35,7 +35,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
 from conveyor.broker.scripts import Script
-from conveyor.wire import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
+from conveyor.keys import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
 
 __all__ = ["QoS"]
 

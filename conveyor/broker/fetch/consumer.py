@@ -31,7 +31,7 @@ from celery.exceptions import WorkerShutdown, WorkerTerminate
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from conveyor.broker.dead.dead_set import DeadSet, raw_message
-from conveyor.wire import dead_record
+from conveyor.records import dead_record
 
 __all__ = ["Consumer", "unknown_task_reason"]
 

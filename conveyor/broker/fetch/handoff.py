@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.broker.scripts import Script
-from conveyor.wire import CLAIMS_KEY, HELD_PREFIX
+from conveyor.keys import CLAIMS_KEY, HELD_PREFIX
 
 __all__ = ["hand_off"]
 

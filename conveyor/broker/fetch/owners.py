@@ -51,7 +51,7 @@ from conveyor.broker.controls import sweep_limits
 from conveyor.broker.fetch.poison import bury_poisoned
 from conveyor.broker.scripts import Script
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
-from conveyor.wire import (
+from conveyor.keys import (
     CLAIMS_KEY,
     DEATHS_PREFIX,
     HEARTBEAT_PREFIX,

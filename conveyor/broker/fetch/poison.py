@@ -19,7 +19,8 @@ from typing import Any
 from kombu.utils.encoding import bytes_to_str
 
 from conveyor.broker.dead.dead_set import DeadSet
-from conveyor.wire import POISONED_KEY, dead_record
+from conveyor.keys import POISONED_KEY
+from conveyor.records import dead_record
 
 __all__ = ["bury_poisoned", "poison_reason"]
 

@@ -63,7 +63,7 @@ from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
 from conveyor.errors import DuplicateJobError
-from conveyor.wire import (
+from conveyor.keys import (
     CLAIMS_KEY,
     LIMITS_KEY,
     LIMITS_TO_KEY,

@@ -40,8 +40,9 @@ from conveyor.broker.controls import check_unique_lock
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scripts import Script
 from conveyor.defaults import SCHEDULED_POLL_INTERVAL_S
+from conveyor.keys import SCHEDULED_KEY, WAKE_CAP, wake_key
+from conveyor.records import dead_record
 from conveyor.settings import Settings, redis_client
-from conveyor.wire import SCHEDULED_KEY, WAKE_CAP, dead_record, wake_key
 
 __all__ = ["MALFORMED_KEY", "SCHEDULED_KEY", "Poller", "SchedulePoller", "add", "count", "move_due"]
 

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scripts import Script
-from conveyor.wire import DEAD_JOBS_KEY, DEAD_KEY, SCHEDULED_KEY, WAKE_CAP, dead_record
+from conveyor.keys import DEAD_JOBS_KEY, DEAD_KEY, SCHEDULED_KEY, WAKE_CAP
+from conveyor.records import dead_record
 
 __all__ = ["Listing", "WaitingJob", "delete", "find", "kill", "listing", "run_now", "waiting"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.broker.fetch.owners import UNACKED_KEYS, heartbeat_key, held_key
-from conveyor.wire import OWNERS_KEY
+from conveyor.keys import OWNERS_KEY
 
 __all__ = ["BusyJob", "WorkerOwner", "busy", "workers"]
 

@@ -5,6 +5,8 @@
 keep sending to it. Nothing is lost and the pause survives worker restarts (it lives in
 Redis); ``resume`` removes the name and wakes the queue's idle workers at once.
 
+**Depths** (``queue_depths``): waiting jobs per configured queue and priority, for metrics.
+
 **Overview**: every configured queue, and every non-empty queue list that no live worker
 consumes (flagged, Sidekiq shows them too: a typo in ``queue_as`` ends up there), with its
 size per priority, its latency (the age of the oldest waiting job, from the ``enqueued_at``
@@ -32,8 +34,9 @@ from conveyor.broker.scripts import Script
 from conveyor.broker.views.busy import workers
 from conveyor.defaults import PRIORITY_STEPS
 from conveyor.errors import ConveyorError
-from conveyor.routing import RESERVED_PREFIXES, is_reserved, validate_queue_name
-from conveyor.wire import PAUSED_KEY, PRIORITY_SEPARATOR, priority_queue_key
+from conveyor.keys import PAUSED_KEY, PRIORITY_SEPARATOR, priority_queue_key
+from conveyor.settings import redis_client
+from conveyor.validation import RESERVED_PREFIXES, is_reserved, validate_queue_name
 
 __all__ = [
     "QueueRow",
@@ -44,6 +47,7 @@ __all__ = [
     "paused",
     "priority_steps",
     "purge",
+    "queue_depths",
     "queue_keys",
     "resume",
     "waiting_in",
@@ -77,7 +81,7 @@ _PURGE = Script("purge_queue")
 def known_queues(app: Any, client: Any) -> set[str]:
     """The queues an operator may act on: configured, consumed by a live worker, holding jobs, or paused.
 
-    Never a name under a reserved prefix (``conveyor.routing.RESERVED_PREFIXES``, the app's
+    Never a name under a reserved prefix (``conveyor.validation.RESERVED_PREFIXES``, the app's
     redbeat prefix, pidbox lists), whatever Redis holds under it.
     """
     names = {queue.name for queue in app.conf.task_queues or []} | {app.conf.task_default_queue}
@@ -145,6 +149,25 @@ def waiting_in(app: Any, client: Any, queue: str) -> int:
         for key in queue_keys(app, queue):
             pipe.llen(key)
         return sum(int(length) for length in pipe.execute())
+
+
+def queue_depths(app: Any) -> list[tuple[str, int, int]]:
+    """(queue, priority, waiting jobs) for every configured queue and priority step, in one round trip.
+
+    What Flower's queue-depth metrics read on every scrape: configured queues only, no latency
+    or consumers (``overview`` is the operator's full view).
+    """
+    names = [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]
+    keys = [(name, step) for name in names for step in priority_steps(app)]
+    client = redis_client(app)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for name, step in keys:
+                pipe.llen(priority_queue_key(name, step))
+            lengths = pipe.execute()
+    finally:
+        client.close()
+    return [(name, step, int(length)) for (name, step), length in zip(keys, lengths, strict=True)]
 
 
 def pause(client: Any, queue: str) -> bool:

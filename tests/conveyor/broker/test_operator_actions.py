@@ -21,8 +21,9 @@ from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.scheduled import waiting
 from conveyor.broker.views.queue_state import action_refusal, known_queues, pause, purge, resume
 from conveyor.errors import ConveyorError
+from conveyor.keys import LIMITS_KEY, LIMITS_TO_KEY, SCHEDULED_KEY, WAKE_PREFIX
+from conveyor.records import dead_record
 from conveyor.testing import worker_thread
-from conveyor.wire import LIMITS_KEY, LIMITS_TO_KEY, SCHEDULED_KEY, WAKE_PREFIX, dead_record
 from tests.jobs import RECORDER, EchoJob
 from tests.redis_reading import queue_keys
 

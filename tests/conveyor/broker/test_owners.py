@@ -21,7 +21,7 @@ import conveyor
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.broker.fetch import owners
 from conveyor.broker.fetch.claim import CLAIM
-from conveyor.wire import (
+from conveyor.keys import (
     CLAIMS_KEY,
     DEATHS_PREFIX,
     LIMITS_KEY,

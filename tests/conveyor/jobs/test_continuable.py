@@ -243,7 +243,7 @@ def test_invalid_declarations_fail_at_class_definition() -> None:
 
 
 def _header(progress: dict[str, Any]) -> Any:
-    from conveyor.wire import parse_job_header
+    from conveyor.records import parse_job_header
 
     return parse_job_header({"continuation": progress, "resumptions": 0, "exception_executions": {}})
 

@@ -1,8 +1,9 @@
-"""What conveyor writes where others read it: the message header, dead-set records, Redis keys.
+"""The records conveyor writes where other processes read them: the message header and dead-set records.
 
 Everything here outlives the process that wrote it (a message waits in a queue across a
 deploy, a dead record for 180 days), so each shape is defined once, typed, and changed
-only compatibly: new keys are optional, old keys keep their meaning.
+only compatibly: new keys are optional, old keys keep their meaning. The keys they are
+stored under are ``conveyor.keys``.
 
 Example::
 
@@ -18,72 +19,17 @@ import datetime as dt
 from typing import Any, NotRequired, TypedDict
 
 __all__ = [
-    "CLAIMS_KEY",
-    "DEAD_JOBS_KEY",
-    "DEAD_KEY",
-    "DEATHS_PREFIX",
     "HEADER",
-    "HEARTBEAT_PREFIX",
-    "HELD_PREFIX",
-    "LIMITS_KEY",
-    "LIMIT_PREFIX",
-    "LIMITS_TO_KEY",
-    "OWNERS_KEY",
-    "PAUSED_KEY",
-    "POISONED_KEY",
-    "PRIORITY_SEPARATOR",
-    "SCHEDULED_KEY",
-    "THROTTLE_PREFIX",
-    "UNIQUE_PREFIX",
-    "WAKE_CAP",
-    "WAKE_PREFIX",
     "DeadRecord",
     "JobHeader",
     "RawMessage",
     "dead_record",
     "job_header",
     "parse_job_header",
-    "priority_queue_key",
-    "wake_key",
 ]
 
 #: The message header carrying a job's metadata (Celery exposes it as ``task.request.conveyor``).
 HEADER = "conveyor"
-
-#: The dead set: a sorted set (job id → time of death) and a hash (job id → JSON record).
-DEAD_KEY = "conveyor:dead"
-DEAD_JOBS_KEY = "conveyor:dead:jobs"
-#: The scheduled set: a sorted set of delayed kombu messages scored by due time.
-SCHEDULED_KEY = "conveyor:scheduled"
-#: Idle workers of a queue block on ``WAKE_PREFIX + queue``; senders push a token per message.
-WAKE_PREFIX = "conveyor:wake:"
-#: Tokens kept per wake-up list: enough to wake every idle worker of a burst.
-WAKE_CAP = 1000
-#: Super fetch (``conveyor.broker.fetch.owners``). Each consuming channel is an *owner*: a heartbeat
-#: string with a TTL (JSON: host, pid, queues, started), its score in the OWNERS_KEY sorted set
-#: (owner id → time of its last heartbeat), the set of delivery tags it holds (HELD_PREFIX + id),
-#: and per held tag a claim record in CLAIMS_KEY: ``"<owner> <length of the message> <source list>"``.
-HEARTBEAT_PREFIX = "conveyor:heartbeat:"
-OWNERS_KEY = "conveyor:owners"
-HELD_PREFIX = "conveyor:held:"
-CLAIMS_KEY = "conveyor:claims"
-#: How often a job's worker died while running it (job id → count, with a TTL): a poison pill at 3.
-DEATHS_PREFIX = "conveyor:deaths:"
-#: Messages taken from a dead owner for the last time, waiting to be written to the dead set:
-#: ``"<length of source> <deaths> <source list><message>"``.
-POISONED_KEY = "conveyor:poisoned"
-#: The prefixes of the keys the control headers name (``conveyor.broker.controls``): a message's
-#: header naming a key outside its own prefix is refused (the claim script checks the same strings).
-UNIQUE_PREFIX = "conveyor:unique:"
-LIMIT_PREFIX = "conveyor:limit:"
-THROTTLE_PREFIX = "conveyor:throttle:"
-#: Concurrency limits in use (``conveyor.broker.controls``): a set of slot keys, and each key's size.
-LIMITS_KEY = "conveyor:limits"
-LIMITS_TO_KEY = "conveyor:limits:to"
-#: Queues paused by an operator (``conveyor.broker.views.queue_state``): the claim script skips them.
-PAUSED_KEY = "conveyor:paused"
-#: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
-PRIORITY_SEPARATOR = "\x06\x16"
 
 
 class JobHeader(TypedDict):
@@ -209,13 +155,3 @@ def dead_record(id: str, reason: str, *, error: str | None = None, **fields: Any
         **fields,
     }
     return record  # type: ignore[return-value]  # the optional keys are DeadRecord's
-
-
-def wake_key(queue: str) -> str:
-    """The list an idle worker of ``queue`` waits on."""
-    return WAKE_PREFIX + queue
-
-
-def priority_queue_key(queue: str, priority: int) -> str:
-    """The Redis list holding ``queue``'s messages of ``priority`` (kombu's layout)."""
-    return queue if priority == 0 else f"{queue}{PRIORITY_SEPARATOR}{priority}"
