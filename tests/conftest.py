@@ -90,12 +90,15 @@ def recorder() -> Iterator[Any]:
     RECORDER.clear()
 
 
-# Fixtures that reach Redis or a worker: a test using one is an integration test, so
-# `make test-fast` (-m "not integration") runs without Redis and without subprocesses.
-_INTEGRATION_FIXTURES = {"redis_client", "worker", "celery_worker", "conveyor_worker"}
+# Fixtures that reach Redis or a worker: a test using one is marked `redis` (and a real worker
+# thread needs nothing more). Markers per tier: `redis`, `processes`, `slow`; `integration` is
+# "redis or processes", so `make test-fast` (-m "not integration") needs no Redis and starts nothing.
+_REDIS_FIXTURES = {"redis_client", "worker", "celery_worker", "conveyor_worker"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
+        if item.get_closest_marker("redis") or item.get_closest_marker("processes"):
             item.add_marker(pytest.mark.integration)

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.integration  # runs processes
+pytestmark = pytest.mark.processes  # runs processes
 
 A_TEST_THAT_STARTS_A_SERVICE = """
 import sys

@@ -28,14 +28,14 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.integration  # runs processes
+@pytest.mark.processes  # lint-imports
 def test_the_layer_and_cycle_contracts_hold() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
-@pytest.mark.integration
+@pytest.mark.processes
 def test_an_upward_import_breaks_the_contracts_naming_the_import(tmp_path: Path) -> None:
     shutil.copytree(PACK, tmp_path / "conveyor", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
@@ -48,7 +48,7 @@ def test_an_upward_import_breaks_the_contracts_naming_the_import(tmp_path: Path)
     assert "Contracts: 1 kept, 2 broken." in result.stdout  # and it made a cycle
 
 
-@pytest.mark.integration
+@pytest.mark.processes
 def test_an_annotation_naming_a_higher_jobs_module_breaks_the_jobs_layers(tmp_path: Path) -> None:
     # The knot conveyor.jobs had: a lower module importing Job "only for type checking".
     shutil.copytree(PACK, tmp_path / "conveyor", ignore=shutil.ignore_patterns("__pycache__"))
@@ -76,7 +76,7 @@ def test_conveyor_settings_are_read_in_conveyor_settings_only() -> None:
     assert readers == {}, "read conveyor_* settings and build Redis clients through conveyor.settings"
 
 
-@pytest.mark.integration
+@pytest.mark.processes
 def test_the_packs_tests_never_import_the_reference_service() -> None:
     # A fresh interpreter imports every module of tests/conveyor, as pytest's collection does.
     script = (

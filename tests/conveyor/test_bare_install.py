@@ -20,7 +20,8 @@ import redis
 
 from tests.conftest import TEST_REDIS_URL, missing_service, require_redis
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # a cold uv cache downloads the pack's dependencies
+# A cold uv cache downloads the pack's dependencies: ten minutes at most.
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))

@@ -68,7 +68,7 @@ def test_attributes_set_in_init_are_checked_on_the_live_object() -> None:
     celery_compat.check_app(Celery("fine"))  # a real app has them
 
 
-@pytest.mark.integration  # opens a broker connection
+@pytest.mark.redis  # opens a broker connection
 def test_a_reliable_fetch_channel_checks_kombus_instance_state(
     celery_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

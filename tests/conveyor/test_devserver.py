@@ -15,7 +15,7 @@ import redis
 from conveyor.devserver import answers, free_port, main, select_redis
 from tests.conftest import REDIS_AVAILABLE, TEST_REDIS_URL, missing_service
 
-pytestmark = pytest.mark.integration  # runs processes
+pytestmark = pytest.mark.processes  # runs processes
 
 NOBODY = f"redis://127.0.0.1:{free_port()}/0"  # a port nothing listens on
 

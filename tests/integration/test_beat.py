@@ -22,7 +22,7 @@ from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
 from tests.jobs import Recorder
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[2]
 BEAT_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/12"))
 

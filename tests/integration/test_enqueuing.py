@@ -19,7 +19,7 @@ from tasks.report_generation_job import ReportGenerationJob
 from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, SecretJob
 from tests.redis_reading import queue_keys, queued_messages, scheduled_entries
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 UTC = dt.UTC
 
 

@@ -16,7 +16,7 @@ from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 FLOWER_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/11"))
 LOGIN = "admin:s3cret-test"
 

@@ -21,7 +21,7 @@ from conveyor.devserver import free_port
 from conveyor.testing import worker_thread
 from tests.conftest import require_redis
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 class Inbox:

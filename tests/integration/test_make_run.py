@@ -26,7 +26,7 @@ from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, missing_service, require_redis
 from tests.integration.services import ROOT, Service, descendants
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow]
 RUN_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/10"))
 USER, PASSWORD = "admin", "browser-test"
 ARTIFACTS = ROOT / "var" / "artifacts"

@@ -9,7 +9,7 @@ import redis
 
 from tests.jobs import EchoJob, Recorder
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 def test_the_plugins_celery_worker_runs_jobs_from_the_configured_queues(

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import missing_service
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.processes
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get("CONVEYOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

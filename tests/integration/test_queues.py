@@ -22,7 +22,7 @@ from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.jobs import QueueProbeJob, Recorder
 from tests.redis_reading import queued_messages
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 # A database of its own: these workers must not see the other tests' messages.
 QUEUES_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/13"))
 

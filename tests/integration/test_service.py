@@ -22,7 +22,7 @@ from celery.events.state import State
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.processes import track
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[2]
 # A database of its own, so the in-process test worker cannot take these jobs.
 SERVICE_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/14"))

@@ -28,7 +28,7 @@ from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import ROOT, Service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 TEMPLATE = ROOT / "template"
 REFERENCE_ANSWERS = {"service_name": "Conveyor Reference", "database": "sqlite", "example_jobs": "yes"}

@@ -29,7 +29,7 @@ from tests.jobs import (
     UnhandledJob,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 UTC = dt.UTC
 
 

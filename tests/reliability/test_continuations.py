@@ -24,7 +24,7 @@ from conveyor.broker.dead.dead_set import DeadSet
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import enqueuing_through
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 TOTAL, ROW_MS = 400, 10
 

@@ -19,7 +19,7 @@ from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import enqueuing_through, runs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow]
 
 
 def queued(broker: redis.Redis) -> list[bytes]:

@@ -20,7 +20,7 @@ from conveyor import perform_all_later
 from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow]
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import redis
 from tests.integration.services import ROOT, Service
 from tests.reliability.conftest import Workers
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow]
 
 
 def test_an_evicting_redis_is_refused_in_production_and_warned_about_otherwise(

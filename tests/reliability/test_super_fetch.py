@@ -26,7 +26,7 @@ from tests.integration.services import ROOT
 from tests.reliability.conftest import Workers, report, wait_until
 from tests.reliability.test_faults import diagnose, enqueuing_through, runs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.slow]
 
 SHIPPED = {"RELIABILITY_SHIPPED": "1"}
 

@@ -29,7 +29,7 @@ from conveyor.devserver import free_port
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import ROOT, Service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 
 FLOWER_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/8"))
 LOGIN = "admin:s3cret-security"

@@ -33,7 +33,7 @@ from conveyor.broker.dead.dead_set import DeadSet
 from tests.integration.services import Service
 from tests.security.test_hostile_messages import SECURITY_REDIS_URL
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.redis, pytest.mark.processes, pytest.mark.timeout(300)]
 
 DONE = "conveyor-test:security:done"
 QUEUE = "fuzz"

@@ -25,7 +25,7 @@ from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
 from tests.security.marker_module import MARKER
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 
 SECURITY_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/8"))
 DONE = "conveyor-test:security:done"

@@ -29,7 +29,7 @@ from tests.conftest import require_redis
 from tests.integration.services import ROOT, Service
 from tests.security.test_flower_hardening import FLOWER_REDIS_URL, LOGIN, basic, request, start_flower
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 
 SECRET = "s3cr3t-token-123"
 

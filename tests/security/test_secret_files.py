@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conveyor.web.secrets import read_or_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ def test_an_existing_file_keeps_its_value_and_is_narrowed_to_0600(tmp_path: Path
     assert mode(path) == 0o600
 
 
+@pytest.mark.processes
 def test_make_runs_login_file_is_created_0600(tmp_path: Path) -> None:
     script = "from app.run import flower_login; print(flower_login())"
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWER_")}
@@ -94,6 +97,7 @@ def test_make_flower_uses_the_login_make_run_keeps(tmp_path: Path) -> None:
         flower.stop()
 
 
+@pytest.mark.processes
 def test_the_development_redis_keeps_its_data_owner_only_under_a_permissive_umask(tmp_path: Path) -> None:
     data = tmp_path / "var" / "redis"
     write = (
@@ -145,6 +149,7 @@ def test_private_dir_narrows_an_existing_folder_and_creates_parents_0700(tmp_pat
     assert (mode(tmp_path / "new"), mode(nested), mode(written)) == (0o700, 0o700, 0o600)
 
 
+@pytest.mark.processes
 def test_mail_files_and_the_sqlite_file_are_owner_only(tmp_path: Path) -> None:
     from email.message import EmailMessage
 

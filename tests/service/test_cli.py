@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration  # runs processes
+pytestmark = pytest.mark.processes  # runs processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

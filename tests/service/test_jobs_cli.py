@@ -12,7 +12,7 @@ import redis
 
 from tests.redis_reading import queued_messages
 
-pytestmark = pytest.mark.integration  # runs processes
+pytestmark = [pytest.mark.redis, pytest.mark.processes]  # runs processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,7 +27,7 @@ from conveyor.testing import worker_thread
 from tests.jobs import RECORDER, EchoJob
 from tests.redis_reading import queue_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 RESERVED = [
     "conveyor:scheduled",

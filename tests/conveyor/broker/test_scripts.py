@@ -19,7 +19,7 @@ import redis
 import conveyor
 from conveyor.broker.scripts import LUA_DIR, Script
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 PACK = Path(conveyor.__file__).parent
 FILES = sorted(LUA_DIR.glob("*.lua"))
