@@ -1,4 +1,8 @@
-"""deliver_later end to end: a real worker renders and sends to a real SMTP server (aiosmtpd)."""
+"""deliver_later end to end: a real worker renders and sends to a real SMTP server (aiosmtpd).
+
+On the pack's app (``tests/conveyor/conftest.py``), test mailers and models: the worker
+thread consumes the ``mailers`` queue, where ``deliver_later`` puts ``MailDeliveryJob``.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ from aiosmtpd.controller import Controller
 from celery import Celery
 from celery.signals import task_retry
 
-from app.mailers import ReportMailer, UserMailer
-from app.models import Report, Session, User
 from conveyor.devserver import free_port
 from conveyor.testing import worker_thread
 from tests.conftest import require_redis
+from tests.conveyor.mail.mailers import SENDER, ReportMailer, UserMailer
+from tests.conveyor.sqlalchemy.models import Report, Session, User
 
 pytestmark = pytest.mark.redis
 
@@ -90,10 +94,11 @@ def test_the_worker_renders_and_sends_the_message_the_smtp_server_receives(smtp_
     finally:
         server.stop()
 
+    assert welcome.queue_name == "mailers"
     by_subject = {message["Subject"]: (sender, recipients, message) for sender, recipients, message in received}
     sender, recipients, message = by_subject["Welcome!"]
     assert (sender, recipients) == ("noreply@localhost", [user.email])
-    assert message["From"] == "Conveyor Reference <noreply@localhost>"
+    assert message["From"] == SENDER
     assert message["To"] == user.email
     assert message["Message-ID"].endswith("@localhost>")
     assert message.get_content_type() == "multipart/alternative"

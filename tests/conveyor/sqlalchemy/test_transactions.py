@@ -1,4 +1,8 @@
-"""Enqueue after commit: a job enqueued inside an open transaction waits for the commit."""
+"""Enqueue after commit: a job enqueued inside an open transaction waits for the commit.
+
+On the pack's test models (``tests/conveyor/sqlalchemy/models.py``), whose ``Session`` goes
+through ``defer_enqueue_until_commit``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from app.models import Report, Session
-from conveyor import perform_all_later
+from conveyor import Job, perform_all_later
 from conveyor.testing import EnqueuedJobs
-from tasks.report_generation_job import ReportGenerationJob
+from tests.conveyor.sqlalchemy.jobs import CompleteReportJob
+from tests.conveyor.sqlalchemy.models import Report, Session
 from tests.jobs import CountJob, ImmediateJob
 
 
@@ -19,23 +23,27 @@ def test_a_job_enqueued_in_a_transaction_is_sent_when_it_commits(enqueued_jobs: 
         report = Report(title="held")
         session.add(report)
         session.flush()
-        job = ReportGenerationJob.perform_later(report.id)
+        job = CompleteReportJob.perform_later(report.id)
 
         assert job.successfully_enqueued is None  # held
         enqueued_jobs.assert_no_enqueued_jobs()
         session.flush()
 
     assert job.successfully_enqueued is True
-    enqueued_jobs.assert_enqueued_with(job=ReportGenerationJob, args=(report.id,))
+    enqueued_jobs.assert_enqueued_with(job=CompleteReportJob, args=(report.id,))
     with Session() as session:  # the row the job needs is committed by the time it is sent
         assert session.scalar(select(Report.id).where(Report.id == report.id)) == report.id
+
+    enqueued_jobs.perform_all()  # and the job finds it
+    with Session() as session:
+        assert session.scalar(select(Report.status).where(Report.id == report.id)) == "completed"
 
 
 def test_a_rollback_drops_the_held_jobs_with_a_log_line(
     enqueued_jobs: EnqueuedJobs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="conveyor")
-    jobs = []
+    jobs: list[Job] = []
 
     def failing_request() -> None:
         with Session.begin() as session:
@@ -50,6 +58,8 @@ def test_a_rollback_drops_the_held_jobs_with_a_log_line(
     assert job.successfully_enqueued is False
     enqueued_jobs.assert_no_enqueued_jobs()
     assert f"Dropped CountJob (Job ID: {job.job_id}): the transaction it was enqueued in rolled back" in caplog.text
+    with Session() as session:  # the rollback the log line speaks of
+        assert session.scalar(select(Report.id).where(Report.title == "never")) is None
 
 
 def test_bulk_and_opted_out_jobs(enqueued_jobs: EnqueuedJobs) -> None:

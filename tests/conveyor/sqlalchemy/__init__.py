@@ -1,0 +1,1 @@
+"""conveyor.sqlalchemy on models of the pack's tests (``models.py``), never the reference service's."""
