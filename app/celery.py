@@ -33,6 +33,8 @@ conveyor.configure(
     broker_url=settings.broker,
     result_backend=settings.backend,
     redbeat_redis_url=settings.redis_url,
+    # A redis+sentinel:// REDIS_URL: conveyor derives the broker's, results', redbeat's and Flower's settings.
+    conveyor_redis_sentinel_password=settings.redis_sentinel_password,
     conveyor_mail_backend=settings.mail_backend,
     conveyor_mail_default_from=settings.mail_from,
     conveyor_mail_file_dir=settings.mail_file_dir,

@@ -24,6 +24,8 @@ from conveyor import compat
 from conveyor.compat import celery as celery_compat
 from conveyor.defaults import CELERY_SETTINGS, HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, VISIBILITY_TIMEOUT, is_redis_url
 from conveyor.errors import ConfigurationError
+from conveyor.sentinel import SCHEME as SENTINEL_SCHEME
+from conveyor.sentinel import parse_sentinel_url
 from conveyor.settings import Settings, forget, settings_for
 
 __all__ = ["Settings", "configure", "forget", "settings_for"]
@@ -46,7 +48,9 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     celery_compat.check_app(app)
     transport = {**CELERY_SETTINGS["broker_transport_options"], **overrides.pop("broker_transport_options", {})}
     broker = overrides.get("broker_url") or ""
-    if "redbeat_redis_url" not in overrides and is_redis_url(broker):
+    if str(broker).startswith(SENTINEL_SCHEME):
+        _follow_sentinel(overrides, transport)
+    elif "redbeat_redis_url" not in overrides and is_redis_url(broker):
         # redbeat stores the schedule on the broker's Redis unless told otherwise.
         overrides["redbeat_redis_url"] = broker
     app.conf.update({**CELERY_SETTINGS, "broker_transport_options": transport, **overrides})
@@ -60,6 +64,38 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     if default:
         app.set_default()
     return app
+
+
+def _follow_sentinel(overrides: dict[str, Any], transport: dict[str, Any]) -> None:
+    """Derive every component's Redis settings from one ``redis+sentinel://`` URL (``conveyor.sentinel``).
+
+    kombu's broker, Celery's result backend and redbeat each read Sentinel settings their own way;
+    given conveyor's URL for any of them, each gets its own form, so none keeps a demoted master.
+    """
+    url = str(overrides["broker_url"])
+    password = overrides.get("conveyor_redis_sentinel_password")
+    timeouts = (float(transport["socket_connect_timeout"]), float(transport["socket_timeout"]))
+    target = parse_sentinel_url(url, password)
+    overrides["conveyor_redis_url"] = url  # conveyor's own clients (conveyor.settings.redis_client)
+    overrides["broker_url"] = target.kombu_url()
+    transport.update(target.kombu_options(*timeouts))
+    backend = overrides.get("result_backend")
+    if isinstance(backend, str) and backend.startswith(SENTINEL_SCHEME):
+        results = parse_sentinel_url(backend, password)
+        overrides["result_backend"] = results.kombu_url()
+        overrides["result_backend_transport_options"] = {
+            **results.kombu_options(*timeouts),
+            **overrides.get("result_backend_transport_options", {}),
+        }
+    schedule = overrides.get("redbeat_redis_url", url)
+    if isinstance(schedule, str) and schedule.startswith(SENTINEL_SCHEME):
+        beat = parse_sentinel_url(schedule, password)
+        # redbeat takes its Sentinel branch for a redis-sentinel:// URL with `sentinels` in its options.
+        overrides["redbeat_redis_url"] = "redis-sentinel://" + ",".join(f"{h}:{p}" for h, p in beat.sentinels)
+        overrides["redbeat_redis_options"] = {
+            **beat.redbeat_options(*timeouts),
+            **overrides.get("redbeat_redis_options", {}),
+        }
 
 
 def _check_scheduled_threshold(app: Celery) -> None:

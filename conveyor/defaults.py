@@ -84,8 +84,8 @@ SMTP_TIMEOUT_S: Final = 10.0
 
 
 def is_redis_url(url: object) -> bool:
-    """The URL names a Redis server (where the scheduled and dead sets live)."""
-    return str(url or "").startswith(("redis://", "rediss://", "unix://"))
+    """The URL names a Redis server (where the scheduled and dead sets live), directly or through Sentinel."""
+    return str(url or "").startswith(("redis://", "rediss://", "unix://", "redis+sentinel://", "sentinel://"))
 
 
 #: Message priorities: 0 is the most urgent, as on kombu's Redis transport.

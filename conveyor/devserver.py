@@ -40,6 +40,8 @@ from typing import Any
 import redis
 
 from conveyor.private_files import private_dir
+from conveyor.sentinel import SCHEME as SENTINEL_SCHEME
+from conveyor.sentinel import parse_sentinel_url
 from conveyor.settings import masked_url, redis_client
 
 __all__ = ["RedisChoice", "answers", "free_port", "main", "select_redis"]
@@ -209,8 +211,12 @@ def select_redis(
             # server (and database) without saying so.
             if answers(env_url):
                 return RedisChoice(env_url, "REDIS_URL")
+            why = ""
+            if env_url.startswith(SENTINEL_SCHEME):  # which sentinel, service or password is wrong
+                problem = parse_sentinel_url(env_url, os.environ.get("REDIS_SENTINEL_PASSWORD")).problem(0.5, 0.5)
+                why = f" ({problem})" if problem else ""
             raise RuntimeError(
-                f"REDIS_URL={masked_url(env_url)} does not answer. Start that Redis, fix the URL, or unset "
+                f"REDIS_URL={masked_url(env_url)} does not answer{why}. Start that Redis, fix the URL, or unset "
                 "REDIS_URL to use the local one (or a Redis started for you)."
             )
         candidates, sources = [DEFAULT_URL], ["local"]

@@ -39,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -57,6 +58,8 @@ from conveyor.defaults import (
     SMTP_TIMEOUT_S,
     is_redis_url,
 )
+from conveyor.sentinel import SCHEME as SENTINEL_SCHEME
+from conveyor.sentinel import SentinelTarget, parse_sentinel_url
 
 __all__ = ["MailSettings", "Settings", "forget", "masked_url", "prefixed_queue", "redis_client", "settings_for"]
 
@@ -140,6 +143,8 @@ class Settings:
     schedule_file: str = SCHEDULE_FILE
     redis_connect_timeout: float = REDIS_CONNECT_TIMEOUT_S
     redis_socket_timeout: float = REDIS_SOCKET_TIMEOUT_S
+    #: The Redis service behind Sentinel, when the app was configured with a ``redis+sentinel://`` URL.
+    sentinel: SentinelTarget | None = None
     mail: MailSettings = MailSettings()
 
     def queue(self, name: str) -> str:
@@ -173,6 +178,7 @@ class Settings:
             schedule_file=str(conf.get("conveyor_schedule_file") or SCHEDULE_FILE),
             redis_connect_timeout=float(transport.get("socket_connect_timeout", REDIS_CONNECT_TIMEOUT_S)),
             redis_socket_timeout=float(transport.get("socket_timeout", REDIS_SOCKET_TIMEOUT_S)),
+            sentinel=_sentinel_target(conf),
             mail=MailSettings.from_conf(conf),
         )
 
@@ -225,19 +231,43 @@ def masked_url(url: object) -> str:
 _SECRET_PARAMETERS = frozenset({"password", "sentinel_password", "ssl_password", "passwd", "token"})
 
 
+def _sentinel_target(conf: Any) -> SentinelTarget | None:
+    url = conf.get("conveyor_redis_url")
+    if not (isinstance(url, str) and url.startswith(SENTINEL_SCHEME)):
+        return None
+    return parse_sentinel_url(url, conf.get("conveyor_redis_sentinel_password"))
+
+
 def redis_client(app_or_url: Celery | str, **options: Any) -> Any:
     """A client of the broker's Redis (or of ``url``) with conveyor's bounded timeouts.
 
     Every module that talks to Redis outside kombu builds its client here, so a timeout
     is set once (``broker_transport_options``) and a Redis that hangs never hangs a worker.
+    Behind Sentinel (``redis+sentinel://``) it is a client of the current master, which asks
+    the sentinels again after a failover; for a URL string, the sentinels' password is
+    ``sentinel_password=`` or ``REDIS_SENTINEL_PASSWORD``.
     """
     import redis
 
+    sentinel_password = options.pop("sentinel_password", None)
     if isinstance(app_or_url, str):
         url, timeouts = app_or_url, (REDIS_CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S)
+        target = None
+        if url.startswith(SENTINEL_SCHEME):
+            target = parse_sentinel_url(url, sentinel_password or os.environ.get("REDIS_SENTINEL_PASSWORD"))
     else:
         settings = Settings.from_app(app_or_url)
         url, timeouts = settings.broker_url, (settings.redis_connect_timeout, settings.redis_socket_timeout)
+        target = settings.sentinel
+    if target is not None:
+        return target.client(
+            options.pop("socket_connect_timeout", timeouts[0]), options.pop("socket_timeout", timeouts[1]), **options
+        )
+    if url.startswith("sentinel://"):
+        raise RuntimeError(
+            f"{masked_url(url.split(';')[0])} is kombu's Sentinel form: configure the app with a "
+            f"{SENTINEL_SCHEME}host:port[,host:port]/service_name URL, conveyor derives kombu's from it"
+        )
     if not is_redis_url(url):
         raise RuntimeError(f"conveyor needs a Redis broker here, not {url!r}")
     options.setdefault("socket_connect_timeout", timeouts[0])

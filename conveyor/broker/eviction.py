@@ -50,6 +50,10 @@ class EvictionCheck(bootsteps.StartStopStep):  # type: ignore[misc]
         settings = Settings.from_app(worker.app)
         if not settings.uses_redis:
             return
+        if settings.sentinel is not None:  # a wrong Sentinel URL or password: one line, not a retry loop
+            unreachable = settings.sentinel.problem(settings.redis_connect_timeout, settings.redis_socket_timeout)
+            if unreachable is not None:
+                raise WorkerConfigError(f"conveyor: {unreachable}")
         client = redis_client(worker.app)
         try:
             problem = eviction_problem(client)

@@ -15,7 +15,8 @@ import redis
 from kombu.exceptions import OperationalError
 
 from conveyor.errors import ConveyorError
-from conveyor.settings import masked_url
+from conveyor.jobs.logs import one_line
+from conveyor.settings import masked_url, settings_for
 
 __all__ = ["OneLineErrors"]
 
@@ -30,6 +31,11 @@ class OneLineErrors(click.Group):
             return super().invoke(ctx)
         except _BROKER_ERRORS as exc:
             app = getattr(ctx.obj, "app", None)
+            settings = settings_for(app) if app is not None else None
+            if settings is not None and settings.sentinel is not None:
+                # Which sentinel, password or service is wrong, rather than redis-py's long repr of every client.
+                problem = settings.sentinel.problem(settings.redis_connect_timeout, settings.redis_socket_timeout)
+                raise click.ClickException(problem or f"{type(exc).__name__}: {one_line(exc)}") from None
             where = f" at {masked_url(app.conf.broker_url)}" if app is not None else ""
             raise click.ClickException(f"cannot reach the broker{where}: {type(exc).__name__}: {exc}") from None
         except ConveyorError as exc:

@@ -85,6 +85,9 @@ QOS_NAMES = (
     "unacked_key",
     "unacked_index_key",
 )
+#: Set by ``SentinelChannel._sentinel_managed_pool`` (the Sentinel kombu closes at disconnect): checked
+#: after each call, as conveyor keeps the channel's own there when it makes the heartbeats' pool.
+SENTINEL_INSTANCE_WRITES = ("_sentinel_manager",)
 #: Set in ``Channel.__init__``: checked on each channel the reliable fetch opens.
 CHANNEL_INSTANCE_READS = ("_queue_cycle", "brpop_timeout", "connection_errors", "_expires")
 
@@ -96,6 +99,10 @@ GUARD = Guard(
         "QoS": QOS_NAMES,
         "Transport": ("Channel",),
         "PublishBatch": ("publish",),
+        # Behind Sentinel, a super-fetch owner's heartbeat client gets a pool of its own the way the
+        # channel's is made (Sentinel.master_for), so heartbeats follow a failover too.
+        "SentinelChannel": ("_sentinel_managed_pool",),
+        "SentinelTransport": ("default_port",),
     },
     tested=">=5.7,<5.8",
     values=CHANNEL_VALUES,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from celery import Celery
@@ -103,7 +103,7 @@ class CeleryAdapter:
         self._enqueue(app, job.serialize())
 
     def _enqueue(self, app: Celery, job: SerializedJob) -> None:
-        if job.scheduled_at is not None and self._to_scheduled_set(app, job):
+        if job.scheduled_at is not None and self._delayed(app, job.scheduled_at):
             return self._schedule(app, job)
         name, message, options = self.message(app, job)
         # Sent through Celery's amqp layer rather than Task.apply_async: jobs
@@ -124,11 +124,10 @@ class CeleryAdapter:
         if declaring:
             self._declared.add(declaring)
 
-    def _to_scheduled_set(self, app: Celery, job: SerializedJob) -> bool:
-        assert job.scheduled_at is not None
+    def _delayed(self, app: Celery, at: dt.datetime) -> bool:
+        """A job due at ``at`` goes to the scheduled set, not into a worker's memory as an ETA message."""
         settings = settings_for(app)
-        wait_s = (job.scheduled_at - dt.datetime.now(dt.UTC)).total_seconds()
-        return settings.uses_redis and wait_s > settings.scheduled_threshold
+        return settings.uses_redis and (at - dt.datetime.now(dt.UTC)).total_seconds() > settings.scheduled_threshold
 
     def _schedule(self, app: Celery, job: SerializedJob) -> None:
         """Store a delayed job in the scheduled set (``broker.scheduled.scheduled_set``) instead of sending it."""
@@ -164,7 +163,7 @@ class CeleryAdapter:
         if declaring:
             self._declared.add(declaring)
 
-    def _prepare_generic(self, app: Celery, jobs: Sequence[SerializedJob]) -> list[tuple[str, Any, dict[str, Any]]]:
+    def _prepare_generic(self, app: Celery, jobs: Iterable[SerializedJob]) -> list[tuple[str, Any, dict[str, Any]]]:
         # Every message is built before the first is sent.
         prepared = [self.message(app, job) for job in jobs]
         declaring = set()
@@ -196,23 +195,23 @@ class CeleryAdapter:
         return duplicates
 
     def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
-        serialized = [job.serialize() for job in jobs]  # every argument is checked before anything is stored
-        # Jobs delayed past the threshold go to the scheduled set, one by one (a rare case in bulk).
-        delayed = {at for at, one in enumerate(serialized) if one.scheduled_at and self._to_scheduled_set(app, one)}
-        if delayed:
-            for at in sorted(delayed):
-                self._schedule(app, serialized[at])
-                jobs[at].successfully_enqueued = True
-                logs.enqueued(jobs[at])
-            jobs = [job for at, job in enumerate(jobs) if at not in delayed]
-            serialized = [one for at, one in enumerate(serialized) if at not in delayed]
+        # Every argument is checked before anything is stored: the delayed jobs' first, then the rest's
+        # while their messages are built (each serialized just before its message, not all kept first).
+        waits = [(job, job.serialize()) for job in jobs if job.scheduled_at and self._delayed(app, job.scheduled_at)]
+        if waits:
+            delayed = {id(job) for job, _ in waits}
+            jobs = [job for job in jobs if id(job) not in delayed]
         lean = _lean_redis_sender(app, self)
         if lean is not None:  # kombu's Redis transport: messages from templates, one pipeline per chunk
-            entries: Sequence[Any] = lean.prepare(serialized)
+            entries: Sequence[Any] = lean.prepare(job.serialize() for job in jobs)
             send_chunk = lean.send
         else:
-            entries = self._prepare_generic(app, serialized)
+            entries = self._prepare_generic(app, (job.serialize() for job in jobs))
             send_chunk = functools.partial(self._send_generic, app)
+        for job, serialized in waits:  # to the scheduled set, one by one (a rare case in bulk)
+            self._schedule(app, serialized)
+            job.successfully_enqueued = True
+            logs.enqueued(job)
         for start in range(0, len(entries), batch_size):
             chunk = entries[start : start + batch_size]
             try:

@@ -121,6 +121,8 @@ class Core:
     resumptions: int = 0
     _progress: Any = None
     _continuation: Any = None
+    #: On a retry: the error it is retried for, sent in the header (conveyor.jobs.execution sets it).
+    _retry_error: str | None = None
 
     def _progress_on_wire(self) -> dict[str, Any] | None:
         """The progress to send with the job: this execution's, else the one it arrived with."""

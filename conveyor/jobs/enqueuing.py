@@ -36,6 +36,10 @@ from conveyor.settings import Settings, settings_for
 
 __all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 
+# Task names per job class, computed once (a class's name and module do not change once registered).
+_task_names: dict[type, str] = {}
+_NO_CONTROLS: dict[str, Any] = {}  # shared, never written: a SerializedJob's controls are read only
+
 J = TypeVar("J", bound="Enqueuing")
 UTC = dt.UTC
 
@@ -147,7 +151,7 @@ class Enqueuing(Core):
             self.queue_name,
             self.priority,
             self.exception_executions,
-            error=getattr(self, "_retry_error", None),
+            error=self._retry_error,
             progress=self._progress_on_wire(),
             resumptions=self.resumptions,
         )
@@ -163,35 +167,35 @@ class Enqueuing(Core):
             ReportGenerationJob.perform_later(42).serialize().args   # [42]
         """
         cls = type(self)
+        job_id = self.job_id
         args, kwargs = serialize_arguments(
-            f"{cls.__qualname__} (Job ID: {self.job_id})", cls._positional_names, self.arguments, self.keyword_arguments
+            f"{cls.__qualname__} (Job ID: {job_id})", cls._positional_names, self.arguments, self.keyword_arguments
         )
-        name = task_name(cls)
-        progress = self._progress_on_wire()
+        name = _task_names.get(cls) or _task_names.setdefault(cls, task_name(cls))
+        # perform_all_later serializes every job first: the common job (no progress, not retried, no
+        # controls) costs no more calls than the fields it copies.
+        progress = self._progress_on_wire() if self._continuation is not None or self._progress else None
+        note = "" if progress is None else f" [resumption {self.resumptions + 1}, {self.continuation.description}]"
         return SerializedJob(
-            job_class=cls,
-            job_id=self.job_id,
-            task=name,
-            queue=self.queue_name,
-            priority=self.priority,
-            executions=self.executions,
-            enqueued_at=self.enqueued_at,
-            scheduled_at=self.scheduled_at,
-            arguments=self.arguments,
-            keyword_arguments=self.keyword_arguments,
-            args=args,
-            kwargs=kwargs,
-            log_arguments=cls.log_arguments,
-            exception_executions=self.exception_executions,
-            error=getattr(self, "_retry_error", None),
-            progress=progress,
-            resumptions=self.resumptions,
-            # Shown with the arguments in Flower's task view: where a resumed job starts again.
-            progress_note=""
-            if progress is None
-            else f" [resumption {self.resumptions + 1}, {self.continuation.description}]",
-            # @unique / @limits_concurrency / @throttle: keys from the arguments
-            controls=control_headers(self, name, (args, kwargs)) if cls._controlled else {},
+            cls,
+            job_id,
+            name,
+            self.queue_name,
+            self.priority,
+            self.executions,
+            self.enqueued_at,
+            self.scheduled_at,
+            self.arguments,
+            self.keyword_arguments,
+            args,
+            kwargs,
+            cls.log_arguments,
+            self.exception_executions,
+            self._retry_error,
+            progress,
+            self.resumptions,
+            note,  # shown with the arguments in Flower's task view: where a resumed job starts again
+            control_headers(self, name, (args, kwargs)) if cls._controlled else _NO_CONTROLS,
         )
 
     def _publish(self, app: Celery, defer: bool = True) -> None:

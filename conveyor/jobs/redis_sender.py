@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from celery import Celery
@@ -52,7 +52,7 @@ class LeanSender:
     def __init__(self, app: Celery, adapter: Any) -> None:
         self.app, self.adapter = app, adapter
 
-    def prepare(self, jobs: Sequence[SerializedJob]) -> list[Entry]:
+    def prepare(self, jobs: Iterable[SerializedJob]) -> list[Entry]:
         """Every job's message, built (and every argument serialized) before anything is sent."""
         from celery import signals
 

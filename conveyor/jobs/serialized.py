@@ -26,7 +26,7 @@ from conveyor.records import JobHeader, job_header
 __all__ = ["Enqueueable", "SerializedJob"]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each of its 20 fields through object.__setattr__
 class SerializedJob:
     """A job ready to send: its identity, destination, times, arguments as they travel, and controls.
 

@@ -74,7 +74,17 @@ from conveyor.keys import (
     wake_key,
 )
 
-__all__ = ["WAKE_PREFIX", "Channel", "QoS", "Transport", "install", "parse_envelope", "wake_key"]
+__all__ = [
+    "WAKE_PREFIX",
+    "Channel",
+    "QoS",
+    "SentinelChannel",
+    "SentinelTransport",
+    "Transport",
+    "install",
+    "parse_envelope",
+    "wake_key",
+]
 
 logger = logging.getLogger("conveyor.broker.fetch.reliable_fetch")
 
@@ -107,7 +117,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
         if not options.get("conveyor_super_fetch", True):
             return None  # the reliable fetch alone: kombu's acks and its visibility timeout
         owner = Owner(
-            redis.Redis(connection_pool=redis.ConnectionPool(**self._connparams())),
+            redis.Redis(connection_pool=self._owner_pool()),
             sorted(self.active_queues),
             ttl=float(options.get("conveyor_heartbeat_ttl", HEARTBEAT_TTL_S)),
             interval=float(options.get("conveyor_heartbeat_interval", HEARTBEAT_INTERVAL_S)),
@@ -116,6 +126,10 @@ class Channel(ChannelCaches):  # type: ignore[misc]
         owner.start()  # beats once before returning: nothing is claimed under an id without a heartbeat
         self._conveyor_owner = owner
         return owner
+
+    def _owner_pool(self) -> Any:
+        # A pool of its own: a heartbeat never waits behind the fetch's blocking command.
+        return redis.ConnectionPool(**self._connparams())
 
     def close(self) -> None:
         try:
@@ -318,7 +332,32 @@ class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
 
 
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[misc]
+    """This channel, its connections from kombu's Sentinel channel: each asks the sentinels for the master.
+
+    kombu's ``SentinelChannel`` only changes how the pool is made (``Sentinel.master_for``); the
+    fetch, acknowledgements and super fetch above it are this module's, unchanged.
+    """
+
+    def _owner_pool(self) -> Any:
+        # The heartbeats' own pool, also asking the sentinels. kombu keeps the channel's Sentinel to close
+        # its connections at disconnect: it stays the channel's (the owner's pool holds its own).
+        channels_own = getattr(self, "_sentinel_manager", None)
+        pool = self._sentinel_managed_pool()
+        require_attributes(self, kombu_compat.SENTINEL_INSTANCE_WRITES, "kombu")
+        self._sentinel_manager = channels_own
+        return pool
+
+
+class SentinelTransport(Transport):
+    """The transport for ``sentinel://`` URLs (``conveyor.configure`` derives them from ``redis+sentinel://``)."""
+
+    default_port = kombu_redis.SentinelTransport.default_port  # type: ignore[assignment]  # kombu's Transport says None
+    Channel = SentinelChannel
+
+
 def install() -> None:
-    """Make kombu use this transport for redis:// and rediss:// URLs in this process."""
+    """Make kombu use this transport for redis://, rediss:// and sentinel:// URLs in this process."""
     for scheme in ("redis", "rediss"):
         kombu_compat.register_transport(scheme, f"{__name__}:Transport")
+    kombu_compat.register_transport("sentinel", f"{__name__}:SentinelTransport")

@@ -125,9 +125,10 @@ def entries(client: Any, limit: int = 100) -> list[dict[str, Any]]:
 class Poller(threading.Thread):
     """Moves due jobs to their queues every ``interval`` seconds (±50%), until stopped."""
 
-    def __init__(self, redis_url: str, interval: float = SCHEDULED_POLL_INTERVAL_S, **client_options: Any) -> None:
+    def __init__(self, redis: Any, interval: float = SCHEDULED_POLL_INTERVAL_S, **client_options: Any) -> None:
+        # redis: an app (its broker's Redis, Sentinel included) or a URL.
         super().__init__(name="conveyor-scheduled-poller", daemon=True)
-        self.client = redis_client(redis_url, **client_options)
+        self.client = redis_client(redis, **client_options)
         self.interval = interval
         self._stopped = threading.Event()
 
@@ -161,7 +162,7 @@ class SchedulePoller(bootsteps.StartStopStep):  # type: ignore[misc]
         if not settings.uses_redis:
             return
         self.poller = Poller(
-            settings.broker_url,
+            worker.app,
             interval=settings.scheduled_poll_interval,
             socket_connect_timeout=settings.redis_connect_timeout,
             socket_timeout=settings.redis_socket_timeout,

@@ -3,7 +3,9 @@
 Every setting is an environment variable (or a line in ``.env``) of the same name:
 
 ``APP_ENV``: development (default), test or production.
-``REDIS_URL``: broker and result backend by default; redis://127.0.0.1:6379/0.
+``REDIS_URL``: broker and result backend by default; redis://127.0.0.1:6379/0. Behind Sentinel:
+``redis+sentinel://[:password@]host:port[,host:port…]/service_name[/db]`` (the password is the data
+nodes'), with the sentinels' own password in ``REDIS_SENTINEL_PASSWORD``.
 ``BROKER_URL``, ``RESULT_BACKEND``: Celery's broker and result backend; default ``REDIS_URL``.
 ``DATABASE_URL``: the service's models (SQLAlchemy); default below.
 ``WORKER_CONFIG``: queues and concurrency of ``celery worker``; default config/worker.yaml.
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "test", "production"] = "development"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_sentinel_password: str | None = Field(default=None, description="the sentinels' own password")
     broker_url: str | None = Field(default=None, description="defaults to REDIS_URL")
     result_backend: str | None = Field(default=None, description="defaults to REDIS_URL")
     database_url: str = {% if cookiecutter.database == "postgresql" %}"postgresql+psycopg://postgres@127.0.0.1:5432/{{ cookiecutter.__db_name }}"{% else %}"sqlite:///var/app.db"{% endif %}
