@@ -14,7 +14,7 @@ import conveyor
 app = conveyor.configure(
     Celery("sentinel_app"),
     default=False,
-    broker_url=os.environ["SENTINEL_TEST_URL"],
+    broker_url=os.environ.get("SENTINEL_TEST_URL", "redis+sentinel://127.0.0.1:26379/mymaster"),
     conveyor_redis_sentinel_password=os.environ.get("SENTINEL_TEST_PASSWORD"),
     worker_hijack_root_logger=False,
 )
