@@ -102,6 +102,7 @@ class ReportGenerationJob(Job):
     """The declarations of design.md §2's example (the service's job of that name does the work)."""
 
     queue_as = "low_priority"
+    priority = 5
 
     def perform(self, report_id: int) -> None:
         RECORDER.add(event="report", job_id=self.job_id, report_id=report_id)

@@ -4,7 +4,7 @@ ActiveJob's adapters see ``job.serialize`` and nothing else of the job; here too
 adapter's single enqueue, the scheduled set, the ``@unique`` script and ``perform_all_later``'s
 templates all build their message from a ``SerializedJob``, and the test adapter records one, so
 no module outside the job reads the job's private state and the four paths cannot drift apart
-(``tests/integration/test_enqueuing.py`` checks their bytes agree).
+(``tests/conveyor/jobs/test_enqueuing_on_redis.py`` checks their bytes agree).
 
 Example::
 

@@ -72,9 +72,6 @@ def sentinel_app(group: SentinelGroup) -> Iterator[Celery]:
         conveyor_redis_sentinel_password=SENTINEL_PASSWORD,
         conveyor_store_results=True,
         conveyor_scheduled_poll_interval=0.2,
-        # The demotion drops the worker's broker connection: Celery asks which behaviour to keep (its
-        # default, running jobs go on); said here so its warning does not hide others.
-        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     redis_client(app).flushdb()
     _RUNS.clear()

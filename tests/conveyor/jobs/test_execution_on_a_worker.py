@@ -1,4 +1,4 @@
-"""Jobs run by a real Celery worker (solo pool, in a thread) against the real Redis."""
+"""Jobs run by a real Celery worker (solo pool, in a thread) against the real Redis, on the pack's app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Queue order and message priority, with a real worker fetching from a real Redis."""
+"""Queue order and message priority, with a real worker fetching from a real Redis.
+
+Each test builds an app of the pack from the worker configuration it needs (``apply``), as a
+service's ``config/worker.yaml`` would give it.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ QUEUES_REDIS_URL = urlunsplit(urlsplit(TEST_REDIS_URL)._replace(path="/13"))
 
 @pytest.fixture
 def make_app(celery_app: Celery, recorder: Recorder) -> Iterator[Any]:
-    """Builds an app from a worker config, makes it current, and restores the service app after."""
+    """Builds an app from a worker config, makes it current, and makes the pack's app current again after."""
     require_redis()
     client = redis.Redis.from_url(QUEUES_REDIS_URL)
     client.flushdb()

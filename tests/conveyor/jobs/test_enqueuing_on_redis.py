@@ -1,4 +1,8 @@
-"""What perform_later, set(...) and perform_all_later put into a real Redis."""
+"""What perform_later, set(...) and perform_all_later put into a real Redis, on the pack's app.
+
+``ReportGenerationJob`` is ``tests.jobs``'s (design.md's declarations: ``queue_as = "low_priority"``,
+``priority = 5``), not the reference service's.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 import redis
@@ -15,8 +20,7 @@ from celery import Celery
 import conveyor
 from conveyor import EnqueueError, SerializationError, perform_all_later
 from conveyor.devserver import free_port
-from tasks.report_generation_job import ReportGenerationJob
-from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, SecretJob
+from tests.jobs import CountJob, EchoJob, OrderedJob, Recorder, ReportGenerationJob, SecretJob
 from tests.redis_reading import queue_keys, queued_messages, scheduled_entries
 
 pytestmark = pytest.mark.redis
@@ -40,7 +44,7 @@ def test_perform_later_sends_one_message_whose_task_id_is_the_job_id(redis_clien
     [message] = queued_messages(redis_client, "low_priority")  # queue_as = "low_priority"
     headers = message["headers"]
     assert headers["id"] == job.job_id
-    assert headers["task"] == "tasks.report_generation_job.ReportGenerationJob"
+    assert headers["task"] == "tests.jobs.ReportGenerationJob"
     assert message["decoded_body"][0] == [42]
     assert message["properties"]["priority"] == 5  # priority = 5
     assert headers["argsrepr"] == "(42,)"
@@ -59,10 +63,11 @@ def test_set_wait_keeps_the_job_in_the_scheduled_set_until_due(redis_client: red
     [entry] = scheduled_entries(redis_client)
     due = dt.datetime.fromtimestamp(entry["due"], UTC)
     assert before + dt.timedelta(seconds=3600) <= due <= dt.datetime.now(UTC) + dt.timedelta(seconds=3600)
-    assert abs((job.scheduled_at - due).total_seconds()) < 0.001  # type: ignore[operator]
+    assert job.scheduled_at is not None
+    assert abs((job.scheduled_at - due).total_seconds()) < 0.001
     assert entry["message"]["headers"]["id"] == job.job_id
     assert entry["message"]["headers"]["eta"] is None  # runs as soon as it is moved to its queue
-    assert entry["message"]["headers"]["conveyor"]["scheduled_at"] == job.scheduled_at.isoformat()  # type: ignore[union-attr]
+    assert entry["message"]["headers"]["conveyor"]["scheduled_at"] == job.scheduled_at.isoformat()
     assert entry["key"] == "low_priority\x06\x165"  # the queue's list for priority 5
 
 
@@ -120,8 +125,8 @@ def test_perform_all_later_sends_every_job_with_one_round_trip_per_batch(
 ) -> None:
     from redis.connection import AbstractConnection
 
-    sends = []
-    original = AbstractConnection.send_packed_command
+    sends: list[Any] = []
+    original: Callable[[Any, Any, bool], None] = AbstractConnection.send_packed_command
 
     def counting(self: Any, command: Any, check_health: bool = True) -> None:
         sends.append(command)
@@ -194,6 +199,7 @@ def _normalized_messages(client: redis.Redis, queue: str) -> dict[str, tuple[str
     found = {}
     for key in queue_keys(queue):
         for raw in client.lrange(key, 0, -1):
+            assert isinstance(raw, bytes)  # the client does not decode: these are the bytes in Redis
             text = raw.decode()
             message = json.loads(text)
             job_id = message["headers"]["id"]
@@ -229,4 +235,7 @@ def test_the_bulk_path_sends_the_same_bytes_as_a_single_enqueue(
     expected = messages[single.job_id]
     for job in bulk:
         assert messages[job.job_id] == expected
-    assert len({json.loads(redis_client.lindex(expected[0], i))["properties"]["delivery_tag"] for i in range(4)}) == 4
+    tags = {
+        json.loads(cast(bytes, redis_client.lindex(expected[0], i)))["properties"]["delivery_tag"] for i in range(4)
+    }
+    assert len(tags) == 4
