@@ -124,14 +124,15 @@ class SentinelTarget:
         for host, port in self.sentinels:
             client = redis.Redis(host, port, **self.sentinel_kwargs(connect_timeout, socket_timeout))
             try:
-                found: Any = client.sentinel_get_master_addr_by_name(self.service_name)
-                if found:
-                    host_name = found[0].decode() if isinstance(found[0], bytes) else str(found[0])
-                    address = (host_name, int(found[1]))
+                # SENTINEL MASTERS: redis-py 6.4's sentinel_get_master_addr_by_name and sentinel_master pass
+                # options their reply parsers reject when called on a plain client (TypeError).
+                masters: Any = client.sentinel_masters()  # {name: state} (RESP2, the default)
+                names = {key.decode() if isinstance(key, bytes) else str(key): state for key, state in masters.items()}
+                state = names.get(self.service_name)
+                if state is not None:
+                    address = (str(state["ip"]), int(state["port"]))
                     break
-                known.update(
-                    name.decode() if isinstance(name, bytes) else str(name) for name in client.sentinel_masters()
-                )
+                known.update(names)
                 errors.append(f"{_host(host)}:{port} knows no service {self.service_name!r}")
             except (redis.AuthenticationError, redis.AuthenticationWrongNumberOfArgsError) as exc:
                 errors.append(f"{_host(host)}:{port} refused the sentinel password ({exc})")

@@ -59,9 +59,14 @@ class SentinelGroup:
     def data(self, port: int, db: int = 0) -> redis.Redis:
         return redis.Redis(port=port, db=db, password=DATA_PASSWORD, socket_timeout=5)
 
+    def state(self, index: int = 0) -> dict[str, Any]:
+        """What sentinel ``index`` says of the service (SENTINEL MASTERS: redis-py 6.4's sentinel_master and
+        sentinel_get_master_addr_by_name fail with a TypeError on a plain client)."""
+        state: dict[str, Any] = self.sentinel(index).sentinel_masters()[SERVICE]
+        return state
+
     def master_port(self, index: int = 0) -> int:
-        _host, port = self.sentinel(index).sentinel_get_master_addr_by_name(SERVICE)
-        return int(port)
+        return int(self.state(index)["port"])
 
     def wait_until(self, check: Any, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
@@ -78,7 +83,7 @@ class SentinelGroup:
 
         def ready() -> bool:
             for index in range(len(self.sentinel_ports)):
-                state = self.sentinel(index).sentinel_master(SERVICE)
+                state = self.state(index)
                 if int(state["port"]) != master or state["num-slaves"] < 1 or state["num-other-sentinels"] < 2:
                     return False
             return self.data(self.data_ports[1]).info("replication").get("master_link_status") == "up"
