@@ -25,7 +25,7 @@ from conveyor.compat import celery as celery_compat
 from conveyor.defaults import CELERY_SETTINGS, HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, VISIBILITY_TIMEOUT, is_redis_url
 from conveyor.errors import ConfigurationError
 from conveyor.sentinel import SCHEME as SENTINEL_SCHEME
-from conveyor.sentinel import parse_sentinel_url
+from conveyor.sentinel import SentinelTarget, parse_sentinel_url
 from conveyor.settings import Settings, forget, settings_for
 
 __all__ = ["Settings", "configure", "forget", "settings_for"]
@@ -79,23 +79,25 @@ def _follow_sentinel(overrides: dict[str, Any], transport: dict[str, Any]) -> No
     overrides["conveyor_redis_url"] = url  # conveyor's own clients (conveyor.settings.redis_client)
     overrides["broker_url"] = target.kombu_url()
     transport.update(target.kombu_options(*timeouts))
-    backend = overrides.get("result_backend")
-    if isinstance(backend, str) and backend.startswith(SENTINEL_SCHEME):
-        results = parse_sentinel_url(backend, password)
+    # The result backend and redbeat follow the broker's URL unless given their own (Sentinel or not).
+    results = _sentinel_of(overrides.get("result_backend"), password)
+    if results is not None:
         overrides["result_backend"] = results.kombu_url()
-        overrides["result_backend_transport_options"] = {
-            **results.kombu_options(*timeouts),
-            **overrides.get("result_backend_transport_options", {}),
-        }
-    schedule = overrides.get("redbeat_redis_url", url)
-    if isinstance(schedule, str) and schedule.startswith(SENTINEL_SCHEME):
-        beat = parse_sentinel_url(schedule, password)
+        _merge(overrides, "result_backend_transport_options", results.kombu_options(*timeouts))
+    beat = _sentinel_of(overrides.get("redbeat_redis_url", url), password)
+    if beat is not None:
         # redbeat takes its Sentinel branch for a redis-sentinel:// URL with `sentinels` in its options.
         overrides["redbeat_redis_url"] = "redis-sentinel://" + ",".join(f"{h}:{p}" for h, p in beat.sentinels)
-        overrides["redbeat_redis_options"] = {
-            **beat.redbeat_options(*timeouts),
-            **overrides.get("redbeat_redis_options", {}),
-        }
+        _merge(overrides, "redbeat_redis_options", beat.redbeat_options(*timeouts))
+
+
+def _sentinel_of(url: Any, password: str | None) -> SentinelTarget | None:
+    return parse_sentinel_url(url, password) if isinstance(url, str) and url.startswith(SENTINEL_SCHEME) else None
+
+
+def _merge(overrides: dict[str, Any], name: str, derived: dict[str, Any]) -> None:
+    # What conveyor derives, under what the user gave for the same setting.
+    overrides[name] = {**derived, **overrides.get(name, {})}
 
 
 def _check_scheduled_threshold(app: Celery) -> None:

@@ -38,6 +38,16 @@ TASK_NAME_ATTR = "_task_name"
 
 
 def task_name(job_cls: type) -> str:
-    """``"<module>.<ClassName>"``, or the name the class pins with ``_task_name``."""
-    pinned = job_cls.__dict__.get(TASK_NAME_ATTR)
-    return pinned if isinstance(pinned, str) else f"{job_cls.__module__}.{job_cls.__name__}"
+    """``"<module>.<ClassName>"``, or the name the class pins with ``_task_name``.
+
+    Computed once per class (every enqueue asks): a class's module, name and pin do not change
+    once it is registered under that name.
+    """
+    name = _names.get(job_cls)
+    if name is None:
+        pinned = job_cls.__dict__.get(TASK_NAME_ATTR)
+        name = _names[job_cls] = pinned if isinstance(pinned, str) else f"{job_cls.__module__}.{job_cls.__name__}"
+    return name
+
+
+_names: dict[type, str] = {}

@@ -36,8 +36,6 @@ from conveyor.settings import Settings, settings_for
 
 __all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
 
-# Task names per job class, computed once (a class's name and module do not change once registered).
-_task_names: dict[type, str] = {}
 _NO_CONTROLS: dict[str, Any] = {}  # shared, never written: a SerializedJob's controls are read only
 
 J = TypeVar("J", bound="Enqueuing")
@@ -171,7 +169,7 @@ class Enqueuing(Core):
         args, kwargs = serialize_arguments(
             f"{cls.__qualname__} (Job ID: {job_id})", cls._positional_names, self.arguments, self.keyword_arguments
         )
-        name = _task_names.get(cls) or _task_names.setdefault(cls, task_name(cls))
+        name = task_name(cls)
         # perform_all_later serializes every job first: the common job (no progress, not retried, no
         # controls) costs no more calls than the fields it copies.
         progress = self._progress_on_wire() if self._continuation is not None or self._progress else None
