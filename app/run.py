@@ -19,7 +19,7 @@ from pathlib import Path
 
 from config.settings import settings
 from conveyor.private_files import private_dir
-from conveyor.procfile import run_procfile
+from conveyor.procfile import ReadyLine, run_procfile
 from conveyor.web.secrets import read_or_create
 
 LOGIN_FILE = Path("var/flower-login")
@@ -56,7 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     if honcho is None:
         raise SystemExit("honcho is not installed: run `make install`")
     procfile = "Procfile.dev" if Path("Procfile.dev").exists() else "Procfile"
-    raise SystemExit(run_procfile(honcho, procfile, env))
+    where = f"http://{settings.flower_address}:{settings.flower_port}/"
+    ready = ReadyLine(
+        f"conveyor: ready: Flower at {where} (login {user} / {password}); Ctrl-C stops everything"
+        if login
+        else f"conveyor: ready: Flower at {where} (WITHOUT login); Ctrl-C stops everything",
+        {"worker": " ready.", "flower": "Visit me at"},
+    )
+    raise SystemExit(run_procfile(honcho, procfile, env, ready=ready))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              defaults, prefork and threads; then Redis commands per job (``benchmarks.command_counts``).
 8. selection  ``benchmarks.operator_actions``: Run now on 500 ids of 20,000 waiting, one read and one
              script vs the old read of the set per id, run once at the end.
+9. durable  ``benchmarks.durable_enqueue``: perform_later with conveyor_enqueue_replicas = 1 (WAIT for a
+             replica) next to without, on a master and replica of its own, run once at the end.
 
 Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
@@ -294,11 +296,14 @@ def main() -> int:
     selections = subprocess.run(
         [sys.executable, "-m", "benchmarks.operator_actions"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
+    durable = subprocess.run(
+        [sys.executable, "-m", "benchmarks.durable_enqueue"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
-    verdicts = targets.evaluate(results, publishes_per_job, priority)
+    verdicts = targets.evaluate(results, publishes_per_job, priority) + targets.redis_cost(counts, 3000)
     target_table = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in verdicts]
     target_table += ["", *[f"Missed, why: {why}" for why in targets.explanations(verdicts)]]
-    count_rows = ["| side | phase | commands per job | commands of at least 0.05 per job |", "|---|---|---:|---|"]
+    count_rows = list(command_counts.HEADER)
     for side, phases in counts.items():
         count_rows += command_counts.report(side, phases, 3000)
     profile = ROOT / "benchmarks" / "results" / "profile.md"
@@ -320,7 +325,7 @@ def main() -> int:
             "config on both sides (conveyor's, no result backend, no events); \"drain as shipped\" runs the service's "
             "configuration against `Celery(broker=...)` with Celery's own defaults (`benchmarks/shipped.py`).",
             "",
-            "## Targets (issue 18)",
+            "## Targets (issue 18; 5a-5c: issue 28)",
             "",
             *target_table,
             "",
@@ -328,7 +333,7 @@ def main() -> int:
             "",
             *table,
             "",
-            "## Redis commands per job (3,000 no-op jobs, `benchmarks/command_counts.py`)",
+            "## Redis commands and CPU per job and per idle minute (3,000 no-op jobs, `benchmarks/command_counts.py`)",
             "",
             "Counted by Redis (`INFO commandstats`), commands inside Lua scripts included; see docs/redis_commands.md.",
             "",
@@ -339,7 +344,7 @@ def main() -> int:
             "fetch, same run. Its Redis cost per idle worker process: "
             f"{heartbeat['round trips']:.0f} heartbeat round trips ({heartbeat['commands']:.0f} commands) per minute, "
             f"of {heartbeat['idle worker commands']:.0f} commands per minute the idle worker sends in all "
-            "(the 1 s claim/wait loop and the scheduled-set poller are the rest).",
+            "(the fetch's wait and look every 5 s and the scheduled-set poller are the rest).",
             "",
             "Priority latency (`benchmarks/priority_latency.py`):",
             "",
@@ -351,6 +356,12 @@ def main() -> int:
             "",
             "```",
             selections.strip(),
+            "```",
+            "",
+            "Durable enqueue (`benchmarks/durable_enqueue.py`, issue 28):",
+            "",
+            "```",
+            durable.strip(),
             "```",
             "",
             profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",

@@ -60,6 +60,8 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     _check_heartbeat(app)
     _add_worker_steps(app)
     _use_result_backend(app)
+    if str(broker).startswith(SENTINEL_SCHEME):
+        _follow_master_switches(app)
     forget(app)
     if default:
         app.set_default()
@@ -87,8 +89,35 @@ def _follow_sentinel(overrides: dict[str, Any], transport: dict[str, Any]) -> No
     beat = _sentinel_of(overrides.get("redbeat_redis_url", url), password)
     if beat is not None:
         # redbeat takes its Sentinel branch for a redis-sentinel:// URL with `sentinels` in its options.
-        overrides["redbeat_redis_url"] = "redis-sentinel://" + ",".join(f"{h}:{p}" for h, p in beat.sentinels)
+        overrides["redbeat_redis_url"] = beat.redbeat_url()
         _merge(overrides, "redbeat_redis_options", beat.redbeat_options(*timeouts))
+
+
+def _follow_master_switches(app: Celery) -> None:
+    """Celery's result backend and redbeat follow a Sentinel promotion at once, as conveyor's clients do.
+
+    Their pools are made by Celery and redbeat, lazily: they are handed to ``conveyor.master_switches``
+    when a worker (and each pool process) or beat starts.
+    """
+    from celery import signals
+
+    def follow_backend(**_: Any) -> None:
+        from conveyor.master_switches import follow
+
+        client = getattr(app.backend, "client", None)
+        if client is not None:
+            follow(client.connection_pool)
+
+    def follow_redbeat(**_: Any) -> None:
+        from redbeat.schedulers import get_redis
+
+        from conveyor.master_switches import follow
+
+        follow(get_redis(app).connection_pool)
+
+    for signal in (signals.worker_init, signals.worker_process_init, signals.beat_init):
+        signal.connect(follow_backend, weak=False, dispatch_uid=f"conveyor.switches.backend.{id(app)}")
+    signals.beat_init.connect(follow_redbeat, weak=False, dispatch_uid=f"conveyor.switches.redbeat.{id(app)}")
 
 
 def _sentinel_of(url: Any, password: str | None) -> SentinelTarget | None:

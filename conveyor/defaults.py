@@ -20,10 +20,12 @@ __all__ = [
     "EVENT_FLUSH_INTERVAL_S",
     "HEARTBEAT_INTERVAL_S",
     "HEARTBEAT_TTL_S",
+    "IDLE_WAIT_S",
     "MAX_WORKER_DEATHS",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "PRIORITY_STEPS",
+    "PROMOTION_REPLAY_S",
     "REDIS_CONNECT_TIMEOUT_S",
     "REDIS_SOCKET_TIMEOUT_S",
     "SCHEDULED_POLL_INTERVAL_S",
@@ -54,6 +56,20 @@ VISIBILITY_TIMEOUT: Final = 3600
 HEARTBEAT_TTL_S: Final = 30.0
 #: How often (s) each worker refreshes its heartbeat and looks for dead owners (one round trip).
 HEARTBEAT_INTERVAL_S: Final = 5.0
+#: An idle worker waits on its queues' wake-up lists (``BLPOP conveyor:wake:<queue>``, pushed with
+#: every message conveyor sends, restores or releases) and claims as soon as a token comes; after
+#: IDLE_WAIT_S (s) without one it claims anyway, so a message sent with no wake-up (a producer that
+#: does not use conveyor's transport, an entry pushed by hand) waits at most this long. That
+#: look costs Redis three commands (the wait, the script, one EXISTS over every queue list): at 5 s an
+#: idle worker's fetch costs ~36 commands a minute, where a claim every second cost 300 (plain
+#: Celery's idle BRPOP: ~50). Override per app with ``broker_transport_options={"conveyor_idle_wait": s}``.
+IDLE_WAIT_S: Final = 5.0
+#: After a Sentinel promotion, a worker makes its claims and acknowledgements of the last
+#: PROMOTION_REPLAY_S (s) again on the new master (``conveyor.broker.fetch.promotion``): the old
+#: master took them until the worker followed the promotion (about half a second measured here, from
+#: the replica's promotion to Sentinel's ``+switch-master``), and they vanished with it. Claims made
+#: earlier were replicated; sending them again changes nothing.
+PROMOTION_REPLAY_S: Final = 10.0
 #: Task events (for Flower) leave a worker in batches (``conveyor.broker.event_batches``): every
 #: EVENT_FLUSH_INTERVAL_S (s), or as soon as EVENT_BATCH_SIZE events wait. One PUBLISH per event
 #: cost a third of a worker's throughput; Flower sees an event at most this much later.
@@ -70,9 +86,12 @@ DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0
 #: The dead set keeps at most this many jobs, for at most this long (Sidekiq's values).
 DEAD_MAX_JOBS: Final = 10_000
 DEAD_TIMEOUT: Final = 180 * 24 * 3600
-#: How often (s) each worker moves due jobs from the scheduled set to their queues
-#: (randomised ±50% so workers spread their polls).
-SCHEDULED_POLL_INTERVAL_S: Final = 1.0
+#: The longest (s) a worker's scheduled-set poller sleeps: it wakes when the next entry is due, and at
+#: least every 2.5-5 s (half to all of this, so workers spread their polls) to see entries added
+#: meanwhile. Never longer than the threshold: an entry is due more than the threshold after it is
+#: added, so it is seen before it is due. (It was a poll every second: ~180 Redis commands a minute
+#: per idle worker.)
+SCHEDULED_POLL_INTERVAL_S: Final = 5.0
 #: conveyor's own Redis clients (dead set, scheduled poller, eviction check, Flower's
 #: queue depths) fail in seconds rather than hang when Redis does not answer.
 REDIS_CONNECT_TIMEOUT_S: Final = 2.0

@@ -8,7 +8,12 @@ Hierarchy::
     ├── WorkerConfigError              config/worker.yaml is invalid, or Redis evicts keys in production
     ├── ScheduleError                  schedule.yaml is invalid (names the file, the entry and the field)
     ├── EnqueueError                   the broker refused or could not be reached at enqueue
+    ├── DuplicateJobError              a @unique job's lock is held by another job (on_conflict="raise")
+    ├── NotReplicatedError             the master took the job, too few replicas confirmed it in time
     ├── SerializationError             an argument cannot be sent as JSON (raised at enqueue)
+    ├── CompatibilityError             an installed dependency lacks a name conveyor builds on
+    ├── MissingExtraError              a part needs an optional dependency that is not installed
+    ├── ResultNotStoredError           job.async_result of a job that stores no result
     ├── ContinuationError              a continuable job's steps are wrong, or it resumed too often
     │   ├── InvalidStepError           a step nested, repeated, or out of the recorded order
     │   ├── UnadvanceableCursorError   step.advance() without a value on a cursor that is not an int
@@ -32,10 +37,12 @@ __all__ = [
     "ConveyorError",
     "DeclarationError",
     "DeserializationError",
+    "DuplicateJobError",
     "EnqueueError",
     "Interrupt",
     "InvalidStepError",
     "MissingExtraError",
+    "NotReplicatedError",
     "RecordNotFound",
     "ResultNotStoredError",
     "ResumeLimitError",
@@ -93,6 +100,19 @@ class EnqueueError(ConveyorError):
     The broker's own exception is kept as ``__cause__``. Nothing was enqueued
     for the job named in the message (for a batch: see ``enqueued`` and ``failed``).
     """
+
+
+class NotReplicatedError(ConveyorError):
+    """Raised at enqueue when fewer replicas than ``conveyor_enqueue_replicas`` confirmed the write in time.
+
+    The job *was* written to the master and will run unless the master fails before a replica
+    has it; enqueuing it again may run it twice (make such jobs ``@unique`` or idempotent).
+    ``wanted`` and ``confirmed`` are the replica counts.
+    """
+
+    def __init__(self, message: str, *, wanted: int, confirmed: int) -> None:
+        super().__init__(message)
+        self.wanted, self.confirmed = wanted, confirmed
 
 
 class DuplicateJobError(ConveyorError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "CLAIMS_KEY",
+    "DJANGO_RESULT_PREFIX",
     "DEAD_JOBS_KEY",
     "DEAD_KEY",
     "DEATHS_PREFIX",
@@ -24,6 +25,7 @@ __all__ = [
     "LIMITS_TO_KEY",
     "OWNERS_KEY",
     "PAUSED_KEY",
+    "RECOVERY_GRACE_KEY",
     "POISONED_KEY",
     "PRIORITY_SEPARATOR",
     "SCHEDULED_KEY",
@@ -50,6 +52,12 @@ WAKE_CAP = 1000
 #: and per held tag a claim record in CLAIMS_KEY: ``"<owner> <length of the message> <source list>"``.
 HEARTBEAT_PREFIX = "conveyor:heartbeat:"
 OWNERS_KEY = "conveyor:owners"
+#: ``grace <owner>``, for HEARTBEAT_TTL_S, set by a worker whose heartbeat failed and then went through
+#: again: Redis was away (a restart, a failover), every worker's heartbeat may have expired meanwhile,
+#: and no owner is taken for dead while it holds, so that live workers beat again first. Otherwise
+#: ``scan``, for about a heartbeat interval, set by the beat that looked for dead owners: one worker
+#: of a fleet looks per interval.
+RECOVERY_GRACE_KEY = "conveyor:recovery-grace"
 HELD_PREFIX = "conveyor:held:"
 CLAIMS_KEY = "conveyor:claims"
 #: How often a job's worker died while running it (job id → count, with a TTL): a poison pill at 3.
@@ -67,6 +75,10 @@ LIMITS_KEY = "conveyor:limits"
 LIMITS_TO_KEY = "conveyor:limits:to"
 #: Queues paused by an operator (``conveyor.broker.views.queue_state``): the claim script skips them.
 PAUSED_KEY = "conveyor:paused"
+
+#: A ``django.tasks`` result (``conveyor.django.backend``): a hash, and its worker ids and errors as lists
+#: (``<prefix><id>:workers``, ``<prefix><id>:errors``), expiring with it.
+DJANGO_RESULT_PREFIX = "conveyor:django-task:"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"
 

@@ -27,7 +27,7 @@ import sys
 from collections import defaultdict, deque
 from typing import Any, TextIO
 
-__all__ = ["Summary", "run_procfile"]
+__all__ = ["ReadyLine", "Summary", "run_procfile"]
 
 #: Lines kept per process for the summary.
 TAIL = 8
@@ -66,7 +66,33 @@ class Summary:
         return f"conveyor: make run stopped: {name} exited with code {code}. Its last lines:\n" + "\n".join(lines)
 
 
-def run_procfile(honcho: str, procfile: str, env: dict[str, str], out: TextIO | None = None) -> int:
+class ReadyLine:
+    """A line printed once, after every process named in ``markers`` printed its marker.
+
+    The processes' banners (the worker's alone is ~40 lines) push what ``make run`` printed at start, the
+    Flower address and login, out of sight: it is said again, last, once the service is up.
+    """
+
+    def __init__(self, text: str, markers: dict[str, str]) -> None:
+        self.text, self.waiting = text, dict(markers)
+
+    def feed(self, line: str) -> str | None:
+        """The line to print now (once, when the last marker came), else None."""
+        if not self.waiting:
+            return None
+        match = _LINE.match(_ANSI.sub("", line).rstrip("\r\n"))
+        if match is None:
+            return None
+        process = match.group(1).split(".", 1)[0]  # "worker.1" -> "worker"
+        if self.waiting.get(process) is not None and self.waiting[process] in match.group(2):
+            del self.waiting[process]
+            return None if self.waiting else self.text
+        return None
+
+
+def run_procfile(
+    honcho: str, procfile: str, env: dict[str, str], out: TextIO | None = None, ready: ReadyLine | None = None
+) -> int:
     """Run ``honcho start -f procfile``; returns honcho's exit code (prints the summary first if any)."""
     out = out or sys.stdout
     reader, writer = _output_channel(out)
@@ -85,8 +111,11 @@ def run_procfile(honcho: str, procfile: str, env: dict[str, str], out: TextIO | 
     try:
         for line in _lines(reader):
             out.write(line)
-            out.flush()
             summary.feed(line)
+            said = ready.feed(line) if ready is not None else None
+            if said is not None:
+                out.write(said + "\n")
+            out.flush()
         code = process.wait()
     finally:
         os.close(reader)
@@ -96,7 +125,8 @@ def run_procfile(honcho: str, procfile: str, env: dict[str, str], out: TextIO | 
     if text is not None:
         out.write(text + "\n")
         out.flush()
-    return code
+    # A stop the user asked for (Ctrl-C, SIGTERM) is a success: honcho's 130 made make print "Error 130".
+    return 0 if asked_to_stop else code
 
 
 def _output_channel(out: TextIO) -> tuple[int, int]:

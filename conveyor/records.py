@@ -41,6 +41,7 @@ class JobHeader(TypedDict):
     priority: int | None
     exception_executions: dict[str, int]  # per retry_on declaration, across retries
     error: NotRequired[str]  # on a retry: the error it is retried for (shown on the Retries page)
+    attempt: NotRequired[list[int | None]]  # on a retry_on retry: [the attempt it waits for, of how many or null]
     # A continuable job's progress: {"completed": [step names], "current": [name, serialized cursor]}
     continuation: NotRequired[dict[str, Any]]
     resumptions: NotRequired[int]  # times a continuable job was resumed before this message
@@ -86,6 +87,7 @@ def job_header(
     exception_executions: dict[str, int],
     *,
     error: str | None = None,
+    attempt: tuple[int, int | None] | None = None,
     progress: dict[str, Any] | None = None,
     resumptions: int = 0,
 ) -> JobHeader:
@@ -99,6 +101,8 @@ def job_header(
     }
     if error is not None:
         header["error"] = error
+    if attempt is not None:
+        header["attempt"] = list(attempt)
     if progress is not None:  # a continuable job enqueued again with its progress
         header["continuation"], header["resumptions"] = progress, resumptions
     return header
@@ -116,8 +120,14 @@ def parse_job_header(value: Any) -> JobHeader:
         "priority": priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
         "exception_executions": dict(executions) if isinstance(executions, dict) else {},
         **({"error": raw["error"]} if isinstance(raw.get("error"), str) else {}),  # type: ignore[typeddict-item]
+        **({"attempt": raw["attempt"]} if _attempt(raw.get("attempt")) else {}),  # type: ignore[typeddict-item]
         **_progress(raw),  # type: ignore[typeddict-item]
     }
+
+
+def _attempt(value: Any) -> bool:
+    counts = [type(v) is int for v in value] if isinstance(value, list) and len(value) == 2 else [False]
+    return all(counts) or (counts[0] and value[1] is None)
 
 
 def _progress(raw: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from conveyor.errors import ConfigurationError
+from conveyor.master_switches import follow
 
 __all__ = ["SCHEME", "SentinelTarget", "is_sentinel_url", "parse_sentinel_url"]
 
@@ -71,6 +72,15 @@ class SentinelTarget:
             auth = f"{quote(self.username or '', safe='')}:{quote(self.password, safe='')}@"
         return ";".join(f"sentinel://{auth}{_host(host)}:{port}/{self.db}" for host, port in self.sentinels)
 
+    def redbeat_url(self) -> str:
+        """redbeat's form: ``redis-sentinel://`` naming the first sentinel (its options name them all).
+
+        One host, as redbeat's docs show it: beat's banner parses the URL (kombu's ``sanitize_url``),
+        which a comma-separated list of hosts made fail at start.
+        """
+        host, port = self.sentinels[0]
+        return f"redis-sentinel://{_host(host)}:{port}/{self.db}"
+
     def kombu_options(self, connect_timeout: float, socket_timeout: float) -> dict[str, Any]:
         """The transport options kombu's broker and Celery's result backend read for Sentinel."""
         return {
@@ -95,7 +105,8 @@ class SentinelTarget:
         """A client of the current master: it asks the sentinels again after a connection error.
 
         redis-py's ``SentinelManagedConnection`` also turns a ``READONLY`` reply (a demoted master
-        still answering) into a connection error, so the next command goes to the new master.
+        still answering) into a connection error, so the next command goes to the new master; and
+        ``conveyor.master_switches`` moves it when the sentinels announce the promotion, before that.
         """
         from redis.sentinel import Sentinel
 
@@ -106,7 +117,9 @@ class SentinelTarget:
             if self.username is not None:
                 options.setdefault("username", self.username)
         sentinel = Sentinel(list(self.sentinels), sentinel_kwargs=self.sentinel_kwargs(connect_timeout, socket_timeout))
-        return sentinel.master_for(self.service_name, db=self.db, **options)
+        client = sentinel.master_for(self.service_name, db=self.db, **options)
+        follow(client.connection_pool)  # to the new master as soon as the sentinels announce it
+        return client
 
     def problem(self, connect_timeout: float, socket_timeout: float) -> str | None:
         """What stops a client from reaching the master, in one line naming the fix, or None.
@@ -117,12 +130,18 @@ class SentinelTarget:
         sentinel password, the sentinels monitor no such service, the master refuses the data password.
         """
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # A diagnosis asks once: redis-py's clients retry connection errors (a refused password among
+        # them) with backoff by default, which made a wrong sentinel password take 13 s to say so.
+        once = Retry(NoBackoff(), 0)
 
         errors: list[str] = []
         address: tuple[str, int] | None = None
         known: set[str] = set()
         for host, port in self.sentinels:
-            client = redis.Redis(host, port, **self.sentinel_kwargs(connect_timeout, socket_timeout))
+            client = redis.Redis(host, port, retry=once, **self.sentinel_kwargs(connect_timeout, socket_timeout))
             try:
                 # SENTINEL MASTERS: redis-py 6.4's sentinel_get_master_addr_by_name and sentinel_master pass
                 # options their reply parsers reject when called on a plain client (TypeError).
@@ -157,6 +176,7 @@ class SentinelTarget:
             password=self.password,
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
+            retry=once,
         )
         try:
             master.ping()

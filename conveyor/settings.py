@@ -6,7 +6,7 @@ Settings (all optional; the defaults and their reasons are in ``conveyor.default
 ``conveyor_log_arguments``              True          log job arguments at enqueue and perform
 ``conveyor_retry_jitter``               0.15          default ``jitter`` of ``retry_on``
 ``conveyor_scheduled_threshold``        5             waits longer than this (s) use the scheduled set
-``conveyor_scheduled_poll_interval``    1             seconds between a worker's scheduled-set polls
+``conveyor_scheduled_poll_interval``    5             longest sleep (s) of a worker's scheduled-set poller
 ``conveyor_dead_max_jobs``              10000         the dead set keeps at most this many jobs
 ``conveyor_dead_timeout``               180 days      and drops jobs older than this (seconds)
 ``conveyor_production``                 False         refuse to start a worker on an evicting Redis

@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -123,24 +124,47 @@ def sweep_limits(client: Any) -> int:
     return int(_SWEEP(client, [LIMITS_KEY, LIMITS_TO_KEY], [time.time(), WAKE_PREFIX, WAKE_CAP]))
 
 
-def limit_keys(client: Any) -> list[dict[str, Any]]:
-    """Every limit key in use: its size, holders (job id, seconds left) and blocked count."""
+def limit_keys(client: Any, blocked_shown: int = 10) -> list[dict[str, Any]]:
+    """Every limit key in use: what it limits, its size, holders (job id, seconds left) and blocked jobs.
+
+    ``limits`` is the job class (or ``group``) and ``value`` the limit's key value, read from the
+    key's name; ``blocked_jobs`` are the ids of the ``blocked_shown`` jobs waiting longest.
+    """
     now, found = time.time(), []
     for key in sorted(k.decode() for k in client.smembers(LIMITS_KEY)):
         with client.pipeline(transaction=False) as pipe:
             pipe.hget(LIMITS_TO_KEY, key)
             pipe.zrange(key, 0, -1, withscores=True)
             pipe.llen(key + ":blocked")
-            to, holders, blocked = pipe.execute()
+            pipe.lrange(key + ":blocked", -blocked_shown, -1)  # RPOP releases from the right: the oldest
+            to, holders, blocked, entries = pipe.execute()
+        limits, _, value = key.removeprefix(LIMIT_PREFIX).partition(":")
         found.append(
             {
                 "key": key,
+                "limits": limits,
+                "value": value,
                 "to": int(to or 1),
                 "blocked": int(blocked),
+                "blocked_jobs": [job_id for job_id in map(_blocked_job_id, reversed(entries)) if job_id],
                 "holders": [(job.decode(), max(0.0, float(expiry) - now)) for job, expiry in holders],
             }
         )
     return found
+
+
+def _blocked_job_id(entry: bytes) -> str | None:
+    # "<length of source> <source><message>" (helpers.lua's unblock reads the same); None if unreadable.
+    length, _, rest = entry.partition(b" ")
+    if not length.isdigit():
+        return None
+    try:
+        message = json.loads(rest[int(length) :])
+    except ValueError:
+        return None
+    headers = message.get("headers") if isinstance(message, dict) else None
+    job_id = headers.get("id") if isinstance(headers, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 def throttle_keys(client: Any) -> list[dict[str, Any]]:

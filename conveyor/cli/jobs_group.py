@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,11 @@ def _warn_if_no_worker_consumes(worker_yaml: Path, queue: str) -> None:
     except ConveyorError:
         return  # the worker says what is wrong with the file when it starts
     if queue not in names:
+        close = difflib.get_close_matches(queue, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r} (change queue_as in the job)? if not, " if close else ""
         click.echo(
-            f"warning: {worker_yaml} does not list queue {queue!r} ({', '.join(names)}): no worker takes its jobs "
-            f"until you add it there",
+            f"warning: {worker_yaml} does not list queue {queue!r} ({', '.join(names)}): {hint}no worker takes its "
+            f"jobs until you add it there",
             err=True,
         )
 
@@ -153,17 +156,11 @@ def enqueue(
     priority: int | None,
     wait: float | None,
 ) -> None:
-    """Enqueue JOB (dotted path) with ARGUMENTS given as JSON (a bare word is a string)."""
-    from celery.utils.imports import symbol_by_name
+    """Enqueue JOB (its class name, or dotted path) with ARGUMENTS given as JSON (a bare word is a string).
 
-    from conveyor.jobs.job import Job
-
-    try:
-        job_class = symbol_by_name(job)
-    except (ImportError, AttributeError) as exc:
-        raise click.BadParameter(f"cannot import {job!r}: {exc}", param_hint="JOB") from None
-    if not (isinstance(job_class, type) and issubclass(job_class, Job)):
-        raise click.BadParameter(f"{job!r} is not a Job class", param_hint="JOB")
+    Arguments in conveyor's wire form (as a send that failed after a commit logs them) are read back.
+    """
+    job_class = _job_class(_app(ctx), job)
     values = []
     for position, argument in enumerate(arguments, 1):
         try:
@@ -172,10 +169,68 @@ def enqueue(
             if argument[:1] in _JSON_STARTS:  # meant as JSON: a typo must not travel as a string
                 raise click.BadParameter(f"argument {position} {argument!r} is not valid JSON: {exc}") from None
             values.append(argument)  # a bare word is a string
+    values = _read_back(values)
     options = {k: v for k, v in (("queue", queue), ("priority", priority), ("wait", wait)) if v is not None}
     _app(ctx).set_current()
-    enqueued = job_class.set(**options).perform_later(*values)
+    try:
+        enqueued = job_class.set(**options).perform_later(*values)
+    except TypeError as exc:  # the arguments do not fit perform's signature (checked before anything is sent)
+        raise click.BadParameter(str(exc), param_hint="ARGUMENTS") from None
     click.echo(f"Enqueued {job_class.__qualname__} (Job ID: {enqueued.job_id}) to {enqueued.queue_name}")
+
+
+def _read_back(values: list[Any]) -> list[Any]:
+    # Arguments in conveyor's wire form, as a failed send logs them (a model reference, a datetime
+    # with its zone), become the values again; plain JSON stays as it is.
+    from conveyor.errors import ConveyorError
+    from conveyor.serialization import deserialize
+
+    try:
+        return [deserialize(value) for value in values]
+    except (ConveyorError, ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="ARGUMENTS") from None
+
+
+def _job_class(app: Any, job: str) -> Any:
+    """The Job class ``job`` names: a job registered on ``app`` by class name, or a dotted path.
+
+    A class name is looked up among the jobs of the app's own modules (as a worker imports them);
+    a dotted path is imported (an operator's command, like a schedule file's ``job:``). A name
+    that matches nothing is refused with the registered jobs closest to it.
+    """
+    from celery.utils.imports import symbol_by_name
+
+    from conveyor.jobs.job import Job
+
+    app.loader.import_default_modules()
+    registered = sorted(app.tasks.items())
+    jobs = {name: task.job_class for name, task in registered if isinstance(getattr(task, "job_class", None), type)}
+    if "." not in job:
+        found = [name for name in jobs if name.rpartition(".")[2] == job]
+        if len(found) == 1:
+            return jobs[found[0]]
+        if found:
+            raise click.BadParameter(
+                f"{job!r} names {len(found)} jobs: use one of {', '.join(found)}", param_hint="JOB"
+            )
+    elif job in jobs:
+        return jobs[job]
+    try:
+        job_class = symbol_by_name(job) if "." in job else None
+    except (ImportError, AttributeError):
+        job_class = None
+    if isinstance(job_class, type) and issubclass(job_class, Job):
+        return job_class
+    by_class: dict[str, list[str]] = {}
+    for name in jobs:
+        by_class.setdefault(name.rpartition(".")[2], []).append(name)
+    # Compared by class name: full paths share their module prefixes, which makes every one look close.
+    close = difflib.get_close_matches(job.rpartition(".")[2], by_class, n=2, cutoff=0.75)
+    meant = [full for name in close for full in by_class[name]] if "." in job else close
+    hint = f"did you mean {' or '.join(repr(name) for name in meant)}? " if meant else ""
+    names = sorted(by_class)
+    known = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") or "none"
+    raise click.BadParameter(f"no job {job!r}: {hint}(jobs of this app: {known})", param_hint="JOB")
 
 
 @jobs.command()

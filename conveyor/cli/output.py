@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from conveyor.durations import duration
 from conveyor.jobs.logs import printable
 
 __all__ = ["duration", "printable", "with_redis"]
@@ -29,10 +30,3 @@ def with_redis(ctx: click.Context, use: Callable[[Any], T]) -> T:
         return use(client)
     finally:
         client.close()
-
-
-def duration(seconds: float) -> str:
-    """``12s``, ``3m05s``, ``2h07m``."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

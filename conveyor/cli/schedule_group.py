@@ -92,7 +92,13 @@ def check(ctx: click.Context, file: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @click.pass_context
 def list_(ctx: click.Context, file: str | None, as_json: bool) -> None:
-    """Show each entry: job, schedule in words, time zone, next 3 runs, enabled, last run."""
+    """Show each entry: job, schedule in words, time zone, next 3 runs, enabled, last run.
+
+    An invalid file is reported (exit 1) with the schedule beat runs beside it: redbeat keeps the last
+    good one until the file is fixed.
+    """
+    if not as_json:
+        _list_redbeat_if_the_file_is_invalid(ctx, file)
     path, jobs = _load(ctx, file)
     last_runs = _last_runs(_app(ctx), list(jobs))
     rows: list[dict[str, Any]] = []
@@ -121,6 +127,34 @@ def list_(ctx: click.Context, file: str | None, as_json: bool) -> None:
         click.echo(f"  next runs  {', '.join(row['next_runs'])}" + ("" if row["enabled"] else "  (disabled)"))
         click.echo(f"  enabled    {'yes' if row['enabled'] else 'no'}")
         click.echo(f"  last run   {row['last_run']}")
+
+
+def _list_redbeat_if_the_file_is_invalid(ctx: click.Context, file: str | None) -> None:
+    """If the schedule file is invalid: its problems, then what redbeat holds, and exit 1."""
+    from conveyor.schedule.beat import FROM_FILE, read_entries, schedule_path
+
+    app = _app(ctx)
+    path = Path(file) if file else schedule_path(app)
+    try:
+        load_schedule(path, app.conf.timezone or "UTC")
+        return
+    except ScheduleError as exc:
+        click.echo(str(exc), err=True)
+        click.echo(f"{path}: {len(exc.problems)} problem(s); beat keeps running the schedule below", err=True)
+    try:
+        entries = read_entries(app)
+    except Exception as exc:  # Redis unreachable: the file's problems are the answer
+        click.echo(f"(the schedule in Redis cannot be read: {type(exc).__name__}: {exc})", err=True)
+        sys.exit(1)
+    click.echo(f"redbeat (what beat runs): {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+    for entry in entries:
+        origin = (entry.options or {}).get(FROM_FILE) or {}
+        click.echo(f"\n{entry.name}  {origin.get('job') or entry.task}")
+        click.echo(f"  schedule   {describe(entry.schedule)}")
+        click.echo(f"  enabled    {'yes' if entry.enabled else 'no'}")
+        last = entry.last_run_at
+        click.echo(f"  last run   {last.astimezone(dt.UTC).strftime('%Y-%m-%d %H:%M:%S UTC') if last else 'never'}")
+    sys.exit(1)
 
 
 @schedule.command()

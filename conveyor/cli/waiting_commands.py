@@ -4,7 +4,7 @@
 
     $ celery -A app jobs retries list --search Import
     1 job(s) waiting for a retry
-    3c75…  DataImportJob('/data/in.csv',)  low_priority  due 2026-11-30 14:05:12 UTC (in 2m10s)  attempt 3
+    3c75…  DataImportJob('/data/in.csv',)  low_priority  due 2026-11-30 14:05:12 UTC (in 2m10s)  attempt 3 of 5
       OperationalError: database is locked
     $ celery -A app jobs retries run 3c75…      # now; also: delete ID, kill ID (to the dead set)
 """
@@ -50,9 +50,10 @@ def _group(kind: str, name: str, help_text: str) -> click.Group:
         for job in jobs:
             when = local_clock(job.due) + (f" (in {duration(job.due - now)})" if job.due > now else " (due)")
             tag = "  throttled" if job.kind == "throttled" else ""
+            of = f" of {job.attempts}" if job.attempts else ""
             click.echo(
                 printable(
-                    f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{tag}"
+                    f"{job.id}  {job.job_class}{job.arguments}  {job.queue}  due {when}  attempt {job.attempt}{of}{tag}"
                 )
             )
             if job.error:

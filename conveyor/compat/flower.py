@@ -27,6 +27,7 @@ __all__ = [
     "check_navbar",
     "check_xsrf",
     "harden_basic_auth",
+    "known_tasks",
     "known_workers",
     "not_found_handler",
     "splice_navbar",
@@ -128,3 +129,12 @@ def known_workers(application: Any) -> Mapping[str, Any]:
     if not isinstance(workers, Mapping):
         raise CompatibilityError("flower: Flower.events.state.workers is gone; conveyor's Busy page reads it")
     return workers
+
+
+def known_tasks(application: Any) -> Mapping[str, Any]:
+    """The tasks Flower has heard of (task id -> Celery's ``Task`` state): its task page knows only these."""
+    events = getattr(application, "events", None)
+    tasks = getattr(getattr(events, "state", None), "tasks", None)
+    if not isinstance(tasks, Mapping):
+        raise CompatibilityError("flower: Flower.events.state.tasks is gone; conveyor's Scheduled page reads it")
+    return tasks

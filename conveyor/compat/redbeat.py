@@ -2,7 +2,7 @@
 
 ``conveyor.schedule.beat`` subclasses ``RedBeatScheduler`` (``setup_schedule``, ``tick``,
 ``apply_async``, ``lock``, ``lock_key``) and ``RedBeatSchedulerEntry`` (``decode_definition``,
-``save``, ``key``, ``score``), and writes entries as redbeat stores them: a hash with
+``save``, ``key``, ``score``, ``_next_instance``), and writes entries as redbeat stores them: a hash with
 ``definition`` and ``meta`` fields under ``key_prefix + name``, indexed in the
 ``schedule_key`` sorted set.
 
@@ -36,10 +36,15 @@ GUARD = Guard(
             "key",
             "score",
             "due_at",
+            "_next_instance",  # overridden: the run is recorded only while the entry is defined
         ),
     },
     tested=">=2.3.2,<2.5",
-    extra_modules={"redbeat.decoder": {"": ("RedBeatJSONDecoder", "RedBeatJSONEncoder")}},
+    extra_modules={
+        "redbeat.decoder": {"": ("RedBeatJSONDecoder", "RedBeatJSONEncoder")},
+        # conveyor's entry calls celery's ScheduleEntry._next_instance (the copy) and writes it itself
+        "celery.beat": {"ScheduleEntry": ("_next_instance", "total_run_count", "last_run_at")},
+    },
 )
 
 

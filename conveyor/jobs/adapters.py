@@ -21,11 +21,13 @@ from typing import Any, Protocol, TypeVar
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
+from kombu.exceptions import OperationalError
 
+from conveyor.broker import replicas
 from conveyor.broker.controls import UNIQUE_HEADER
 from conveyor.broker.scheduled import scheduled_set
 from conveyor.compat import kombu as kombu_compat
-from conveyor.errors import DuplicateJobError, EnqueueError
+from conveyor.errors import DuplicateJobError, EnqueueError, NotReplicatedError
 from conveyor.jobs import logs
 from conveyor.jobs.redis_sender import _lean_redis_sender, _redis_envelope
 from conveyor.jobs.serialized import Enqueueable, SerializedJob
@@ -114,8 +116,8 @@ class CeleryAdapter:
         try:
             with app.producer_or_acquire(None) as producer:
                 app.amqp.send_task_message(producer, name, message, **options)
-        except DuplicateJobError:
-            raise  # @unique: nothing was sent (conveyor.jobs.enqueuing decides what the caller sees)
+        except (DuplicateJobError, NotReplicatedError):
+            raise  # @unique: nothing was sent; not replicated: it was (each says so itself)
         except Exception as exc:
             raise EnqueueError(
                 f"Could not enqueue {job.label} to {job.queue}: "
@@ -147,13 +149,15 @@ class CeleryAdapter:
                     holder = scheduled_set.add(
                         client, key, envelope, job.scheduled_at.timestamp(), job.job_id, options["queue"], unique=lock
                     )
+                    if holder is None:
+                        replicas.wait(client, replicas.of_channel(channel), f"{job.label} (scheduled)")
             if holder is not None:
                 raise DuplicateJobError(
                     f"job {job.job_id} is a duplicate of job {holder}, which holds {lock[0]}",  # type: ignore[index]
                     job_id=job.job_id,
                     holder_id=holder,
                 )
-        except DuplicateJobError:
+        except (DuplicateJobError, NotReplicatedError):
             raise
         except Exception as exc:
             raise EnqueueError(
@@ -203,7 +207,12 @@ class CeleryAdapter:
             jobs = [job for job in jobs if id(job) not in delayed]
         lean = _lean_redis_sender(app, self)
         if lean is not None:  # kombu's Redis transport: messages from templates, one pipeline per chunk
-            entries: Sequence[Any] = lean.prepare(job.serialize() for job in jobs)
+            try:
+                entries: Sequence[Any] = lean.prepare(job.serialize() for job in jobs)
+            except OperationalError as exc:  # the broker is down: its connection opens here, nothing is sent
+                raise EnqueueError(
+                    f"perform_all_later: could not enqueue any of the {len(jobs)} job(s): {type(exc).__name__}: {exc}"
+                ) from exc
             send_chunk = lean.send
         else:
             entries = self._prepare_generic(app, (job.serialize() for job in jobs))
@@ -216,6 +225,10 @@ class CeleryAdapter:
             chunk = entries[start : start + batch_size]
             try:
                 duplicates = send_chunk(chunk)
+            except NotReplicatedError:  # written to the master: its jobs are enqueued, say so, then raise
+                for job in jobs[start : start + batch_size]:
+                    job.successfully_enqueued = True
+                raise
             except Exception as exc:
                 raise EnqueueError(
                     f"perform_all_later: could not enqueue jobs {start + 1}-{start + len(chunk)} of {len(entries)}: "

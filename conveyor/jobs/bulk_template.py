@@ -5,7 +5,7 @@ encodings of the whole envelope) cost ~60 µs, eight times the LPUSH that sends 
 enqueue mostly differ only in their id, arguments and enqueue time: the first job of each kind
 (class, queue, priority, executions) goes through the full path, and its envelope, encoded once,
 becomes a template whose per-job fields are filled in as JSON text. What reaches Redis is byte for
-byte what the full path sends for the same job (``tests/conveyor/jobs/test_enqueuing_on_redis.py``
+byte what the full path sends for the same job (``tests/conveyor/jobs/test_bulk_template.py``
 checks it); a job the template cannot express (scheduled, retried, resumed, @unique or limited)
 takes the full path.
 

@@ -73,7 +73,7 @@ class Core:
     #: A failure is stored either way; Flower shows state, runtime, return value and failure from events.
     store_result: ClassVar[bool | None] = None
     #: False sends the job at once even inside a transaction (see ``conveyor.sqlalchemy.transactions``).
-    enqueue_after_transaction_commit: ClassVar[bool] = True
+    enqueue_after_transaction_commit: bool = True  # set(after_commit=False) sets it on one job
 
     # Filled by Job.__init_subclass__ from perform's signature.
     _perform_signature: ClassVar[inspect.Signature]
@@ -123,6 +123,7 @@ class Core:
     _continuation: Any = None
     #: On a retry: the error it is retried for, sent in the header (conveyor.jobs.execution sets it).
     _retry_error: str | None = None
+    _retry_attempt: tuple[int, int | None] | None = None  # (next attempt, of how many): the Retries page
 
     def _progress_on_wire(self) -> dict[str, Any] | None:
         """The progress to send with the job: this execution's, else the one it arrived with."""

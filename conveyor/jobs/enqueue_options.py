@@ -1,4 +1,4 @@
-"""The options of ``set(...)``: ``wait``, ``wait_until``, ``queue``, ``priority``, checked where they are given.
+"""The options of ``set(...)``: ``wait``, ``wait_until``, ``queue``, ``priority``, ``after_commit``, checked early.
 
 One validator for ``Job.set``, ``ConfiguredJob.set`` and ``retry_job(...)``, so each mistake is
 named the same way wherever it is made.
@@ -27,11 +27,13 @@ def check_enqueue_options(
     wait_until: dt.datetime | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    after_commit: bool | None = None,
 ) -> EnqueueOptions:
     """Validate ``set(...)`` options; return only the ones given.
 
     ``wait``: seconds (int/float >= 0) or a timedelta; ``wait_until``: an aware
-    datetime; not both. ``queue``: a queue name; ``priority``: 0-9.
+    datetime; not both. ``queue``: a queue name; ``priority``: 0-9. ``after_commit``: False sends
+    this job at once even inside a transaction (conveyor.sqlalchemy, conveyor.django hold it otherwise).
     """
     options: EnqueueOptions = {}
     if wait is not None and wait_until is not None:
@@ -53,4 +55,8 @@ def check_enqueue_options(
         options["queue"] = validate_queue_name(queue, "set(queue=...)", ValueError)
     if priority is not None:
         options["priority"] = validate_priority(priority, "set(priority=...)", ValueError)
+    if after_commit is not None:
+        if not isinstance(after_commit, bool):
+            raise ValueError(f"set(after_commit=...) expects True or False, got {after_commit!r}")
+        options["after_commit"] = after_commit
     return options

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Self, TypeVar
 
@@ -136,6 +137,8 @@ class Enqueuing(Core):
         if now is None:
             now = dt.datetime.now(UTC)
         self.enqueued_at = now
+        if "after_commit" in options:  # the transaction hooks read it on the job (class default: True)
+            self.enqueue_after_transaction_commit = options["after_commit"]
         if options.get("wait"):
             self.scheduled_at = now + dt.timedelta(seconds=options["wait"])
         else:
@@ -150,6 +153,7 @@ class Enqueuing(Core):
             self.priority,
             self.exception_executions,
             error=self._retry_error,
+            attempt=self._retry_attempt,
             progress=self._progress_on_wire(),
             resumptions=self.resumptions,
         )
@@ -190,6 +194,7 @@ class Enqueuing(Core):
             cls.log_arguments,
             self.exception_executions,
             self._retry_error,
+            self._retry_attempt,
             progress,
             self.resumptions,
             note,  # shown with the arguments in Flower's task view: where a resumed job starts again
@@ -248,6 +253,19 @@ def _warn_if_unconsumed(app: Celery, queue: str | None) -> None:
     if known is None or queue in known or (id(app), queue) in _warned:
         return
     _warned.add((id(app), queue))
+    close = difflib.get_close_matches(queue or "", sorted(known), n=1, cutoff=0.6)
+    if close:  # most likely a typo in queue_as or set(queue=...): that fix comes first
+        logs.logger.warning(
+            "Queue %r is not in the worker configuration (%s): did you mean %r? Fix the job's queue_as (or "
+            "set(queue=...)); if %r is a new queue, add it to config/worker.yaml or start a worker with -Q %s, "
+            "or `celery worker` without -Q will not run its jobs",
+            queue,
+            ", ".join(sorted(known)),
+            close[0],
+            queue,
+            queue,
+        )
+        return
     logs.logger.warning(
         "Queue %r is not in the worker configuration (%s), so `celery worker` without -Q will not run its jobs: "
         "add it to config/worker.yaml or start a worker with -Q %s",

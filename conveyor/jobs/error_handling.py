@@ -41,6 +41,9 @@ __all__ = [
     "retry_on",
 ]
 
+#: conveyor's own generator: the global ``random`` stream is the application's (and its tests').
+_RANDOM = random.Random()
+
 J = TypeVar("J", bound="type[Core]")
 Handler = Callable[[Any, BaseException], Any]
 Wait = int | float | dt.timedelta | Callable[[int], float]
@@ -59,12 +62,12 @@ def polynomially_longer(executions: int) -> float:
     return float(executions**4 + 2)
 
 
-def jitter_for(delay: float, jitter: float, rand: Callable[[], float] = random.random) -> float:
+def jitter_for(delay: float, jitter: float, rand: Callable[[], float] = _RANDOM.random) -> float:
     """Random extra seconds in ``[0, delay * jitter)``: spreads out retries of many jobs."""
     return rand() * delay * jitter if jitter else 0.0
 
 
-def determine_delay(wait: Wait, executions: int, jitter: float, rand: Callable[[], float] = random.random) -> float:
+def determine_delay(wait: Wait, executions: int, jitter: float, rand: Callable[[], float] = _RANDOM.random) -> float:
     """Seconds to wait before the retry after ``executions`` failures of one declaration.
 
     >>> determine_delay(polynomially_longer, 2, jitter=0.0)

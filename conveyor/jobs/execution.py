@@ -223,6 +223,7 @@ class Execution(Continuable):
                 jitter = settings_for(current_app()).retry_jitter
             wait_s = determine_delay(declaration.wait, count, jitter)
             logs.retrying(self, wait_s, error, count, declaration.attempts)
+            self._retry_attempt = (count + 1, declaration.attempts)
             self._retry(wait_s, declaration.queue, declaration.priority, error)
             return None
         if declaration.handler is not None:
@@ -252,6 +253,7 @@ class Execution(Continuable):
             @retry_on(RateLimited, attempts=3, handler=lambda job, error: job.retry_job(wait=error.reset_in))
         """
         options = check_enqueue_options(wait=wait, queue=queue, priority=priority)
+        self._retry_attempt = None  # no retry_on counter moves: no "of N"
         error = error or getattr(self, "_handling", None) or _RetryRequested("retry_job() was called")
         self._retry(options.get("wait", 0.0), options.get("queue"), options.get("priority"), error)
         raise _RetryRequested("retry_job() was called")

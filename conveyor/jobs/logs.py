@@ -44,10 +44,12 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return self._prefix + str(msg), kwargs
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        # A job id, queue or error text comes from a message: it cannot add a forged line to the log.
+        # A job id, queue or error text comes from a message (an exception's text often quotes an
+        # argument): it cannot add a forged line to the log. The traceback (exc_info) keeps its lines.
         # Escaped only for a record that is emitted (nothing is done for a level that is off).
         if self.isEnabledFor(level):
-            super().log(level, msg, *(one_line(arg) if isinstance(arg, str) else arg for arg in args), **kwargs)
+            escaped = (one_line(arg) if isinstance(arg, str | BaseException) else arg for arg in args)
+            super().log(level, msg, *escaped, **kwargs)
 
 
 # C0 and C1 control characters, escaped (newline and carriage return by name).

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 
+from conveyor.broker import replicas
 from conveyor.broker.controls import UNIQUE_HEADER, UNIQUE_PUT
 from conveyor.broker.fetch.reliable_fetch import wake
 from conveyor.compat import kombu as kombu_compat
@@ -121,8 +122,12 @@ class LeanSender:
                 push_waiting()
                 for queue, count in per_queue.items():
                     wake(pipe, queue, count)  # idle workers wait on these (conveyor.broker.fetch.reliable_fetch)
+                wanted = replicas.of_channel(channel)
+                durable = replicas.wait_command(pipe, wanted)
                 replies = pipe.execute()
             declared.update((id(app), entry[1]) for entry in chunk)
+            if durable:
+                replicas.confirm(replies[-1], wanted, f"a chunk of {len(chunk)} job(s)")
         return {job_id: replies[at].decode() for at, job_id in unique_at.items() if isinstance(replies[at], bytes)}
 
 

@@ -4,7 +4,7 @@ ActiveJob's adapters see ``job.serialize`` and nothing else of the job; here too
 adapter's single enqueue, the scheduled set, the ``@unique`` script and ``perform_all_later``'s
 templates all build their message from a ``SerializedJob``, and the test adapter records one, so
 no module outside the job reads the job's private state and the four paths cannot drift apart
-(``tests/conveyor/jobs/test_enqueuing_on_redis.py`` checks their bytes agree).
+(``tests/conveyor/jobs/test_bulk_template.py`` checks their bytes agree).
 
 Example::
 
@@ -54,6 +54,8 @@ class SerializedJob:
     exception_executions: dict[str, int]
     #: On a retry: the error it is retried for (the Retries page shows it).
     error: str | None
+    #: On a retry_on retry: the attempt it waits for, of how many (None: unlimited).
+    attempt: tuple[int, int | None] | None
     #: A continuable job's progress, its resumptions so far, and where it resumes (shown in Flower).
     progress: dict[str, Any] | None
     resumptions: int
@@ -70,6 +72,7 @@ class SerializedJob:
             self.priority,
             self.exception_executions,
             error=self.error,
+            attempt=self.attempt,
             progress=self.progress,
             resumptions=self.resumptions,
         )
@@ -87,6 +90,7 @@ class SerializedJob:
             and not self.controls
             and not self.exception_executions
             and self.error is None
+            and self.attempt is None
             and self.progress is None
         )
 

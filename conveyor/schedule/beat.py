@@ -8,6 +8,9 @@ The scheduler
 - syncs the file into redbeat on its first tick, that is only once it holds
   redbeat's lock: a standby beat with an older file never rewrites the schedule
   (redbeat's own ``setup_schedule`` runs before the lock, redbeat#198);
+- reads the file again when it changes (its modification time, looked at every
+  tick): a valid file is synced, an invalid one is logged with its errors and
+  changes nothing, and beat goes on;
 - enqueues due jobs through the Job API (``Job.set(...).perform_later``), so
   queue, priority, callbacks, logging and retries are the same as in code;
 - stores cron entries as ``ZonedCron`` (expression + IANA zone), which redbeat's
@@ -36,9 +39,11 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.beat import ScheduleEntry
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry
 
+from conveyor.broker.scripts import Script
 from conveyor.compat.redbeat import beat_conf, redis_of
 from conveyor.errors import ScheduleError
 from conveyor.schedule.file import ScheduledJob, load_schedule
@@ -63,6 +68,9 @@ logger = logging.getLogger("conveyor.schedule.beat")
 _ZONED = "conveyor.zoned_cron"  # stored in redbeat: never change it
 #: Marks an entry written from the schedule file (its args are conveyor-serialized).
 FROM_FILE = "conveyor_schedule"
+_ADVANCE = Script("advance_entry")
+#: How long (s) beat waits before it tries again when Redis is away (a failover, a restart).
+REDIS_AWAY_RETRY_S = 1.0
 
 
 class Encoder(RedBeatJSONEncoder):  # type: ignore[misc]
@@ -99,6 +107,22 @@ class Entry(RedBeatSchedulerEntry):  # type: ignore[misc]
             },
             cls=Encoder,
         )
+
+    def _next_instance(self, last_run_at: Any = None, only_update_last_run_at: bool = False) -> Any:
+        """The entry after a run (redbeat's ``next(entry)``), recorded in Redis only if it is still defined.
+
+        redbeat writes the run's meta and the next due time back unconditionally: an entry that a
+        schedule sync deleted while beat was sending it came back as a hash with no definition.
+        One script (``advance_entry.lua``) checks and writes.
+        """
+        entry = ScheduleEntry._next_instance(self, last_run_at=last_run_at)  # celery's: a copy, run counted
+        if only_update_last_run_at:
+            entry.total_run_count = self.total_run_count
+        meta = json.dumps({"last_run_at": entry.last_run_at, "total_run_count": entry.total_run_count}, cls=Encoder)
+        _ADVANCE(redis_of(self.app), [self.key, beat_conf(self.app).schedule_key], [meta, entry.score])
+        return entry
+
+    __next__ = next = _next_instance
 
     def save(self) -> Entry:
         meta = json.dumps({"last_run_at": self.last_run_at}, cls=Encoder)
@@ -205,6 +229,7 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
     def setup_schedule(self) -> None:
         # Validate only: writing now would race the beat that holds the lock.
         path = schedule_path(self.app)
+        self._file_mtime = _mtime(path)
         try:
             self._file_jobs: dict[str, ScheduledJob] | None = load_schedule(path, self.app.conf.timezone or "UTC")
         except ScheduleError as exc:
@@ -213,21 +238,68 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
         logger.info("beat: %s is valid (%d entries); syncing once the lock is held", path, len(self._file_jobs))
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        jobs = getattr(self, "_file_jobs", None)
-        if jobs is not None:
-            if self.lock_key and self.lock is None:
-                raise RuntimeError("beat does not hold the redbeat lock; refusing to sync the schedule")
-            report = sync_schedule(self.app, jobs)
-            logger.info("beat: synced %s into redbeat: %s", schedule_path(self.app), report)
-            self._file_jobs = None
-        interval: float = super().tick(*args, **kwargs)
-        return interval
+        """One round of beat: the sync on the first, then redbeat's (extend the lock, send what is due).
+
+        Redis away (a failover, a restart) does not stop beat: redbeat's tick raised, and Celery's beat
+        service exits on any error. The tick is tried again every REDIS_AWAY_RETRY_S; a lock lost with
+        the old master (or expired meanwhile) is taken again before anything is sent, so two beats never
+        send together.
+        """
+        try:
+            self._reload_if_changed()
+            jobs = getattr(self, "_file_jobs", None)
+            if jobs is not None:
+                if self.lock_key and self.lock is None:
+                    raise RuntimeError("beat does not hold the redbeat lock; refusing to sync the schedule")
+                report = sync_schedule(self.app, jobs)
+                logger.info("beat: synced %s into redbeat: %s", schedule_path(self.app), report)
+                self._file_jobs = None
+            interval: float = super().tick(*args, **kwargs)
+            return interval
+        except redis.exceptions.LockError as exc:  # LockNotOwnedError: the key is gone or another beat's
+            logger.warning("beat: the redbeat lock was lost (%s); taking it again before sending anything", exc)
+            self.lock.acquire()  # blocks while another beat holds it, as a standby beat does
+            logger.info("beat: Acquired lock")
+            return 0.0
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError) as exc:
+            logger.warning(
+                "beat: Redis is away (%s: %s); trying again in %g s", type(exc).__name__, exc, REDIS_AWAY_RETRY_S
+            )
+            return REDIS_AWAY_RETRY_S
+
+    def _reload_if_changed(self) -> None:
+        """Read the schedule file again when it changed: synced if valid, else the error is logged and
+        redbeat keeps the last good schedule (as at start, an invalid file changes nothing)."""
+        path = schedule_path(self.app)
+        mtime = _mtime(path)
+        if mtime == getattr(self, "_file_mtime", mtime):
+            return
+        self._file_mtime = mtime
+        try:
+            self._file_jobs = load_schedule(path, self.app.conf.timezone or "UTC")
+        except ScheduleError as exc:
+            logger.error("beat: %s changed but is invalid; the schedule in Redis stays as it was:\n%s", path, exc)
+            return
+        logger.info("beat: %s changed (%d entries); syncing", path, len(self._file_jobs))
+
+    def close(self) -> None:
+        try:
+            super().close()  # releases the lock: Redis may be away at shutdown, the lock then expires
+        except redis.RedisError as exc:
+            logger.warning("beat: could not release the redbeat lock (%s); it expires on its own", exc)
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
         if job_class_of(self.app, entry) is None:
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         entry = self.reserve(entry) if advance else entry
         return SimpleNamespace(id=enqueue_entry(self.app, entry))
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None  # gone: its return is a change
 
 
 def job_class_of(app: Celery, entry: Any) -> Any:

@@ -9,7 +9,7 @@ without commit or rollback (one that only read: SQLAlchemy begins a transaction 
 use) sends its held jobs when it closes. ``job.successfully_enqueued`` is None while held, then True
 (sent) or False (dropped). Enqueue callbacks run at ``perform_later``; the message is
 sent at commit. A job class opts out with ``enqueue_after_transaction_commit = False``
-(ActiveJob 7.2's name).
+(ActiveJob 7.2's name), one call with ``set(after_commit=False)``.
 
 Example::
 
@@ -33,7 +33,7 @@ from conveyor.jobs.enqueuing import hold_enqueues_with
 if TYPE_CHECKING:
     from celery import Celery
 
-    from conveyor.jobs.core import Core
+    from conveyor.jobs.serialized import Enqueueable
 
 __all__ = ["defer_enqueue_until_commit", "hold_if_in_transaction"]
 
@@ -102,13 +102,14 @@ def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction
     return False
 
 
-def hold_if_in_transaction(app: Celery, job: Core) -> bool:
+def hold_if_in_transaction(app: Celery, job: Enqueueable) -> bool:
     """Hold ``job`` on the thread's open transaction, if any (and if the job allows); True if held."""
-    if not _enabled or not getattr(type(job), "enqueue_after_transaction_commit", True):
+    if not _enabled or not getattr(job, "enqueue_after_transaction_commit", True):
         return False
     sessions = _sessions()
     if not sessions:
         return False
+    job.serialize()  # an argument that cannot travel fails here, at enqueue, not in the code that commits
     session = sessions[-1]
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).append((app, job, transaction))

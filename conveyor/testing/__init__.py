@@ -10,8 +10,9 @@ Example::
 """
 
 from conveyor.testing.assertions import EnqueuedJobs, enqueued_jobs_recorded
-from conveyor.testing.helpers import EnqueuedJob, TestAdapter, worker_thread
+from conveyor.testing.helpers import EnqueuedJob, TestAdapter
 from conveyor.testing.interruptions import interrupt_job_after_step, interrupt_job_during_step
+from conveyor.testing.worker_thread import worker_thread
 
 __all__ = [
     "EnqueuedJob",

@@ -1,4 +1,4 @@
-"""Test helpers: the adapter recording enqueued jobs instead of sending them, and a worker thread.
+"""Test helpers: the adapter that records enqueued jobs instead of sending them (a worker thread: ``worker_thread``).
 
 The assertions over the records are ``conveyor.testing.assertions.EnqueuedJobs``; the pytest
 plugin (``conveyor.testing.pytest_plugin``) exposes them as fixtures; they work without pytest too::
@@ -16,10 +16,9 @@ serialized form, as a worker would.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ from conveyor.records import JobHeader
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
 
-__all__ = ["EnqueuedJob", "TestAdapter", "worker_thread"]
+__all__ = ["EnqueuedJob", "TestAdapter"]
 
 
 @dataclass
@@ -97,23 +96,3 @@ class TestAdapter:
             self._record(one)
             job.successfully_enqueued = True
             logs.enqueued(job)
-
-
-@contextlib.contextmanager
-def worker_thread(app: Celery, queues: Sequence[str] | None = None, **options: Any) -> Iterator[Any]:
-    """A real Celery worker in a thread (solo pool) against the app's real broker.
-
-    It consumes ``queues``, or the app's configured queues in their order. Celery
-    remembers a worker's queue selection on the app; it is put back afterwards so
-    the next worker of the same app consumes what it should.
-    """
-    from celery.contrib.testing.worker import start_worker
-
-    selection = app.amqp.queues
-    consume_from = selection._consume_from
-    options = {"pool": "solo", "concurrency": 1, "perform_ping_check": False, "loglevel": "WARNING", **options}
-    try:
-        with start_worker(app, queues=list(queues) if queues else None, **options) as worker:
-            yield worker
-    finally:
-        selection._consume_from = consume_from

@@ -36,7 +36,7 @@ import pytest
 from conveyor.mail.delivery import TestBackend, use_backend
 from conveyor.settings import masked_url
 from conveyor.testing.assertions import EnqueuedJobs, enqueued_jobs_recorded
-from conveyor.testing.helpers import worker_thread
+from conveyor.testing.worker_thread import worker_thread
 
 __all__ = ["celery_app", "celery_worker", "conveyor_worker", "deliveries", "enqueued_jobs", "require_broker"]
 

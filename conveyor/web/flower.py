@@ -121,6 +121,17 @@ def cookie_secret(configured: str | None, path: Path) -> str:
     return read_or_create(path, lambda: secrets.token_hex(32))
 
 
+#: Added after the navbar of every Flower page: Flower's task table is wider than its card, which
+#: hides what overflows (the Received column was cut off): the card scrolls sideways, and a long job
+#: name (``tasks.report_generation_job.ReportGenerationJob``) wraps instead of pushing the times out.
+_FLOWER_STYLE = """
+<style>
+  .tasks-table-card { overflow-x: auto; }
+  #tasks-table td:first-child { white-space: normal; overflow-wrap: anywhere; min-width: 12rem; }
+</style>
+"""
+
+
 class _Loader(BaseLoader):  # type: ignore[misc]
     """Templates from conveyor's folder, then Flower's; Flower's navbar gains Schedule and Dead links."""
 
@@ -137,7 +148,7 @@ class _Loader(BaseLoader):  # type: ignore[misc]
             if path.is_file():
                 source = path.read_text(encoding="utf-8")
                 if name == "navbar.html" and "reverse_url('schedule')" not in source:
-                    source = flower_compat.splice_navbar(source, _NAV_ITEM) or source
+                    source = (flower_compat.splice_navbar(source, _NAV_ITEM) or source) + _FLOWER_STYLE
                 return Template(source, name=name, loader=self)
         raise FileNotFoundError(f"template {name!r} not found in {', '.join(map(str, self.roots))}")
 

@@ -15,6 +15,7 @@ import logging
 import tornado.web
 
 from conveyor.broker.views.queue_state import QueueRow, action_refusal, overview, pause, purge, resume
+from conveyor.durations import duration
 from conveyor.settings import redis_client
 from conveyor.web.views import _ActionView, _Page
 
@@ -36,7 +37,7 @@ class QueuesView(_Page):
                 client.close()
 
         rows = await self.read(read)
-        self.render("queues.html", title="Queues", tab="queues", rows=rows)
+        self.render("queues.html", title="Queues", tab="queues", rows=rows, duration=duration)
 
 
 class QueueActionView(_ActionView):

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import tornado.web
 
 from conveyor.broker.scheduled import waiting
+from conveyor.compat.flower import known_tasks
 from conveyor.schedule.file import local_clock
 from conveyor.settings import redis_client
 from conveyor.web.views import _ActionView, _Page, page_number
@@ -27,6 +28,13 @@ __all__ = ["RetriesView", "ScheduledView", "WaitingActionView"]
 logger = logging.getLogger("conveyor.web.flower")
 
 _KINDS: dict[str, tuple[waiting.Kind, ...]] = {"scheduled": ("scheduled", "throttled"), "retries": ("retry",)}
+
+#: What the Why column says of each kind of waiting job.
+WHY: dict[str, str] = {
+    "scheduled": "sent with set(wait=…) or set(wait_until=…): goes to its queue when due",
+    "throttled": "held back by its throttle: goes to its queue when the window has room",
+    "retry": "waiting for its retry",
+}
 
 #: Waiting jobs per page.
 PAGE_SIZE = 200
@@ -69,6 +77,8 @@ class _WaitingPage(_Page):
             pages=max(1, -(-found.total // PAGE_SIZE)),
             first=(number - 1) * PAGE_SIZE,
             page_url=page_url,
+            known=known_tasks(self.application),  # a job id links to Flower's task page only if Flower knows it
+            why=WHY,
         )
 
 

@@ -1,4 +1,4 @@
-"""The layers stay as README "Architecture" draws them: contracts, module size, one settings reader."""
+"""The layers stay as docs/architecture.md draws them: contracts, one settings reader, tests mirroring modules."""
 
 from __future__ import annotations
 
@@ -90,8 +90,41 @@ def test_the_packs_tests_never_import_the_reference_service() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_the_readme_architecture_names_every_module() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Architecture") : readme.index("## Layout")]
+def test_the_architecture_page_names_every_module_and_the_readme_every_package() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    section = page[page.index("## Layers and modules") : page.index("## Layout")]
     modules = {path.stem for path in PACK.rglob("*.py") if path.stem not in ("__init__", "__main__")}
     assert sorted(name for name in modules if f"`{name}" not in section and f"{name}.py" not in section) == []
+    readme = (ROOT / "README.md").read_text()
+    summary = readme[readme.index("## Architecture") : readme.index("## Tests")]
+    packages = {path.name for path in PACK.iterdir() if (path / "__init__.py").exists()} - {"__pycache__"}
+    assert sorted(name for name in packages if f"`{name}/" not in summary) == []
+    assert "(docs/architecture.md)" in summary
+
+
+#: Modules whose tests are not named after them, each with where they are and why.
+TESTED_ELSEWHERE = {
+    "compat/tornado.py": ("tests/conveyor/compat/test_guard.py", "a guard's names only, checked with every guard"),
+    "jobs/continuation.py": ("tests/conveyor/jobs/test_continuable.py", "the step API's records, through the steps"),
+    "jobs/enqueuing.py": ("tests/conveyor/jobs/test_enqueuing_on_redis.py", "perform_later is worth testing on Redis"),
+    "jobs/execution.py": ("tests/conveyor/jobs/test_execution_on_a_worker.py", "a job's run, on a real worker"),
+    "schedule/beat.py": ("tests/integration/test_beat.py", "redbeat's scheduler, in a real beat process"),
+    "web/flower.py": ("tests/integration/test_flower.py", "pages installed into a real Flower process"),
+    "web/queue_views.py": ("tests/security/test_operator_pages.py", "the Queues page's actions, on a real Flower"),
+    "web/waiting_views.py": ("tests/security/test_operator_pages.py", "the Scheduled page's actions, on a real Flower"),
+}
+
+
+def test_every_module_has_a_test_module_named_after_it_in_the_mirrored_folder() -> None:
+    # Given every module of the pack with code of its own (a package's __init__ re-exports)
+    modules = sorted(path.relative_to(PACK) for path in PACK.rglob("*.py") if path.name != "__init__.py")
+    tests = ROOT / "tests" / "conveyor"
+    # Then each has tests/conveyor/<its folder>/test_<its name>*.py, or is listed above with where its tests are
+    missing = [
+        str(module)
+        for module in modules
+        if str(module) not in TESTED_ELSEWHERE and not list((tests / module.parent).glob(f"test_{module.stem}*.py"))
+    ]
+    assert missing == [], f"add tests/conveyor/<folder>/test_<module>.py for: {missing}"
+    assert [where for where, _ in TESTED_ELSEWHERE.values() if not (ROOT / where).exists()] == []
+    assert [name for name in TESTED_ELSEWHERE if not (PACK / name).exists()] == []

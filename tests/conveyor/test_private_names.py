@@ -1,8 +1,8 @@
 """Every private name of a dependency conveyor reads or overrides is in a ``conveyor/compat`` guard.
 
 A guard turns a dependency's rename into an error at start that names the version and the name
-(``test_compat``); a private name used outside a guard would instead fail at run time, or, for
-an override, silently never be called. Read as httpx tests that every httpcore exception is
+(``compat/test_guard``, ``compat/test_kombu``); a private name used outside a guard would instead
+fail at run time, or, for an override, silently never be called. Read as httpx tests that every httpcore exception is
 mapped: the code is parsed (ast) and each single-underscore name is accounted for, either as
 conveyor's own (defined somewhere in ``conveyor/``) or as guarded.
 """
@@ -25,8 +25,9 @@ from conveyor.validation import RESERVED_PREFIXES
 
 PACK = Path(conveyor.__file__).parent
 DEPENDENCIES = ("celery", "kombu", "redbeat", "flower", "tornado")
-#: The standard library's named tuples' public methods, spelled with an underscore.
-STDLIB_PUBLIC = {"_replace", "_asdict", "_fields", "_make"}
+#: The standard library's public names spelled with an underscore: named tuples' methods, and
+#: ``sys._current_frames`` (documented; worker_thread names where a stuck worker is).
+STDLIB_PUBLIC = {"_replace", "_asdict", "_fields", "_make", "_current_frames"}
 
 
 def private(name: str) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from kombu.utils.url import maybe_sanitize_url
 
 import conveyor
 from conveyor.errors import ConfigurationError
@@ -73,7 +74,8 @@ def test_configure_derives_the_broker_results_and_redbeat_forms_with_each_passwo
     assert conf.broker_transport_options["visibility_timeout"] == 3600  # conveyor's own options stay
     assert conf.result_backend == conf.broker_url
     assert conf.result_backend_transport_options == {"master_name": "mymaster", "sentinel_kwargs": sentinel_kwargs}
-    assert conf.redbeat_redis_url == "redis-sentinel://10.0.0.1:26379,10.0.0.2:26380,::1:26379"
+    assert conf.redbeat_redis_url == "redis-sentinel://10.0.0.1:26379/3"  # what beat's banner shows
+    assert maybe_sanitize_url(conf.redbeat_redis_url) == conf.redbeat_redis_url
     assert conf.redbeat_redis_options == {
         "sentinels": [["10.0.0.1", 26379], ["10.0.0.2", 26380], ["::1", 26379]],
         "service_name": "mymaster",

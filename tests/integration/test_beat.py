@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from redbeat.schedulers import RedBeatSchedulerEntry
 
 import conveyor
 from conveyor.broker.worker_file import WorkerConfig, apply
+from conveyor.schedule.beat import Entry, read_entries
 from conveyor.testing import worker_thread
 from tests.conftest import TEST_REDIS_URL, require_redis
 from tests.integration.services import Service
@@ -129,13 +131,62 @@ def test_removing_an_entry_and_syncing_stops_it_and_deletes_its_keys(
     result = sync(schedule)
 
     assert result.returncode == 0, result.stderr
-    assert "1 unchanged, 1 deleted" in result.stdout
+    # beat reads its file again when it changes: it may have deleted the entry itself before this sync
+    assert re.search(r"1 unchanged, [01] deleted", result.stdout), result.stdout
     assert not beat_redis.exists("redbeat:tick")
     assert beat_redis.zscore("redbeat::schedule", "redbeat:tick") is None
     ticks_at_sync = len(worker.of("tick"))
     canaries_at_sync = len(worker.of("canary"))
     worker.wait_count("canary", canaries_at_sync + 3)  # beat has ticked several times since
     assert len(worker.of("tick")) <= ticks_at_sync + 1  # at most one already enqueued before the sync
+
+
+def test_beat_reads_its_file_again_when_it_changes_and_an_invalid_one_changes_nothing(
+    tmp_path: Path, worker: Recorder, beats: list[Service]
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK)
+    beat = Beat(schedule)
+    beats.append(beat)
+    worker.wait_count("tick", 1)
+    # When an entry is added to the file while beat runs, it runs without a restart
+    schedule.write_text(TICK + CANARY)
+    worker.wait_count("canary", 1)
+    # And when the file is saved invalid, beat says why and goes on with the schedule it had
+    start = len(beat.lines)
+    schedule.write_text(CANARY + "broken:\n  every: often\n  job: tests.jobs.TickJob\n")
+    beat.wait_for("changed but is invalid; the schedule in Redis stays as it was", since=start)
+    canaries = len(worker.of("canary"))
+    worker.wait_count("canary", canaries + 2)
+    assert beat.process.poll() is None
+    assert "broken.every: expected a duration" in beat.output
+
+
+def test_an_entry_deleted_while_beat_sends_it_is_not_written_back_by_the_run(
+    tmp_path: Path, beat_app: Celery, beat_redis: redis.Redis
+) -> None:
+    # Given an entry beat has read (it is about to send it), and a sync that deletes it meanwhile
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(TICK + CANARY)
+    assert sync(schedule).returncode == 0
+    read_by_beat = {entry.name: entry for entry in read_entries(beat_app)}
+    schedule.write_text(CANARY)
+    assert sync(schedule).returncode == 0
+    # When beat records the run (redbeat's next(entry) after sending it)
+    ran = next(read_by_beat["tick"])
+    # Then nothing of the deleted entry is back: no meta-only hash, not in the schedule
+    assert ran.total_run_count == read_by_beat["tick"].total_run_count + 1
+    assert not beat_redis.exists("redbeat:tick")
+    assert beat_redis.zscore("redbeat::schedule", "redbeat:tick") is None
+    # And an entry that is still defined has its run and its next due time recorded, as redbeat does
+    canary = read_by_beat["canary"]
+    after = next(canary)
+    assert Entry.decode_meta(beat_redis.hget("redbeat:canary", "meta"))["total_run_count"] == after.total_run_count
+    # redbeat's due_at reads the clock (last run + remaining estimate from now), and the score is whole
+    # seconds: the score written inside next() can be one second above one computed after it, never below
+    recorded = beat_redis.zscore("redbeat::schedule", "redbeat:canary")
+    assert recorded is not None
+    assert after.score <= recorded <= after.score + 1
 
 
 def test_entries_created_through_the_redbeat_api_survive_a_sync(

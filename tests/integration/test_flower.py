@@ -197,7 +197,7 @@ def test_the_busy_page_shows_the_job_a_worker_holds_and_its_worker(flower: str) 
         assert f":{os.getpid()}</td>" in page  # the worker process holding it
         assert "alive" in page
         assert 'id="limit-conveyor:limit:tasks.x.ReportJob:9"' in page  # its concurrency slot
-        assert "<td>1/1</td>" in page
+        assert '<td class="running">1 of 1</td>' in page
         channel.close()  # hands the job back
     assert request(flower + "/busy")[0] == 401
     assert "No job running." in request(flower + "/busy", LOGIN)[1]
@@ -323,12 +323,13 @@ def test_the_metrics_page_shows_counts_percentiles_and_a_chart(flower: str) -> N
     assert status == 200
     assert 'href="/job-metrics"' in page  # in the navbar
     assert 'id="metrics-ReportJob-hour"' in page
-    assert '<td class="processed">3</td>' in page
+    assert '<td class="executions">4</td>' in page
+    assert '<td class="succeeded">3</td>' in page
     assert '<td class="failed">1</td>' in page
     assert "<td>5 ms</td>" in page  # p50
     assert 'id="throughput-chart"' in page
-    when = time.strftime("%H:%M", time.localtime(time.time() // 300 * 300))
-    assert f"{when}: 3 processed, 1 failed" in page  # the current bucket's bar
+    when = time.strftime("%b %d %H:%M", time.localtime(time.time() // 300 * 300))
+    assert f"{when}: 3 succeeded, 1 failed" in page  # the current bucket's bar
     assert request(flower + "/job-metrics")[0] == 401
 
 

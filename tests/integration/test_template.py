@@ -9,6 +9,7 @@ own ``make test`` with conveyor installed from this checkout.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -107,7 +108,7 @@ def test_rendering_with_the_reference_answers_reproduces_the_reference_service(t
     reference_files = set()
     for top in REFERENCE_SERVICE:
         path = ROOT / top
-        reference_files |= {f"{top}/{name}" for name in files_under(path)} if path.is_dir() else {top}
+        reference_files |= {f"{top}/{name}" for name in tracked(top)} if path.is_dir() else {top}
     assert reference_files - rendered_files == set(), "reference service files the template does not render"
     assert rendered_files >= TEMPLATE_ONLY
     assert os.access(rendered / ".ci" / "run", os.X_OK)
@@ -135,6 +136,37 @@ def test_a_random_name_leaks_no_reference_name_and_without_examples_leaves_no_ex
     assert f'"postgresql+psycopg://postgres@127.0.0.1:5432/{slug.replace("-", "_")}"' in settings
     assert sorted(p.name for p in (rendered / "tasks").iterdir()) == ["__init__.py"]
     assert not (rendered / "app" / "templates").exists()
+
+
+def tracked(folder: str) -> list[str]:
+    """The files git tracks under ``folder`` of the checkout, relative to it."""
+    listed = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True, check=True)
+    return sorted(line.removeprefix(folder + "/") for line in listed.stdout.splitlines())
+
+
+def test_the_template_ships_the_files_git_tracks_in_the_folders_it_links(tmp_path: Path) -> None:
+    shipped = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_shipped"]
+    assert {folder: sorted(names) for folder, names in shipped.items()} == {
+        folder: tracked(folder) for folder in ("tasks", "app/templates")
+    }, "a file was added to or removed from tasks/ or app/templates/: list it in template/cookiecutter.json _shipped"
+
+
+def test_a_job_left_untracked_in_the_checkout_is_not_copied_into_a_new_service(tmp_path: Path) -> None:
+    # Given a job tried out in the checkout (`jobs new`), never committed, and a mail template beside it
+    untracked = [ROOT / "tasks" / "zz_tried_out_job.py", ROOT / "app" / "templates" / "zz_tried_out.txt"]
+    for path in untracked:
+        assert not path.exists()
+        path.write_text('"""Tried out, not committed."""\n')
+    try:
+        # When a service is rendered
+        rendered = render(tmp_path, **REFERENCE_ANSWERS)
+    finally:
+        for path in untracked:
+            path.unlink()
+    # Then it holds the template's files only
+    assert not (rendered / "tasks" / "zz_tried_out_job.py").exists()
+    assert not (rendered / "app" / "templates" / "zz_tried_out.txt").exists()
+    assert sorted(p.name for p in (rendered / "tasks").iterdir()) == sorted(tracked("tasks"))
 
 
 def test_an_invalid_service_name_is_refused_naming_the_rule(tmp_path: Path) -> None:

@@ -13,14 +13,13 @@ import json
 import os
 import time
 
-import redis
 from celery import Celery
 
 import conveyor
 from conveyor import Job, limits_concurrency, throttle, unique
+from tests.reliability.records import records
 
 BROKER_URL = os.environ.get("RELIABILITY_BROKER_URL", "redis://127.0.0.1:6379/6")
-RECORDS_URL = os.environ.get("RELIABILITY_RECORDS_URL", "redis://127.0.0.1:6379/7")
 VISIBILITY_TIMEOUT = float(os.environ.get("RELIABILITY_VISIBILITY_TIMEOUT", "5"))
 HEARTBEAT_TTL = float(os.environ.get("RELIABILITY_HEARTBEAT_TTL", "4"))
 SHIPPED = os.environ.get("RELIABILITY_SHIPPED") == "1"
@@ -55,16 +54,6 @@ app = conveyor.configure(
     # Only to show the suite catches loss: RELIABILITY_ACKS_LATE=0 acknowledges on receipt.
     task_acks_late=os.environ.get("RELIABILITY_ACKS_LATE", "1") == "1",
 )
-
-_records: dict[int, redis.Redis] = {}
-
-
-def records() -> redis.Redis:
-    """A client on the records Redis, one per process (pool children are forked)."""
-    pid = os.getpid()
-    if pid not in _records:
-        _records[pid] = redis.Redis.from_url(RECORDS_URL)
-    return _records[pid]
 
 
 class RecordJob(Job):

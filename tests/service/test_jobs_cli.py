@@ -122,7 +122,7 @@ def test_with_the_broker_down_a_command_fails_in_one_line_without_the_password(
 def test_enqueue_refuses_what_is_not_a_job() -> None:
     result = celery("jobs", "enqueue", "tests.jobs.Recorder")
     assert result.returncode != 0
-    assert "is not a Job class" in result.stderr
+    assert "no job 'tests.jobs.Recorder'" in result.stderr
 
 
 NOTIFICATION = "tasks.notification_job.NotificationJob"  # a job the service's worker runs

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -146,14 +147,20 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
     if plan.refusal is not None:
         raise ConveyorError(f"{record.get('id')} cannot be retried: {plan.refusal}")
     queue = plan.queue
+    # Enqueued again now (as Sidekiq's retry from its dead set): the worker's "Performing … enqueued at"
+    # line showed the first enqueue's time.
+    now = dt.datetime.now(dt.UTC).isoformat()
     with app.producer_or_acquire(None) as producer:
         raw = record.get("message")
         if raw:
+            headers = dict(raw.get("headers") or {})
+            if isinstance(headers.get(HEADER), dict):
+                headers[HEADER] = {**headers[HEADER], "enqueued_at": now}
             producer.publish(
                 base64.b64decode(raw["body"]),
                 exchange="",
                 routing_key=queue,
-                headers=raw.get("headers") or {},
+                headers=headers,
                 content_type=raw.get("content_type"),
                 content_encoding=raw.get("content_encoding"),
                 priority=record.get("priority"),
@@ -163,6 +170,7 @@ def resend(app: Celery, record: dict[str, Any]) -> None:
             return
         meta = parse_job_header(record.get("meta"))
         meta["exception_executions"] = {}  # a person sent it again: every retry_on starts over
+        meta["enqueued_at"] = now
         message = app.amqp.create_task_message(
             record["id"],
             record["task"],

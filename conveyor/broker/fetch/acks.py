@@ -18,6 +18,15 @@ script that acts only if the claim record still names this channel's owner:
 ``append`` no longer writes the record kombu writes after delivery: the claim script
 already did, atomically (one round trip less per message).
 
+**A lost broker connection** (a Redis restart, a Sentinel failover dropping every client of the
+old master): Celery closes the connection and starts its consumer again while its pool goes on
+running the jobs it has. kombu's close hands every unacknowledged message back, and each running
+job ran a second time. Here the close hands back only what Celery drops (prefetched, not yet
+given to the pool); the messages of the jobs Celery still runs (``celery.worker.state``'s reserved
+requests) stay claimed, the owner beats on until they are acknowledged (``Owner.linger``), and
+their acknowledgements go through the owner's own connection, the channel's being gone. A worker
+that is stopping hands everything back, as before.
+
 Example::
 
     channel.qos.ack(tag)     # kombu calls these; nothing to call by hand
@@ -25,15 +34,21 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import redis
+from celery import current_app
+from celery.worker import state as worker_state
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
+from conveyor.broker.fetch.promotion import JOURNAL_CAP
 from conveyor.broker.scripts import Script
 from conveyor.keys import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
 
@@ -41,7 +56,7 @@ __all__ = ["QoS"]
 
 logger = logging.getLogger("conveyor.broker.fetch.acks")
 
-_ACK = Script("ack", helpers=True)
+_ACK = Script("ack")
 _RESTORE = Script("restore", helpers=True)
 
 
@@ -52,7 +67,21 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         #: Tags this channel claimed with the claim script and has not acknowledged yet.
         self.claimed: set[str] = set()
+        #: Tags not handed back when the channel closed after a connection loss: their jobs still run.
+        self.kept: set[str] = set()
+        #: The last tags this channel acknowledged (conveyor.broker.fetch.promotion replays them after a failover).
+        self.acknowledged: deque[str] = deque(maxlen=JOURNAL_CAP)
         self._sweeping = False
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Any]:
+        """The channel's client; once the channel is closed (its connection lost), its owner's."""
+        owner = self.channel._conveyor_owner
+        if self.channel.closed and owner is not None:
+            yield owner.client
+        else:
+            with self.channel.conn_or_acquire() as client:
+                yield client
 
     def _keys(self) -> list[str]:
         return [self.unacked_key, self.unacked_index_key, CLAIMS_KEY, self.channel.owner_held_key]
@@ -67,14 +96,15 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         tag = bytes_to_str(delivery_tag)
         if tag not in self.claimed:
             return super().ack(delivery_tag)  # type: ignore[no-any-return]
-        with self.channel.conn_or_acquire() as client:
-            if not _ACK(client, self._keys(), [tag, self.channel.owner_id]):
+        with self._client() as client:
+            if not _ACK(client, self._keys(), [tag]):
                 logger.warning(
                     "conveyor: acknowledgement of %s came after its job was recovered from this worker "
                     "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere",
                     tag,
                 )
         self.claimed.discard(tag)
+        self.acknowledged.append(tag)
         kombu_virtual.QoS.ack(self, delivery_tag)
         return None
 
@@ -101,7 +131,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         tag = bytes_to_str(tag)
         if self._sweeping or tag not in self.claimed:
             return self._restore_unowned(tag, client, leftmost)
-        with self.channel.conn_or_acquire(client) as client:
+        with contextlib.nullcontext(client) if client is not None else self._client() as client:
             args = [tag, self.channel.owner_id, int(leftmost), WAKE_PREFIX, WAKE_CAP]
             done = _RESTORE(client, self._keys(), args)
         self.claimed.discard(tag)
@@ -127,6 +157,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
             client.transaction(restore_transaction, self.unacked_key, CLAIMS_KEY)
 
     def restore_unacked(self, client: Any = None) -> Any:
+        self._keep_running_jobs()
         # kombu hands unacknowledged messages back when a channel closes. After a broker
         # connection loss it closes the channel once the connection is already released, and
         # this raises AttributeError ('NoneType' object has no attribute 'hostname'), which
@@ -144,3 +175,22 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
                 exc,
             )
             return None
+
+    def _keep_running_jobs(self) -> None:
+        """Leave out of the hand-back the messages of jobs Celery goes on running after a connection loss."""
+        if worker_state.should_stop is not None or worker_state.should_terminate is not None:
+            return  # stopping: what is not done goes back (a warm shutdown waited for the running ones)
+        if current_app.conf.get("worker_cancel_long_running_tasks_on_connection_loss"):
+            return  # Celery cancels them: they must run again
+        for request in list(worker_state.reserved_requests):
+            message = request.message
+            tag = bytes_to_str(message.delivery_tag) if message is not None else None
+            if tag in self.claimed and message.channel is self.channel:
+                self.kept.add(tag)
+                self._delivered.pop(tag, None)
+        if self.kept:
+            logger.warning(
+                "conveyor: the broker connection was lost while %d job(s) ran; they stay claimed by this worker "
+                "and are acknowledged when they finish",
+                len(self.kept),
+            )

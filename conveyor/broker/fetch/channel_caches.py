@@ -28,7 +28,7 @@ def bulk(value: Any) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-#: The claim command's arguments around its two changing ones (the time and a random number).
+#: The claim command's arguments around its changing ones (the time, a random number, and the look flag last).
 ClaimParts = tuple[Sequence[Any], Sequence[Any], Sequence[Any]]
 
 
@@ -54,8 +54,9 @@ class ChannelCaches(kombu_redis.Channel):  # type: ignore[misc]
     def _claim_command(
         self, queues: list[str], owner: tuple[Any, ...], parts: Callable[[list[str]], ClaimParts]
     ) -> tuple[bytes, bytes, bytes]:
-        """The claim command encoded around its two changing arguments; ``parts(keys)`` gives the rest, ``keys``
-        being every queue's list at every priority step."""
+        """The claim command encoded around its three changing arguments (the caller sends the time between head
+        and middle, a random number between middle and tail, the look flag after tail); ``parts(keys)`` gives
+        the rest, ``keys`` being every queue's list at every priority step."""
         cache = self._conveyor_claim_commands
         if cache is None:
             cache = self._conveyor_claim_commands = {}
@@ -64,7 +65,7 @@ class ChannelCaches(kombu_redis.Channel):  # type: ignore[misc]
         if command is None:
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             head, middle, tail = parts(keys)
-            count = len(head) + len(middle) + len(tail) + 2
+            count = len(head) + len(middle) + len(tail) + 3
             command = cache[cache_key] = (
                 b"*%d\r\n" % count + b"".join(map(bulk, head)),
                 b"".join(map(bulk, middle)),

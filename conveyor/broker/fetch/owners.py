@@ -59,6 +59,7 @@ from conveyor.keys import (
     LIMITS_KEY,
     OWNERS_KEY,
     POISONED_KEY,
+    RECOVERY_GRACE_KEY,
     WAKE_CAP,
     WAKE_PREFIX,
 )
@@ -84,7 +85,7 @@ def held_key(owner: str) -> str:
 
 def recover_dead_owners(client: Any, unacked: tuple[str, str] = UNACKED_KEYS) -> tuple[int, int]:
     """Requeue the messages of every owner whose heartbeat expired; (requeued, poisoned) counts."""
-    dead = _FIND_DEAD(client, [OWNERS_KEY], [HEARTBEAT_PREFIX])
+    dead = _FIND_DEAD(client, [OWNERS_KEY, RECOVERY_GRACE_KEY], [HEARTBEAT_PREFIX, 0])
     return _recover(client, [bytes_to_str(owner) for owner in dead], unacked)
 
 
@@ -126,6 +127,15 @@ class Owner:
         self._stop = threading.Event()
         self.limits_in_use = 0
         self._thread: threading.Thread | None = None
+        #: The last beat failed (Redis away): the next one that goes through opens the recovery grace.
+        self._lost = False
+        #: Beating on for jobs still running after the channel closed (``linger``).
+        self._lingering = False
+
+    @property
+    def _gate_ms(self) -> int:
+        # A little under the interval: the next beat after one interval finds the gate open again.
+        return max(1, int(self.interval * 900))
 
     @property
     def heartbeat_key(self) -> str:
@@ -136,23 +146,64 @@ class Owner:
         return held_key(self.id)
 
     def beat(self) -> list[str]:
-        """Refresh the heartbeat; return the owners found dead (one round trip: SET, ZADD, script, LLEN)."""
+        """Refresh the heartbeat; return the owners found dead (one round trip: SET, ZADD, script, LLEN, SCARD).
+
+        The first beat that goes through after one failed opens the recovery grace (RECOVERY_GRACE_KEY
+        for one heartbeat TTL) before the script looks for dead owners, and so does a beat that took
+        longer than the interval (Redis stalled): Redis was away (a restart, a Sentinel failover, a
+        freeze), and meanwhile every worker's heartbeat may have expired. In the grace every live
+        worker beats again; only a heartbeat still missing after it is a death.
+
+        The grace is the heartbeat TTL (30 s): a live worker that reaches Redis again within a TTL of
+        the first one is never taken for dead, however long Redis was away. With Sentinel, Redis is
+        away for ``down-after-milliseconds`` + the failover (promotion and the clients' rediscovery):
+        heartbeats expire when that passes HEARTBEAT_TTL_S - HEARTBEAT_INTERVAL_S (25 s), which
+        Sentinel's default ``down-after-milliseconds`` (30 s) does.
+        """
         value = json.dumps({"host": self.host, "pid": self.pid, "queues": self.queues, "started_at": self.started_at})
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(self.heartbeat_key, value, px=int(self.ttl * 1000))
-            pipe.zadd(OWNERS_KEY, {self.id: time.time()})  # shown as "last heartbeat"; not used to decide death
-            pipe.evalsha(_FIND_DEAD.sha, 1, OWNERS_KEY, HEARTBEAT_PREFIX)
-            pipe.llen(POISONED_KEY)
-            pipe.scard(LIMITS_KEY)
-            try:
-                _, _, stale, poisoned, self.limits_in_use = pipe.execute()
-            except redis.exceptions.NoScriptError:  # Redis restarted or flushed: load it, find them next beat
-                _FIND_DEAD(self.client, [OWNERS_KEY], [HEARTBEAT_PREFIX])
-                return []
+        started = time.monotonic()
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                if self._lost:
+                    self._open_grace(pipe)
+                pipe.set(self.heartbeat_key, value, px=int(self.ttl * 1000))
+                pipe.zadd(OWNERS_KEY, {self.id: time.time()})  # shown as "last heartbeat"; not used to decide death
+                # One worker of the fleet scans per interval (the first whose beat sets the gate).
+                pipe.evalsha(_FIND_DEAD.sha, 2, OWNERS_KEY, RECOVERY_GRACE_KEY, HEARTBEAT_PREFIX, self._gate_ms)
+                pipe.llen(POISONED_KEY)
+                pipe.scard(LIMITS_KEY)
+                try:
+                    *_, stale, poisoned, self.limits_in_use = pipe.execute()
+                except redis.exceptions.NoScriptError:  # Redis restarted or failed over: load it, look next beat
+                    _FIND_DEAD.load(self.client)
+                    stale, poisoned = [], 0
+        except Exception:
+            self._lost = True
+            raise
+        if self._lost or time.monotonic() - started > self.interval:
+            # Redis was away (the beat failed) or stalled (it took longer than a beat's interval): heartbeats
+            # may have expired for that alone, this one's included, so nobody is found dead now.
+            if not self._lost:
+                self._open_grace(self.client)
+            self._lost, stale = False, []
+            logger.warning(
+                "conveyor: Redis answers again after a pause; no worker is taken for dead for %.0f s, while every "
+                "live worker beats again",
+                self.ttl,
+            )
         dead = [bytes_to_str(owner) for owner in stale if bytes_to_str(owner) != self.id]
         if poisoned and not dead:
             bury_poisoned(self.client, self.host)  # left by a recoverer that died half-way
         return dead
+
+    def _holds_nothing(self) -> bool:
+        try:
+            return int(self.client.scard(self.held_key)) == 0
+        except redis.RedisError:
+            return False  # Redis away: keep beating, look again next time
+
+    def _open_grace(self, client: Any) -> None:
+        client.set(RECOVERY_GRACE_KEY, f"grace {self.id}", px=int(self.ttl * 1000))
 
     def start(self) -> None:
         """Beat once now (before anything is claimed under this id), then from a daemon thread."""
@@ -161,8 +212,19 @@ class Owner:
         self._thread = threading.Thread(target=self._run, name=f"conveyor-heartbeat-{self.id[:8]}", daemon=True)
         self._thread.start()
 
+    def linger(self) -> None:
+        """Beat on after the channel closed, until every message this owner holds is acknowledged, then stop.
+
+        For the jobs a worker goes on running after its broker connection was lost
+        (``conveyor.broker.fetch.acks``): they must not be taken for a dead worker's.
+        """
+        self._lingering = True
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self._lingering and self._holds_nothing():
+                self.stop()  # from this thread: it does not wait for itself
+                return
             try:
                 dead = self.beat()
                 if dead:

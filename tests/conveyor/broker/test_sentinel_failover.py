@@ -8,6 +8,7 @@ clients all reach the master through the sentinels, and follow a ``SENTINEL FAIL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ import pytest
 from celery import Celery
 
 import conveyor
-from conveyor import Job
+from conveyor import Job, limits_concurrency, unique
+from conveyor.master_switches import switches_followed
 from conveyor.sentinel import parse_sentinel_url
 from conveyor.settings import redis_client
 from conveyor.testing import worker_thread
@@ -125,6 +127,129 @@ def test_jobs_sent_before_and_after_a_failover_all_run_once_on_a_worker_that_sta
     assert port_of(redis_client(sentinel_app)) == new
     assert sorted(_RUNS) == list(range(400))
     assert max(_RUNS.values()) == 1, [n for n, runs in _RUNS.items() if runs > 1]
+
+
+_GO = threading.Event()
+_STARTED = threading.Event()
+
+
+@unique(within=120)
+@limits_concurrency(to=1, key=lambda name, **_: name, duration=120)
+class HeldAcrossJob(Job):
+    """Holds a unique lock and a concurrency slot while it runs; runs until the test lets it go."""
+
+    queue_as = "sentinel"
+
+    def perform(self, name: str) -> str:
+        _STARTED.set()
+        assert _GO.wait(60)
+        with _RAN:
+            _RUNS[len(name)] += 1
+            _RAN.notify_all()
+        return name
+
+
+@contextlib.contextmanager
+def _released_at_the_end() -> Iterator[None]:
+    # A failed assertion must not leave the held job waiting: its worker could not stop.
+    try:
+        yield
+    finally:
+        _GO.set()
+
+
+def test_a_job_running_across_a_failover_is_acknowledged_on_the_new_master_and_its_lock_and_slot_hold(
+    group: SentinelGroup, sentinel_app: Celery
+) -> None:
+    # Given a replica in sync, and a job running that holds a unique lock and a concurrency slot
+    master = group.data(group.master_port())
+    online = lambda: (master.info("replication").get("slave0") or {}).get("state") == "online"  # noqa: E731
+    group.wait_until(online, 60, "no replica online")
+    _GO.clear()
+    _STARTED.clear()
+    with worker_thread(sentinel_app, queues=["sentinel"]), _released_at_the_end():
+        running = HeldAcrossJob.perform_later("report")
+        assert _STARTED.wait(30)
+        assert master.execute_command("WAIT", 1, 4000) == 1  # its claim, lock and slot are on the replica
+
+        # When Sentinel promotes the replica while it runs
+        new = group.data(group.failover())
+
+        # Then its lock still refuses a duplicate, and its slot still holds a second job of its key back
+        duplicate = HeldAcrossJob.perform_later("report")
+        holders = {port: group.data(port).keys("conveyor:unique:*") for port in group.data_ports}
+        assert not duplicate.successfully_enqueued, f"the lock on each node after the failover: {holders}"
+        assert duplicate.duplicate_of == running.job_id
+        [slots] = [key for key in new.keys("conveyor:limit:*") if not key.endswith(b":blocked")]
+        assert new.zscore(slots, running.job_id) is not None
+        # And once it finishes it is acknowledged on the new master (nothing left claimed there), its slot
+        # and its lock are released there: the same job can be sent again, and runs
+        _GO.set()
+        wait_for_runs(range(6, 7))
+        group.wait_until(lambda: new.hlen("unacked") == 0, 30, "the running job was not acknowledged")
+        assert all(new.scard(key) == 0 for key in new.keys("conveyor:held:*"))
+        group.wait_until(lambda: new.zscore(slots, running.job_id) is None, 30, "its slot was not released")
+        again = HeldAcrossJob.perform_later("report")
+        assert again.successfully_enqueued
+        with _RAN:
+            assert _RAN.wait_for(lambda: _RUNS[6] == 2, 30)
+
+
+def test_a_durable_enqueue_returns_once_the_replica_has_the_job(group: SentinelGroup, sentinel_app: Celery) -> None:
+    # Given an app whose enqueues wait for one replica (conveyor_enqueue_replicas), and the replica in sync
+    master_port = group.master_port()
+    master = group.data(master_port)
+    online = lambda: (master.info("replication").get("slave0") or {}).get("state") == "online"  # noqa: E731
+    group.wait_until(online, 60, "no replica online")
+    [replica_port] = [port for port in group.data_ports if port != master_port]
+    durable = conveyor.configure(
+        Celery("durable"),
+        default=False,
+        broker_url=group.url(),
+        conveyor_redis_sentinel_password=SENTINEL_PASSWORD,
+        broker_transport_options={"conveyor_enqueue_replicas": 1},
+    )
+    durable.set_current()
+    try:
+        # When jobs are enqueued, one by one and in a batch
+        CountedJob.perform_later(1)
+        conveyor.perform_all_later([CountedJob(2), CountedJob(3)])
+    finally:
+        sentinel_app.set_current()
+        durable.close()
+    # Then, as soon as each call returned, the replica held its jobs (the write survives a failover)
+    replica = group.data(replica_port)
+    assert sum(replica.llen(key) for key in replica.keys("sentinel*")) == 3
+
+
+def test_writes_follow_a_promotion_at_once_while_the_old_master_still_takes_them(
+    group: SentinelGroup, sentinel_app: Celery
+) -> None:
+    # Given a replica in sync (an earlier failover left one resynchronizing), and conveyor's client and the
+    # broker's producer, each with a connection to the master
+    master = group.data(group.master_port())
+    online = lambda: (master.info("replication").get("slave0") or {}).get("state") == "online"  # noqa: E731
+    group.wait_until(online, 60, "no replica online")
+    client = redis_client(sentinel_app)
+    client.set("probe", "before")
+    CountedJob.perform_later(0)
+    assert client.execute_command("WAIT", 1, 4_000) == 1  # the replica has both (what is lost otherwise is not this)
+    old, followed = group.master_port(), switches_followed(SERVICE)
+
+    # When Sentinel promotes the replica, and announces it
+    new = group.failover()
+    group.wait_until(lambda: switches_followed(SERVICE) > followed, 30, "the promotion was not followed")
+
+    # Then, while the old master is not demoted yet and would still take writes (lost at its demotion),
+    # conveyor's writes and the broker's enqueues go to the new master
+    assert group.data(old).info("replication")["role"] == "master"
+    client.set("probe", "after")
+    CountedJob.perform_later(1)
+    assert group.data(new).get("probe") == b"after"
+    queued = group.data(new)
+    lists = queued.keys("sentinel*")  # the queue at the job's priority step
+    assert sum(queued.llen(key) for key in lists) == 2  # the job sent before (replicated) and the one sent after
+    assert group.data(old).get("probe") == b"before"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import pytest
 from celery import Celery
 
 import conveyor
-from conveyor.broker.fetch.queue_order import WeightedCycle
 from conveyor.broker.worker_file import apply, load_worker_config
 from conveyor.errors import WorkerConfigError
 
@@ -59,19 +58,3 @@ def test_invalid_files_name_the_file_and_the_field(tmp_path: Path, text: str, me
 def test_a_missing_file_is_a_worker_config_error(tmp_path: Path) -> None:
     with pytest.raises(WorkerConfigError, match="cannot read"):
         load_worker_config(tmp_path / "nope.yaml")
-
-
-def test_weighted_cycle_draws_each_queue_first_in_proportion_to_its_weight() -> None:
-    WeightedCycle.configure({"a": 3, "b": 1}, seed=7)
-    cycle = WeightedCycle(["a", "b"])
-    firsts = [cycle.consume(2)[0] for _ in range(4000)]
-    assert 0.72 <= firsts.count("a") / len(firsts) <= 0.78
-    assert all(sorted(cycle.consume(2)) == ["a", "b"] for _ in range(100))  # every queue, every fetch
-
-
-def test_weighted_cycle_follows_the_consumed_queues() -> None:
-    WeightedCycle.configure({"a": 3}, seed=1)
-    cycle = WeightedCycle()
-    assert cycle.consume(5) == []
-    cycle.update(["a", "c"])  # c has no weight: it counts as 1
-    assert sorted(cycle.consume(5)) == ["a", "c"]

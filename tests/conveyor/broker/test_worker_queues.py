@@ -126,9 +126,16 @@ def test_a_job_for_a_queue_no_worker_consumes_is_sent_with_one_warning(
     QueueProbeJob.set(queue="lwo").perform_later("typo again")
 
     warnings = [r.getMessage() for r in caplog.records if "not in the worker configuration" in r.getMessage()]
-    assert warnings == [
-        "Queue 'lwo' is not in the worker configuration (default, low), so `celery worker` without -Q will not "
-        "run its jobs: add it to config/worker.yaml or start a worker with -Q lwo"
+    assert warnings == [  # a typo's fix first; a new queue's second
+        "Queue 'lwo' is not in the worker configuration (default, low): did you mean 'low'? Fix the job's queue_as "
+        "(or set(queue=...)); if 'lwo' is a new queue, add it to config/worker.yaml or start a worker with -Q lwo, "
+        "or `celery worker` without -Q will not run its jobs"
     ]
+    QueueProbeJob.set(queue="reports").perform_later("a new queue")
+    [new_queue] = [r.getMessage() for r in caplog.records if "'reports'" in r.getMessage()]
+    assert new_queue == (
+        "Queue 'reports' is not in the worker configuration (default, low), so `celery worker` without -Q will not "
+        "run its jobs: add it to config/worker.yaml or start a worker with -Q reports"
+    )
     client = redis.Redis.from_url(QUEUES_REDIS_URL)
     assert len(queued_messages(client, "lwo")) == 2  # not lost: a worker with -Q lwo would run them

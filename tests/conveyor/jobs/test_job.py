@@ -1,4 +1,8 @@
-"""Job classes: declarations checked at definition, registration as Celery tasks, arguments, perform_now."""
+"""``conveyor.jobs.job``: what ``Job`` checks at class definition, which classes it registers, perform_now on a Job.
+
+The checks of one mixin or module have their own test module (``test_core``, ``test_priority``,
+``test_queue_name``, ``test_callbacks``, ``test_task``, ...); here are ``Job``'s own and the scenarios spanning several.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,6 @@ from tests.jobs import (
     DataImportJob,
     DataProcessingJob,
     DiscardingJob,
-    HaltingEnqueueJob,
-    HaltingPerformJob,
-    OrderedJob,
     Recorder,
     UnhandledJob,
 )
@@ -27,13 +28,6 @@ from tests.jobs import (
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (
-            {"priority": 10},
-            r"priority \(or a callable \(job\) -> priority\) must be an int from 0 \(most urgent\) to 9",
-        ),
-        ({"priority": "high"}, r"priority \(or a callable \(job\) -> priority\) must be an int"),
-        ({"queue_as": ""}, "queue name of 1-200"),
-        ({"queue_as": "low priority"}, "queue name of 1-200"),
         ({"queue": "low"}, "declare queue_as = 'name'"),
         ({"max_retries": 3}, r"use @retry_on\(SomeError, attempts=N\)"),
         ({"log_arguments": "no"}, "must be True or False"),
@@ -55,97 +49,14 @@ def test_defining_init_is_refused_with_the_fix() -> None:
             def perform(self) -> None: ...
 
 
-def test_async_perform_is_refused_with_the_fix() -> None:
-    with pytest.raises(DeclarationError, match="plain def"):
-
-        class AsyncJob(Job):
-            async def perform(self) -> None: ...
-
-
-def test_around_callbacks_must_be_generators() -> None:
-    from conveyor import around_perform
-
-    with pytest.raises(DeclarationError, match="must be a generator that yields once"):
-
-        class NoYieldJob(Job):
-            @around_perform
-            def wrap(self) -> None: ...
-
-            def perform(self) -> None: ...
-
-
-def test_a_callable_queue_as_is_evaluated_with_the_job() -> None:
-    class RoutedJob(Job):
-        queue_as = staticmethod(lambda job: "bulk" if job.arguments[0] > 100 else "default")
-
-        def perform(self, size: int) -> None: ...
-
-    assert RoutedJob(500)._resolve_queue(None, "fallback") == "bulk"
-    assert RoutedJob(5)._resolve_queue(None, "fallback") == "default"
-    assert RoutedJob(5)._resolve_queue("explicit", "fallback") == "explicit"
-
-
 # --- registration -----------------------------------------------------------------------------
-
-
-def test_jobs_are_celery_tasks_named_module_dot_class(celery_app: Any) -> None:
-    task = celery_app.tasks["tests.jobs.DataImportJob"]
-    assert task.job_class is DataImportJob
-    assert task.max_retries is None  # conveyor counts attempts, not Celery
 
 
 def test_base_classes_without_perform_are_not_registered(celery_app: Any) -> None:
     assert "tests.jobs.ApplicationJob" not in celery_app.tasks
 
 
-def test_a_job_defined_after_the_app_is_finalized_is_registered_too(celery_app: Any) -> None:
-    assert celery_app.finalized
-
-    class LateJob(Job):
-        def perform(self) -> None: ...
-
-    assert celery_app.tasks[f"{__name__}.LateJob"].job_class is LateJob
-
-
-# --- arguments are checked against perform's signature, in the caller's process ------------------
-
-
-def test_a_wrong_argument_count_raises_type_error_naming_the_job() -> None:
-    with pytest.raises(
-        TypeError, match=r"DataImportJob: missing a required argument: 'file_path' \(perform\(file_path\)\)"
-    ):
-        DataImportJob()
-    with pytest.raises(TypeError, match="DataImportJob: too many positional arguments"):
-        DataImportJob.perform_later("a.csv", "b.csv")
-
-
-def test_an_unknown_keyword_raises_type_error_naming_the_job() -> None:
-    with pytest.raises(TypeError, match="DataImportJob: got an unexpected keyword argument 'path'"):
-        DataImportJob.perform_later("a.csv", path="b.csv")
-
-
-def test_keywords_matching_perform_are_accepted() -> None:
-    job = DataImportJob(file_path="a.csv")
-    assert (job.arguments, job.keyword_arguments) == ((), {"file_path": "a.csv"})
-
-
-# --- set(...) validates its options ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "error", "message"),
-    [
-        ({"wait": -5}, ValueError, "expects seconds"),
-        ({"wait": 1, "wait_until": dt.datetime.now(dt.UTC)}, ValueError, "not both"),
-        ({"wait_until": dt.datetime(2030, 1, 1)}, ValueError, "aware datetime"),
-        ({"priority": 11}, ValueError, "from 0"),
-        ({"queue": "a b"}, ValueError, "queue name"),
-        ({"delay": 5}, TypeError, "unexpected keyword argument 'delay'"),
-    ],
-)
-def test_set_rejects_bad_options(options: dict[str, Any], error: type[Exception], message: str) -> None:
-    with pytest.raises(error, match=message):
-        DataImportJob.set(**options)
+# --- set(...) keeps options apart -------------------------------------------------------------------
 
 
 def test_set_on_the_class_keeps_options_apart_from_arguments() -> None:
@@ -166,42 +77,6 @@ def test_perform_now_returns_performs_value_and_runs_the_design_callbacks(caplog
     assert messages[0].endswith("Starting job " + caplog.records[0].job_id)  # type: ignore[attr-defined]
     assert "Job took" in messages[1]
     assert "Completed job" in messages[2]
-
-
-def test_every_record_of_a_job_is_tagged_with_its_class_and_id(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
-    job = DataProcessingJob(1)
-    job.perform_now()
-    tagged = [r for r in caplog.records if getattr(r, "job_id", None) == job.job_id]
-    assert {r.name for r in tagged} == {"conveyor", "tests.jobs"}
-    assert all(r.job_class == "DataProcessingJob" for r in tagged)  # type: ignore[attr-defined]
-    assert any(r.getMessage().startswith(f"[DataProcessingJob] [{job.job_id}] Performed") for r in tagged)
-
-
-def test_callbacks_run_inherited_first_with_around_nested_inside_before_and_after(recorder: Recorder) -> None:
-    OrderedJob.perform_now("now")
-    assert [r["name"] for r in recorder.of("cb")] == [
-        "base.before_perform",
-        "own.before_perform",
-        "base.around_perform:before",
-        "own.around_perform:before",
-        "perform:now",
-        "own.around_perform:after",
-        "base.around_perform:after",
-        "base.after_perform",
-        "own.after_perform",
-    ]
-
-
-def test_an_abort_in_before_perform_halts_without_running_perform_or_after(recorder: Recorder) -> None:
-    assert HaltingPerformJob.perform_now() is None
-    assert recorder.of("should-not-run") == []
-    assert recorder.of("after-halted") == []
-
-
-def test_an_abort_in_before_enqueue_sends_nothing(recorder: Recorder) -> None:
-    job = HaltingEnqueueJob.perform_later()
-    assert job.successfully_enqueued is False
 
 
 def test_perform_now_discards_and_runs_after_discard(recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,7 @@
-"""Declarations and arguments Rails users reach for: callable priority, ``result = yield``, retry_job, types."""
+"""What Rails users reach for across modules: ``retry_job``, and argument types that travel exactly.
+
+(A callable ``priority`` is in ``test_priority``; ``result = yield`` in an around callback in ``test_callbacks``.)
+"""
 
 from __future__ import annotations
 
@@ -8,55 +11,9 @@ from typing import Any
 
 import pytest
 
-from conveyor import DeclarationError, DeserializationError, Job, around_perform, retry_on
+from conveyor import DeserializationError, Job, retry_on
 from conveyor.serialization import deserialize, serialize
 from conveyor.testing import EnqueuedJobs
-
-
-class UrgentWhenBigJob(Job):
-    priority = staticmethod(lambda job: 0 if job.arguments[0] > 10 else 7)
-
-    def perform(self, size: int) -> None: ...
-
-
-def test_priority_may_be_a_callable_of_the_job_evaluated_at_enqueue(enqueued_jobs: EnqueuedJobs) -> None:
-    UrgentWhenBigJob.perform_later(20)
-    UrgentWhenBigJob.perform_later(1)
-    UrgentWhenBigJob.set(priority=3).perform_later(20)
-    assert [entry.priority for entry in enqueued_jobs.jobs] == [0, 7, 3], "set(priority=) still wins"
-
-
-def test_a_callable_priority_returning_a_bad_value_fails_at_enqueue_naming_it(enqueued_jobs: EnqueuedJobs) -> None:
-    class BadPriorityJob(Job):
-        priority = staticmethod(lambda job: 12)
-
-        def perform(self) -> None: ...
-
-    with pytest.raises(ValueError, match=r"BadPriorityJob.priority\(job\) must be an int from 0"):
-        BadPriorityJob.perform_later()
-    enqueued_jobs.assert_no_enqueued_jobs()
-    with pytest.raises(DeclarationError, match=r"or a callable \(job\) -> priority\) must be an int"):
-
-        class _Bad(Job):
-            priority = "high"  # type: ignore[assignment]
-
-            def perform(self) -> None: ...
-
-
-def test_around_perform_receives_performs_return_value_from_yield() -> None:
-    seen: list[Any] = []
-
-    class DoublingJob(Job):
-        @around_perform
-        def record(self) -> Any:
-            result = yield
-            seen.append(result)
-
-        def perform(self, n: int) -> int:
-            return n * 2
-
-    assert DoublingJob.perform_now(21) == 42
-    assert seen == [42]
 
 
 def test_retry_job_from_perform_ends_the_execution_and_enqueues_it_again(enqueued_jobs: EnqueuedJobs) -> None:

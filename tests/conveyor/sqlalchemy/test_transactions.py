@@ -101,3 +101,13 @@ def test_outside_a_transaction_jobs_are_sent_at_once(enqueued_jobs: EnqueuedJobs
     job = CountJob.perform_later(7)
     assert job.successfully_enqueued is True
     enqueued_jobs.assert_enqueued_with(job=CountJob, args=(7,))
+
+
+def test_an_argument_that_cannot_travel_fails_at_enqueue_inside_a_transaction_too(enqueued_jobs: EnqueuedJobs) -> None:
+    from conveyor.errors import SerializationError
+
+    with Session.begin() as session:
+        session.add(Report(title="kept"))
+        with pytest.raises(SerializationError, match="object"):
+            CountJob.perform_later(object())  # at perform_later, not in the code that commits
+    enqueued_jobs.assert_no_enqueued_jobs()

@@ -1,0 +1,38 @@
+"""Settings of the test project: SQLite files (or DATABASE_URL's PostgreSQL), the test Redis."""
+
+import os
+
+import django
+
+SECRET_KEY = "conveyor-tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "proj.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    "conveyor.django",
+    "reports",
+]
+
+_DB_DIR = os.environ.get("DJANGO_DB_DIR", "/tmp/conveyor-django-tests")
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_DB_DIR, "default.sqlite3")},
+    "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_DB_DIR, "other.sqlite3")},
+}
+
+CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_CONVEYOR_SCHEDULED_POLL_INTERVAL = 0.2
+
+TASKS = {
+    "default": {
+        "BACKEND": "conveyor.django.backend.ConveyorBackend",
+        "QUEUES": ["default", "django_tasks"],
+    }
+}
