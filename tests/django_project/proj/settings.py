@@ -20,8 +20,23 @@ INSTALLED_APPS = [
 ]
 
 _DB_DIR = os.environ.get("DJANGO_DB_DIR", "/tmp/conveyor-django-tests")
+# The tests give a PostgreSQL database where one answers (CI has one); "other" stays SQLite, so a
+# job held on one alias while the other commits crosses engines too.
+_POSTGRES_DB = os.environ.get("DJANGO_POSTGRES_DB")
 DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_DB_DIR, "default.sqlite3")},
+    "default": (
+        {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _POSTGRES_DB,
+            "USER": os.environ.get("DJANGO_POSTGRES_USER", "postgres"),
+            "HOST": os.environ.get("DJANGO_POSTGRES_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("DJANGO_POSTGRES_PORT", "5432"),
+            # Who holds a connection, as pg_stat_activity shows it: the tests count the worker's
+            "OPTIONS": {"application_name": os.environ.get("DJANGO_APPLICATION_NAME", "conveyor-tests")},
+        }
+        if _POSTGRES_DB
+        else {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_DB_DIR, "default.sqlite3")}
+    ),
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(_DB_DIR, "other.sqlite3")},
 }
 

@@ -1,5 +1,10 @@
 """The seed's report job, on the Django ORM: its argument is the model instance itself."""
 
+import os
+
+import redis
+from django.db import connection
+
 from conveyor import Job, discard_on
 from conveyor.errors import RecordNotFound
 from reports.models import Code, Report, Token
@@ -23,3 +28,22 @@ class LabelJob(Job):
     def perform(self, token: Token, code: Code) -> None:
         code.used_by = f"{token.label}@{token._state.db}"
         code.save(update_fields=["used_by"])
+
+
+class DatabaseSessionJob(Job):
+    """Records the process that ran it and the database session that served it (PostgreSQL).
+
+    The test reads the list from Redis: one distinct session per job shows the connection was
+    closed around each job (Celery's Django fixup closes every connection after a job unless
+    CELERY_DB_REUSE_MAX is set), never handed to the next.
+    """
+
+    queue_as = "default"
+
+    def perform(self, number: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            [(session,)] = cursor.fetchall()
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        client.rpush("database-sessions", f"{number} {os.getpid()} {session}")
+        client.close()
