@@ -12,10 +12,18 @@ are true:
   FAILED, its times, errors with their traceback, worker ids, the return value), kept in Redis
   for ``OPTIONS["RESULT_TTL"]`` seconds (a day); async task functions run with ``async_to_sync``.
 
-A ``@task`` is sent as a ``DjangoTaskJob`` whose job id is the result id. In the worker the
-function is found in a registry filled when its module is imported (``conveyor.django``
-imports each installed app's ``tasks`` module), never by importing a path read from Redis: a
-message naming a function this worker does not know fails into the dead set. The three signals
+Each ``@task`` function gets a job class of its own when it is declared (a ``DjangoTaskJob``
+named by the function's module path, with the function's signature): its messages carry the
+function's arguments, its job id is the result id, Flower and conveyor's pages show it by its
+path, a wrong argument count fails at enqueue, and conveyor's declarations apply to it through
+``@task(conveyor=[...])`` (Django 6.1+ and the backport pass extra ``@task`` keywords to the
+backend's ``task_class``): ``retry_on`` (a failure with attempts left leaves the result READY,
+its error recorded; ``TaskContext.attempt`` counts runs), ``discard_on``, ``unique`` (a
+duplicate enqueue returns the result of the job holding the lock), ``limits_concurrency`` and
+``throttle``. In the worker the class is found among Celery's registered tasks, filled when
+the module is imported (``conveyor.django`` imports each installed app's ``tasks`` module),
+never by importing a path read from Redis: a message naming a function this worker does not
+know fails into the dead set. The three signals
 fire where Django's own backends fire them: ``task_enqueued`` in the enqueuing process,
 ``task_started`` and ``task_finished`` in the worker. ``aenqueue`` runs ``enqueue`` in a thread
 (Django's default), so it never blocks the event loop.
@@ -26,7 +34,7 @@ jobs are the ones held until commit.
 
 Example::
 
-    @task(priority=100, queue_name="high_priority")
+    @task(priority=100, queue_name="high_priority", conveyor=[retry_on(TimeoutError, wait=5, attempts=3)])
     def send_invoice(invoice_id: int) -> str: ...
 
     result = send_invoice.enqueue(42)           # on conveyor's workers
@@ -35,28 +43,34 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
 import json
 import math
 import os
 import socket
 import traceback
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from conveyor.django import tasks_api
-from conveyor.errors import DeserializationError
+from conveyor.errors import DeclarationError
 from conveyor.jobs.app_lookup import current_app
+from conveyor.jobs.error_handling import will_retry
 from conveyor.jobs.job import Job
 from conveyor.keys import DJANGO_RESULT_PREFIX
 from conveyor.settings import redis_client
 
-__all__ = ["ConveyorBackend", "DjangoTaskJob", "conveyor_priority"]
+__all__ = ["ConveyorBackend", "ConveyorTask", "DjangoTaskJob", "conveyor_priority"]
 
 #: Seconds a result is kept after its last change, unless ``OPTIONS["RESULT_TTL"]`` says otherwise.
 RESULT_TTL_S = 86_400
 
 #: Every ``@task`` function of a conveyor backend this process has imported, by module path.
 _registry: dict[str, Any] = {}
+#: The job class of each of them, by module path (its Celery task name).
+_jobs: dict[str, type[DjangoTaskJob]] = {}
 
 
 def conveyor_priority(priority: int) -> int | None:
@@ -72,9 +86,28 @@ def conveyor_priority(priority: int) -> int | None:
     return 5 + math.ceil(priority * 4 / int(tasks_api.TASK_MIN_PRIORITY))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConveyorTask(tasks_api.Task):  # type: ignore[misc]
+    """A ``@task`` of a conveyor backend: Django's ``Task`` plus ``conveyor``, conveyor's declarations.
+
+    Example::
+
+        @task(conveyor=[retry_on(TimeoutError, wait=5, attempts=3), unique(within=600)])
+        def import_file(path: str) -> int: ...
+    """
+
+    conveyor: Sequence[Callable[[Any], Any]] = ()
+
+    @property
+    def job_class(self) -> type[DjangoTaskJob]:
+        """The job class this task runs as (``schedule.yaml`` entries naming the function use it)."""
+        return _jobs[self.module_path]
+
+
 class ConveyorBackend(tasks_api.BaseTaskBackend):  # type: ignore[misc]
     """A ``TASKS`` backend whose tasks run on conveyor's workers (see the module's documentation)."""
 
+    task_class = ConveyorTask
     supports_defer = True
     supports_async_task = True
     supports_get_result = True
@@ -86,37 +119,46 @@ class ConveyorBackend(tasks_api.BaseTaskBackend):  # type: ignore[misc]
 
     def validate_task(self, task: Any) -> None:
         super().validate_task(task)
-        _registry.setdefault(task.module_path, task)  # at import (the decorator), in every process
+        if task.module_path not in _jobs:  # at import (the decorator), in every process; using() copies share it
+            _jobs[task.module_path] = _job_class(task)
+            _registry[task.module_path] = task
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         self.validate_task(task)
         args, kwargs = tasks_api.normalize_json(list(args)), tasks_api.normalize_json(dict(kwargs))  # as Django does
-        job = DjangoTaskJob(task.module_path, args, kwargs, self.alias)
+        job = _jobs[task.module_path](*args, **kwargs)  # a wrong argument count fails here, naming the function
         now = dt.datetime.now(dt.UTC)
         result = self._result(task, job.job_id, {"status": "READY", "enqueued_at": now.isoformat()}, args, kwargs)
         record = {
             "path": task.module_path,
+            "backend": self.alias,
             "status": "READY",
             "enqueued_at": now.isoformat(),
             "args": json.dumps(result.args),
             "kwargs": json.dumps(result.kwargs),
         }
+        key = DJANGO_RESULT_PREFIX + job.job_id
         client = redis_client(current_app())
         try:
             with client.pipeline(transaction=False) as pipe:
-                key = DJANGO_RESULT_PREFIX + job.job_id
                 pipe.hset(key, mapping=record)
                 pipe.expire(key, self.result_ttl)
                 pipe.execute()
+            options: dict[str, Any] = {"queue": task.queue_name, "after_commit": False}
+            priority = conveyor_priority(task.priority)
+            if priority is not None:
+                options["priority"] = priority
+            if task.run_after is not None:
+                options["wait_until"] = task.run_after
+            try:
+                job.enqueue(**options)
+            finally:
+                if not job.successfully_enqueued:
+                    client.delete(key)  # no result for a job that was not sent
         finally:
             client.close()
-        options: dict[str, Any] = {"queue": task.queue_name, "after_commit": False}
-        priority = conveyor_priority(task.priority)
-        if priority is not None:
-            options["priority"] = priority
-        if task.run_after is not None:
-            options["wait_until"] = task.run_after
-        job.enqueue(**options)
+        if job.duplicate_of is not None:
+            return self.get_result(job.duplicate_of)  # @unique: the result of the job holding the lock
         tasks_api.task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -164,32 +206,40 @@ def _time(value: str | None) -> dt.datetime | None:
 
 
 class DjangoTaskJob(Job):
-    """Runs one ``@task`` function on a conveyor worker, recording its ``TaskResult`` as Django's backends do."""
+    """The base of each ``@task`` function's job class: runs the function, recording its ``TaskResult``."""
 
-    def perform(self, path: str, args: list[Any], kwargs: dict[str, Any], alias: str) -> None:
-        task = _registry.get(path)
-        if task is None:
-            raise DeserializationError(
-                f"{path!r} is not a @task function this worker knows (tasks are found among the installed apps' "
-                "tasks modules, never imported by the name a message gives)"
-            )
-        backend = tasks_api.task_backends[alias]
+    abstract = True
+    #: The function's module path: its Celery task name and its key in the registry.
+    _django_task_path: ClassVar[str]
+
+    def _run_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        path = type(self)._django_task_path
+        task = _registry[path]
         key = DJANGO_RESULT_PREFIX + self.job_id
         client = redis_client(current_app())
         try:
+            now = dt.datetime.now(dt.UTC).isoformat()
+            backend = tasks_api.task_backends[task.backend]
+            with client.pipeline(transaction=False) as pipe:
+                pipe.hget(key, "backend")
+                pipe.hset(key, mapping={"path": path, "status": "RUNNING", "started_at": now, "last_attempted_at": now})
+                # A run that was not enqueued through the backend (schedule.yaml, jobs enqueue) has a result too
+                pipe.hsetnx(key, "args", json.dumps(list(args)))
+                pipe.hsetnx(key, "kwargs", json.dumps(kwargs))
+                pipe.hdel(key, "finished_at", "return_value")
+                pipe.rpush(key + ":workers", f"{socket.gethostname()}:{os.getpid()}")
+                for name in (key, key + ":workers", key + ":errors"):
+                    pipe.expire(name, backend.result_ttl)
+                alias = pipe.execute()[0]
+            if alias is not None and alias.decode() != task.backend:
+                backend = tasks_api.task_backends[alias.decode()]  # enqueued through using(backend=...)
             self._run(task, backend, key, client, args, kwargs)
         finally:
             client.close()
 
-    def _run(self, task: Any, backend: Any, key: str, client: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
-        now = dt.datetime.now(dt.UTC).isoformat()
-        with client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping={"status": "RUNNING", "started_at": now, "last_attempted_at": now})
-            pipe.hdel(key, "finished_at", "return_value")
-            pipe.rpush(key + ":workers", f"{socket.gethostname()}:{os.getpid()}")
-            for name in (key, key + ":workers", key + ":errors"):
-                pipe.expire(name, backend.result_ttl)
-            pipe.execute()
+    def _run(
+        self, task: Any, backend: Any, key: str, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         started = backend.get_result(self.job_id)
         tasks_api.task_started.send(type(backend), task_result=started)
         try:
@@ -203,18 +253,63 @@ class DjangoTaskJob(Job):
                 "exception_class_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
                 "traceback": "".join(traceback.format_exception(exc)),
             }
-            self._finish(client, key, backend, {"status": "FAILED"}, error)
-            tasks_api.task_finished.send(type(backend), task_result=backend.get_result(self.job_id))
-            raise  # the job fails: Celery's FAILURE, the dead set (Retry there runs it again: attempt 2)
+            if isinstance(exc, Exception) and will_retry(self, exc):
+                self._finish(client, key, backend, {"status": "READY"}, error, finished=False)  # ready to run again
+            else:
+                self._finish(client, key, backend, {"status": "FAILED"}, error)
+                tasks_api.task_finished.send(type(backend), task_result=backend.get_result(self.job_id))
+            raise  # conveyor handles it: retry_on, discard_on, or Celery's FAILURE and the dead set
         self._finish(client, key, backend, {"status": "SUCCESSFUL", "return_value": returned}, None)
         tasks_api.task_finished.send(type(backend), task_result=backend.get_result(self.job_id))
 
     @staticmethod
-    def _finish(client: Any, key: str, backend: Any, fields: dict[str, str], error: dict[str, str] | None) -> None:
+    def _finish(
+        client: Any, key: str, backend: Any, fields: dict[str, str], error: dict[str, str] | None, finished: bool = True
+    ) -> None:
         with client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping={**fields, "finished_at": dt.datetime.now(dt.UTC).isoformat()})
+            pipe.hset(
+                key, mapping={**fields, **({"finished_at": dt.datetime.now(dt.UTC).isoformat()} if finished else {})}
+            )
             if error is not None:
                 pipe.rpush(key + ":errors", json.dumps(error))
             for name in (key, key + ":workers", key + ":errors"):
                 pipe.expire(name, backend.result_ttl)
             pipe.execute()
+
+
+def _job_class(task: Any) -> type[DjangoTaskJob]:
+    """The job class of ``task``: named by its module path, ``perform`` with the function's signature."""
+    function = task.func
+    parameters = list(inspect.signature(function).parameters.values())[1 if task.takes_context else 0 :]
+
+    def perform(self: DjangoTaskJob, *args: Any, **kwargs: Any) -> None:
+        self._run_task(args, kwargs)
+
+    # What the enqueue checks arguments against, and what unique/limit keys receive by name
+    perform.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *parameters]
+    )
+    namespace = {
+        "__module__": function.__module__,
+        "__qualname__": function.__qualname__,
+        "__doc__": function.__doc__,
+        "_task_name": task.module_path,
+        "_django_task_path": task.module_path,
+        "perform": perform,
+        # Where a run not enqueued through the backend goes (schedule.yaml, jobs enqueue): the task's own
+        "queue_as": task.queue_name,
+    }
+    if conveyor_priority(task.priority) is not None:
+        namespace["priority"] = conveyor_priority(task.priority)
+    job_class: type[DjangoTaskJob] = type(function.__name__, (DjangoTaskJob,), namespace)
+    declarations = getattr(task, "conveyor", ())
+    if isinstance(declarations, str) or not isinstance(declarations, Sequence):
+        declarations = [declarations]
+    for declare in declarations:
+        if not callable(declare):
+            raise DeclarationError(
+                f"@task(conveyor=...) of {task.module_path} takes conveyor's declarations, such as "
+                f"[retry_on(TimeoutError, attempts=3), discard_on(ValueError), unique(within=600)]; got {declare!r}"
+            )
+        job_class = declare(job_class)
+    return job_class

@@ -39,6 +39,8 @@ __all__ = [
     "jitter_for",
     "polynomially_longer",
     "retry_on",
+    "retries_left",
+    "will_retry",
 ]
 
 #: conveyor's own generator: the global ``random`` stream is the application's (and its tests').
@@ -259,3 +261,24 @@ def find_declaration(job_cls: type, error: BaseException) -> Declaration | None:
                 if best_rank is None or rank < best_rank:
                     best, best_rank = declaration, rank
     return best
+
+
+def retries_left(declaration: RetryDeclaration, count: int) -> bool:
+    """Whether a ``retry_on`` runs the job again after its ``count``-th matching failure."""
+    return declaration.attempts is None or count < declaration.attempts
+
+
+def will_retry(job: Core, error: BaseException) -> bool:
+    """Whether ``job``, failing with ``error`` now, is run again by a ``retry_on`` (before the count moves).
+
+    For code that reports a failure before conveyor handles it (``django.tasks`` results: READY
+    again, not FAILED). A handler that calls ``retry_job`` is not foreseen.
+
+    Example::
+
+        will_retry(job, TimeoutError())   # True while a retry_on(TimeoutError, attempts=3) has attempts left
+    """
+    declaration = find_declaration(type(job), error)
+    if not isinstance(declaration, RetryDeclaration):
+        return False
+    return retries_left(declaration, job.exception_executions.get(declaration.key, 0) + 1)

@@ -30,7 +30,13 @@ from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
 from conveyor.jobs.core import _ClassOrInstanceMethod
 from conveyor.jobs.enqueue_options import check_enqueue_options
-from conveyor.jobs.error_handling import DiscardDeclaration, RetryDeclaration, determine_delay, find_declaration
+from conveyor.jobs.error_handling import (
+    DiscardDeclaration,
+    RetryDeclaration,
+    determine_delay,
+    find_declaration,
+    retries_left,
+)
 from conveyor.jobs.stopping import COLD, stopping_state
 from conveyor.jobs.task import JobTask
 from conveyor.records import HEADER, JobHeader, parse_job_header
@@ -217,7 +223,7 @@ class Execution(Continuable):
     def _retry_or_stop(self, declaration: RetryDeclaration, error: Exception) -> Any:
         count = self.exception_executions.get(declaration.key, 0) + 1
         self.exception_executions[declaration.key] = count
-        if declaration.attempts is None or count < declaration.attempts:
+        if retries_left(declaration, count):
             jitter = declaration.jitter
             if jitter is None:
                 jitter = settings_for(current_app()).retry_jitter

@@ -4,7 +4,8 @@
 
     daily_cleanup:
       cron: "0 2 * * *"             # 5 fields, or 6 with seconds first; or  every: "5 minutes"
-      job: tasks.daily_cleanup_job.DailyCleanupJob     # `class:` works too (sidekiq-cron)
+      job: tasks.daily_cleanup_job.DailyCleanupJob     # `class:` works too (sidekiq-cron); or the
+                                    # path of a django.tasks @task function (conveyor's backend)
       queue: maintenance            # optional; else the job's queue
       priority: 3                   # optional; else the job's priority
       args: []                      # optional; kwargs: {} too
@@ -144,8 +145,13 @@ def _import_job(path: Any) -> type:
     job = getattr(module, class_name, None)
     if job is None:
         raise ValueError(f"unknown job {path!r}: module {module_name!r} has no {class_name!r}")
+    # A django.tasks @task function of a conveyor backend names the job class it runs as
+    job = getattr(job, "job_class", job)
     if not (isinstance(job, type) and issubclass(job, Job)) or job.perform is Job.perform:
-        raise ValueError(f"{path!r} is not a conveyor Job class with a perform() method")
+        raise ValueError(
+            f"{path!r} is not a conveyor Job class with a perform() method (or a django.tasks @task function "
+            "whose backend is conveyor.django.backend.ConveyorBackend)"
+        )
     return job
 
 

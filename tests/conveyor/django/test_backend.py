@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conveyor import retry_on
+from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.django.backend import conveyor_priority
 from tests.integration.services import Service
 
@@ -82,8 +86,12 @@ def test_a_failing_task_is_failed_with_its_traceback_and_goes_to_the_dead_set(pr
     assert "Traceback (most recent call last)" in error.traceback
     with pytest.raises(ValueError, match="Task failed"):  # Django's own refusal
         _ = result.return_value
-    project_worker.wait_for(f"DjangoTaskJob[{result.id}] raised unexpected", timeout_s=30)
-    assert redis.Redis.from_url(TEST_REDIS_URL).hexists(DEAD_JOBS_KEY, result.id)
+    # Celery's log, Flower and the dead set name the function by its path
+    project_worker.wait_for(f"reports.tasks.fail[{result.id}] raised unexpected", timeout_s=30)
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    assert client.hexists(DEAD_JOBS_KEY, result.id)
+    [dead] = [record for record in DeadSet(client).list(limit=10) if record["id"] == result.id]
+    assert (dead["task"], dead["job_class"]) == ("reports.tasks.fail", "fail")  # Django's Task.name: the function's
 
 
 def test_priority_100_overtakes_a_backlog_of_priority_0(project_app: Any, rows: None) -> None:
@@ -118,20 +126,121 @@ def test_run_after_runs_then_not_before(project_worker: Service) -> None:
     assert result.started_at >= due
 
 
-def test_a_message_naming_an_unknown_task_ends_in_the_dead_set_and_imports_nothing(project_worker: Service) -> None:
+def test_a_message_naming_an_unknown_task_ends_in_the_dead_set_and_imports_nothing(
+    project_app: Any, project_worker: Service
+) -> None:
     import redis
 
-    from conveyor.django.backend import DjangoTaskJob
-    from conveyor.keys import DEAD_JOBS_KEY
+    from conveyor.broker.dead.dead_set import DeadSet
     from tests.conftest import TEST_REDIS_URL
     from tests.security.marker_module import MARKER
 
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.delete(MARKER)  # importing the marker module here (above) set it
     # A message naming a function in a module the worker could import (the repository is on its path)
-    job = DjangoTaskJob.perform_later("tests.security.marker_module.x", [], {}, "default")
-    project_worker.wait_for(f"DjangoTaskJob[{job.job_id}] raised unexpected", timeout_s=30)
-    assert "is not a @task function this worker knows" in project_worker.output
-    assert client.hexists(DEAD_JOBS_KEY, job.job_id)
+    job_id = project_app.send_task("tests.security.marker_module.x", args=[], queue="django_tasks").id
+    deadline = time.monotonic() + 30
+    while not (reasons := {r["id"]: r["error"] for r in DeadSet(client).list(limit=100)}).get(job_id):
+        assert time.monotonic() < deadline, project_worker.output
+        time.sleep(0.05)  # the worker writes the dead set; read as an operator would
+    assert reasons[job_id].startswith("unknown job or task 'tests.security.marker_module.x'")
     assert "SECURITY MARKER MODULE IMPORTED" not in project_worker.output
     assert not client.exists(MARKER)
+
+
+def test_a_retried_task_is_ready_again_with_its_error_and_succeeds_on_its_third_attempt(
+    project_worker: Service,
+) -> None:
+    from reports.tasks import flaky
+
+    result = flaky.enqueue("retried", 2)
+    wait_for_status(result, "SUCCESSFUL")
+    assert result.return_value == 3  # TaskContext.attempt, as the function saw it
+    assert result.attempts == 3
+    assert len(result.worker_ids) == 3
+    assert [error.exception_class_path for error in result.errors] == ["reports.tasks.Flaky"] * 2
+    assert "failure 2 of 2" in result.errors[1].traceback
+
+
+def test_retries_exhausted_fail_the_task_and_a_discarded_one_is_failed_but_not_dead(project_worker: Service) -> None:
+    import redis
+    from reports.tasks import flaky, look_up
+
+    from conveyor.keys import DEAD_JOBS_KEY
+    from tests.conftest import TEST_REDIS_URL
+
+    exhausted = flaky.enqueue("exhausted", 5)
+    discarded = look_up.enqueue("nobody")
+    wait_for_status(exhausted, "FAILED")
+    assert exhausted.attempts == 3  # retry_on(attempts=3)
+    assert len(exhausted.errors) == 3
+    wait_for_status(discarded, "FAILED")
+    assert [error.exception_class_path for error in discarded.errors] == ["builtins.LookupError"]
+    project_worker.wait_for(f"Discarded look_up (Job ID: {discarded.id})", timeout_s=30)
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    assert client.hexists(DEAD_JOBS_KEY, exhausted.id)
+    assert not client.hexists(DEAD_JOBS_KEY, discarded.id)
+
+
+def test_a_unique_task_enqueued_twice_returns_the_first_result_and_runs_once(project_app: Any) -> None:
+    import redis
+    from reports.tasks import import_file
+
+    from conveyor.keys import DJANGO_RESULT_PREFIX
+    from tests.conftest import TEST_REDIS_URL
+
+    first = import_file.enqueue("/data/a.csv")
+    second = import_file.enqueue("/data/a.csv")
+    other = import_file.enqueue("/data/b.csv")
+    assert second.id == first.id
+    assert other.id != first.id
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    assert len(client.keys(DJANGO_RESULT_PREFIX + "*")) == 2  # no result left for the refused one
+    assert sum(client.llen(key) for key in client.keys("default*")) == 2  # the queue's lists, one per priority
+
+
+def test_a_wrong_argument_count_fails_at_enqueue_naming_the_function(project_app: Any) -> None:
+    import redis
+    from reports.tasks import add
+
+    from tests.conftest import TEST_REDIS_URL
+
+    with pytest.raises(TypeError, match=r"add: missing a required argument: 'b' \(perform\(a, b\)\)"):
+        add.enqueue(1)
+    assert redis.Redis.from_url(TEST_REDIS_URL).dbsize() == 0  # nothing sent, no result written
+
+
+def test_a_wrong_conveyor_declaration_fails_when_the_task_is_declared(django_setup: Any) -> None:
+    from conveyor.django.tasks_api import ROOT
+    from conveyor.errors import DeclarationError
+
+    task = importlib.import_module(ROOT).task
+    with pytest.raises(DeclarationError, match=r"takes conveyor's declarations, such as \[retry_on"):
+        task(conveyor=[42])(undeclared)
+    with pytest.raises(DeclarationError, match=r"retry_on\(attempts=...\): expected an int >= 1"):
+        task(conveyor=[retry_on(ValueError, attempts=0)])(undeclared)
+
+
+def undeclared() -> None:
+    """A module-level function (Django requires one) the declaration test tries to make a task."""
+
+
+def test_a_schedule_yaml_entry_naming_a_task_runs_it_on_the_worker(project_worker: Service, tmp_path: Path) -> None:
+    from reports.models import Report
+
+    from tests.conveyor.django.conftest import PROJECT, project_env
+
+    # Given a schedule file naming a @task function by its path, with its arguments
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text("record:\n  every: 1 second\n  job: reports.tasks.record\n  args: [from-schedule]\n")
+    argv = [sys.executable, "-m", "celery", "-A", "proj", "beat", "-l", "INFO"]
+    beat = Service(argv, env={**project_env(), "CONVEYOR_SCHEDULE_FILE": str(schedule)}, cwd=PROJECT)
+    try:
+        # When beat runs, then the worker runs the function, on its queue, every second
+        deadline = time.monotonic() + 30
+        while Report.objects.filter(title="from-schedule").count() < 2:
+            assert time.monotonic() < deadline, f"{beat.output}\n{project_worker.output}"
+            time.sleep(0.1)  # the worker writes the rows; read as the user's code would
+    finally:
+        beat.stop()
+    assert "reports.tasks.record" in project_worker.output

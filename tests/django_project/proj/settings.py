@@ -1,4 +1,4 @@
-"""Settings of the test project: SQLite files (or DATABASE_URL's PostgreSQL), the test Redis."""
+"""Settings of the test project: PostgreSQL (DJANGO_POSTGRES_DB) or SQLite files, the test Redis."""
 
 import os
 
@@ -44,6 +44,10 @@ CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_CONVEYOR_SCHEDULED_POLL_INTERVAL = 0.2
+# beat's schedule file (the tests write one)
+CELERY_CONVEYOR_SCHEDULE_FILE = os.environ.get(
+    "CONVEYOR_SCHEDULE_FILE", os.path.join(os.path.dirname(os.path.dirname(__file__)), "schedule.yaml")
+)
 
 TASKS = {
     "default": {

@@ -1,9 +1,12 @@
 """django.tasks functions, run by conveyor's backend."""
 
+import os
 import time
 
+import redis
 from django.db import connection
 
+from conveyor import discard_on, retry_on, unique
 from conveyor.django.tasks_api import TaskContext
 
 try:
@@ -34,3 +37,29 @@ def fail(reason: str) -> None:
 def record(label: str) -> None:
     with connection.cursor() as cursor:  # the order tasks ran in, read by the test
         cursor.execute("INSERT INTO reports_report (title, body) VALUES (%s, %s)", [label, "ran"])
+
+
+class Flaky(Exception):
+    """Raised by ``flaky`` while it has failures left."""
+
+
+@task(conveyor=[retry_on(Flaky, wait=0, attempts=3)], takes_context=True)
+def flaky(context: TaskContext, key: str, failures: int) -> int:
+    """Fails ``failures`` times (counted in Redis by ``key``), then returns the attempt it succeeded on."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        if client.incr(f"flaky:{key}") <= failures:
+            raise Flaky(f"failure {context.attempt} of {failures}")
+    finally:
+        client.close()
+    return context.attempt
+
+
+@task(conveyor=[discard_on(LookupError)])
+def look_up(name: str) -> str:
+    raise LookupError(f"no {name}")
+
+
+@task(conveyor=[unique(within=60)])
+def import_file(path: str) -> str:
+    return path
