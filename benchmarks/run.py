@@ -23,6 +23,8 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              script vs the old read of the set per id, run once at the end.
 9. durable  ``benchmarks.durable_enqueue``: perform_later with conveyor_enqueue_replicas = 1 (WAIT for a
              replica) next to without, on a master and replica of its own, run once at the end.
+10. django   ``benchmarks.django_tasks``: a ``@task`` through conveyor's ``django.tasks`` backend next to
+             the equivalent job: enqueue and drain, run once at the end.
 
 Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
@@ -299,6 +301,9 @@ def main() -> int:
     durable = subprocess.run(
         [sys.executable, "-m", "benchmarks.durable_enqueue"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
+    django_tasks = subprocess.run(
+        [sys.executable, "-m", "benchmarks.django_tasks"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
     verdicts = targets.evaluate(results, publishes_per_job, priority) + targets.redis_cost(counts, 3000)
     target_table = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in verdicts]
@@ -363,6 +368,10 @@ def main() -> int:
             "```",
             durable.strip(),
             "```",
+            "",
+            "`django.tasks` on conveyor's backend next to conveyor's jobs (`benchmarks/django_tasks.py`, issue 29):",
+            "",
+            django_tasks.strip(),
             "",
             profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
         ]

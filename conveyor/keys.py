@@ -76,8 +76,7 @@ LIMITS_TO_KEY = "conveyor:limits:to"
 #: Queues paused by an operator (``conveyor.broker.views.queue_state``): the claim script skips them.
 PAUSED_KEY = "conveyor:paused"
 
-#: A ``django.tasks`` result (``conveyor.django.backend``): a hash, and its worker ids and errors as lists
-#: (``<prefix><id>:workers``, ``<prefix><id>:errors``), expiring with it.
+#: A ``django.tasks`` result (``conveyor.django.backend``): one hash, its worker ids and errors JSON fields in it.
 DJANGO_RESULT_PREFIX = "conveyor:django-task:"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.
 PRIORITY_SEPARATOR = "\x06\x16"

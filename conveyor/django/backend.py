@@ -54,6 +54,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from conveyor.broker.riders import Rider, riding
+from conveyor.broker.scripts import Script
 from conveyor.django import tasks_api
 from conveyor.errors import DeclarationError
 from conveyor.jobs.app_lookup import current_app
@@ -71,6 +73,18 @@ RESULT_TTL_S = 86_400
 _registry: dict[str, Any] = {}
 #: The job class of each of them, by module path (its Celery task name).
 _jobs: dict[str, type[DjangoTaskJob]] = {}
+_START, _FINISH = Script("task_result_start"), Script("task_result_finish")
+#: One client per process and app (thread-safe, pooled): an enqueue or a run costs round trips, not connections.
+_clients: dict[tuple[int, int], Any] = {}
+
+
+def _client() -> Any:
+    app = current_app()
+    key = (os.getpid(), id(app))
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = redis_client(app)
+    return client
 
 
 def conveyor_priority(priority: int) -> int | None:
@@ -137,48 +151,43 @@ class ConveyorBackend(tasks_api.BaseTaskBackend):  # type: ignore[misc]
             "args": json.dumps(result.args),
             "kwargs": json.dumps(result.kwargs),
         }
-        key = DJANGO_RESULT_PREFIX + job.job_id
-        client = redis_client(current_app())
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                pipe.hset(key, mapping=record)
-                pipe.expire(key, self.result_ttl)
+        key, ttl = DJANGO_RESULT_PREFIX + job.job_id, self.result_ttl
+
+        def write(pipe: Any) -> None:
+            pipe.hset(key, mapping=record)
+            pipe.expire(key, ttl)
+
+        options: dict[str, Any] = {"queue": task.queue_name, "after_commit": False}
+        priority = conveyor_priority(task.priority)
+        if priority is not None:
+            options["priority"] = priority
+        if task.run_after is not None:
+            options["wait_until"] = task.run_after
+        rider = Rider(write)  # READY, in the send's own round trip (conveyor.broker.riders)
+        with riding(rider):
+            job.enqueue(**options)
+        if job.successfully_enqueued and not rider.applied:
+            # A send that took no rider (the scheduled set, a @unique script): written after it, status only if
+            # absent, so a worker that has already recorded RUNNING (or more) is not set back to READY
+            with _client().pipeline(transaction=False) as pipe:
+                pipe.hsetnx(key, "status", "READY")
+                pipe.hset(key, mapping={k: v for k, v in record.items() if k != "status"})
+                pipe.expire(key, ttl)
                 pipe.execute()
-            options: dict[str, Any] = {"queue": task.queue_name, "after_commit": False}
-            priority = conveyor_priority(task.priority)
-            if priority is not None:
-                options["priority"] = priority
-            if task.run_after is not None:
-                options["wait_until"] = task.run_after
-            try:
-                job.enqueue(**options)
-            finally:
-                if not job.successfully_enqueued:
-                    client.delete(key)  # no result for a job that was not sent
-        finally:
-            client.close()
         if job.duplicate_of is not None:
             return self.get_result(job.duplicate_of)  # @unique: the result of the job holding the lock
         tasks_api.task_enqueued.send(type(self), task_result=result)
         return result
 
     def get_result(self, result_id: str) -> Any:
-        client = redis_client(current_app())
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                key = DJANGO_RESULT_PREFIX + result_id
-                pipe.hgetall(key)
-                pipe.lrange(key + ":workers", 0, -1)
-                pipe.lrange(key + ":errors", 0, -1)
-                raw, workers, errors = pipe.execute()
-        finally:
-            client.close()
-        record = {k.decode(): v.decode() for k, v in raw.items()}
+        record = _record(_client().hgetall(DJANGO_RESULT_PREFIX + result_id))
         task = _registry.get(record.get("path", ""))
         if not record or task is None:
             raise tasks_api.TaskResultDoesNotExist(result_id)
-        record["worker_ids"] = [w.decode() for w in workers]
-        record["errors"] = [json.loads(e) for e in errors]
+        return self.result_of(task, result_id, record)
+
+    def result_of(self, task: Any, result_id: str, record: dict[str, Any]) -> Any:
+        """The ``TaskResult`` a record (the result hash, its worker ids and errors) describes."""
         return self._result(task, result_id, record, json.loads(record["args"]), json.loads(record["kwargs"]))
 
     def _result(self, task: Any, result_id: str, record: dict[str, Any], args: Any, kwargs: Any) -> Any:
@@ -205,6 +214,16 @@ def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _record(raw: Any) -> dict[str, Any]:
+    """A result hash as read (HGETALL's dict, or the start script's flat list), decoded; {} if there is none."""
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    record: dict[str, Any] = {k.decode(): v.decode() for k, v in pairs}
+    if record:
+        record["worker_ids"] = json.loads(record.get("worker_ids", "[]"))
+        record["errors"] = json.loads(record.get("errors", "[]"))
+    return record
+
+
 class DjangoTaskJob(Job):
     """The base of each ``@task`` function's job class: runs the function, recording its ``TaskResult``."""
 
@@ -216,31 +235,19 @@ class DjangoTaskJob(Job):
         path = type(self)._django_task_path
         task = _registry[path]
         key = DJANGO_RESULT_PREFIX + self.job_id
-        client = redis_client(current_app())
-        try:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            backend = tasks_api.task_backends[task.backend]
-            with client.pipeline(transaction=False) as pipe:
-                pipe.hget(key, "backend")
-                pipe.hset(key, mapping={"path": path, "status": "RUNNING", "started_at": now, "last_attempted_at": now})
-                # A run that was not enqueued through the backend (schedule.yaml, jobs enqueue) has a result too
-                pipe.hsetnx(key, "args", json.dumps(list(args)))
-                pipe.hsetnx(key, "kwargs", json.dumps(kwargs))
-                pipe.hdel(key, "finished_at", "return_value")
-                pipe.rpush(key + ":workers", f"{socket.gethostname()}:{os.getpid()}")
-                for name in (key, key + ":workers", key + ":errors"):
-                    pipe.expire(name, backend.result_ttl)
-                alias = pipe.execute()[0]
-            if alias is not None and alias.decode() != task.backend:
-                backend = tasks_api.task_backends[alias.decode()]  # enqueued through using(backend=...)
-            self._run(task, backend, key, client, args, kwargs)
-        finally:
-            client.close()
+        now = dt.datetime.now(dt.UTC).isoformat()
+        ttl = tasks_api.task_backends[task.backend].result_ttl
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        # One round trip: RUNNING recorded, and the record returned for the TaskResult the run reports
+        arguments = [path, now, worker, json.dumps(list(args)), json.dumps(kwargs), ttl]
+        record = _record(_START(_client(), [key], arguments))
+        backend = tasks_api.task_backends[record.get("backend", task.backend)]  # using(backend=...) is recorded
+        self._run(task, backend, key, record, args, kwargs)
 
     def _run(
-        self, task: Any, backend: Any, key: str, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, task: Any, backend: Any, key: str, record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        started = backend.get_result(self.job_id)
+        started = backend.result_of(task, self.job_id, record)
         tasks_api.task_started.send(type(backend), task_result=started)
         try:
             context = [tasks_api.TaskContext(task_result=started)] if task.takes_context else []
@@ -254,27 +261,27 @@ class DjangoTaskJob(Job):
                 "traceback": "".join(traceback.format_exception(exc)),
             }
             if isinstance(exc, Exception) and will_retry(self, exc):
-                self._finish(client, key, backend, {"status": "READY"}, error, finished=False)  # ready to run again
+                self._finish(key, backend, record, {"status": "READY"}, error)  # ready to run again
             else:
-                self._finish(client, key, backend, {"status": "FAILED"}, error)
-                tasks_api.task_finished.send(type(backend), task_result=backend.get_result(self.job_id))
+                finished = self._finish(key, backend, record, {"status": "FAILED", **_finished_now()}, error)
+                tasks_api.task_finished.send(type(backend), task_result=backend.result_of(task, self.job_id, finished))
             raise  # conveyor handles it: retry_on, discard_on, or Celery's FAILURE and the dead set
-        self._finish(client, key, backend, {"status": "SUCCESSFUL", "return_value": returned}, None)
-        tasks_api.task_finished.send(type(backend), task_result=backend.get_result(self.job_id))
+        fields = {"status": "SUCCESSFUL", "return_value": returned, **_finished_now()}
+        finished = self._finish(key, backend, record, fields, None)
+        tasks_api.task_finished.send(type(backend), task_result=backend.result_of(task, self.job_id, finished))
 
     @staticmethod
     def _finish(
-        client: Any, key: str, backend: Any, fields: dict[str, str], error: dict[str, str] | None, finished: bool = True
-    ) -> None:
-        with client.pipeline(transaction=False) as pipe:
-            pipe.hset(
-                key, mapping={**fields, **({"finished_at": dt.datetime.now(dt.UTC).isoformat()} if finished else {})}
-            )
-            if error is not None:
-                pipe.rpush(key + ":errors", json.dumps(error))
-            for name in (key, key + ":workers", key + ":errors"):
-                pipe.expire(name, backend.result_ttl)
-            pipe.execute()
+        key: str, backend: Any, record: dict[str, Any], fields: dict[str, str], error: dict[str, str] | None
+    ) -> dict[str, Any]:
+        """Write the run's outcome (one round trip); the record as it now is, for the finished signal."""
+        pairs = [item for field in fields.items() for item in field]
+        _FINISH(_client(), [key], [backend.result_ttl, json.dumps(error) if error else "", *pairs])
+        return {**record, **fields, "errors": [*record.get("errors", []), *([error] if error else [])]}
+
+
+def _finished_now() -> dict[str, str]:
+    return {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
 def _job_class(task: Any) -> type[DjangoTaskJob]:
