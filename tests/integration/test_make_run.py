@@ -320,7 +320,7 @@ def test_the_readme_first_hour_write_fail_fix_retry_without_a_restart(stack: Sta
     blocks = quickstart_blocks()
     commands = [text.strip() for lang, text in blocks if lang == "bash"]
     job_file, fix = [text for lang, text in blocks if lang == "python"]
-    [prompts] = [text for lang, text in blocks if lang == "" and "[1/5]" in text]
+    [prompts] = [text for lang, text in blocks if lang == "" and "[1/6]" in text]
     assert commands[0] == "make run"  # what the stack runs
     assert len(commands) == 5, commands
     source, test_file = ROOT / "tasks" / "fetch_feed_job.py", ROOT / "tests" / "test_fetch_feed_job.py"
@@ -382,7 +382,7 @@ def test_the_readme_first_hour_write_fail_fix_retry_without_a_restart(stack: Sta
         [rendered] = tmp_path.iterdir()
         assert (rendered / "tasks" / "report_generation_job.py").exists()
         assert not (rendered / "tasks" / "fetch_feed_job.py").exists()
-        assert prompts.splitlines()[0].strip().startswith("[1/5] Service name (Acme Jobs):")
+        assert prompts.splitlines()[0].strip().startswith("[1/6] Service name (Acme Jobs):")
     finally:
         source.unlink(missing_ok=True)
         test_file.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import string
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -226,6 +227,42 @@ def test_a_postgresql_service_without_examples_passes_its_tests_and_generated_jo
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert re.search(r"\b6 passed\b", result.stdout), result.stdout[-2000:]  # test_app (4) + the generated (2)
     assert "skipped" not in result.stdout
+
+
+def test_a_django_service_passes_its_own_make_test_and_make_run_completes_a_report_asked_for_over_http(
+    tmp_path: Path, make_env: dict[str, str]
+) -> None:
+    service = render(tmp_path, service_name=random_name(), framework="django")
+    assert (service / "manage.py").is_file()
+    assert not (service / "tasks").exists()
+    assert not (service / "_django").exists()
+
+    result = make(service, "test", env=make_env)
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert re.search(r"\b7 passed\b", result.stdout), result.stdout[-2000:]
+    assert re.search(r"django: version: [56]\.", result.stdout)  # pytest-django, with its settings
+    assert "All checks passed!" in result.stdout  # ruff
+    assert "Success: no issues found" in result.stdout  # mypy --strict
+
+    port = free_port()
+    with running(service, {**make_env, "DJANGO_PORT": str(port)}) as stack:
+        stack.service.wait_for(f"Starting development server at http://127.0.0.1:{port}/", timeout_s=60)
+        # A report asked for over HTTP: created in a transaction, its job sent at the commit, run by the worker
+        asked = urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/", data=b"title=Quarterly", timeout=10)
+        created = json.loads(asked.read())
+        stack.service.wait_for(f"ReportGenerationJob[{created['job_id']}] succeeded", timeout_s=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/{created['id']}/", timeout=10) as shown:
+            assert json.loads(shown.read())["status"] == "completed"
+
+
+def test_a_django_render_without_examples_keeps_the_model_and_drops_the_jobs(tmp_path: Path) -> None:
+    service = render(tmp_path, service_name=random_name(), framework="django", example_jobs="no")
+    kept = files_under(service)
+    assert {"reports/models.py", "reports/migrations/0001_initial.py", "app/settings.py", "manage.py"} <= kept
+    assert not {"reports/jobs.py", "reports/tasks.py", "reports/views.py", "tests/test_reports.py"} & kept
+    assert "reports." not in (service / "schedule.yaml").read_text().split("{}")[-1]  # examples commented out only
+    assert 'include("reports.urls")' not in (service / "app" / "urls.py").read_text()
 
 
 def drop_database(name: str) -> None:

@@ -7,7 +7,11 @@ Every setting is an environment variable (or a line in ``.env``) of the same nam
 ``redis+sentinel://[:password@]host:port[,host:port…]/service_name[/db]`` (the password is the data
 nodes'), with the sentinels' own password in ``REDIS_SENTINEL_PASSWORD``.
 ``BROKER_URL``, ``RESULT_BACKEND``: Celery's broker and result backend; default ``REDIS_URL``.
-``DATABASE_URL``: the service's models (SQLAlchemy); default below.
+``DATABASE_URL``: the service's models ({% if cookiecutter.framework == "django" %}Django's database, read by dj-database-url{% else %}SQLAlchemy{% endif %}); default below.
+{%- if cookiecutter.framework == "django" %}
+``DJANGO_SECRET_KEY``: Django's SECRET_KEY; required when ``APP_ENV`` is production.
+``ALLOWED_HOSTS``: host names Django serves besides 127.0.0.1 and localhost, comma-separated.
+{%- endif %}
 ``WORKER_CONFIG``: queues and concurrency of ``celery worker``; default config/worker.yaml.
 ``SCHEDULE_FILE``: the cron schedule synced into redbeat by beat; default schedule.yaml.
 ``TMP_DIR``: temporary files; default var/tmp.
@@ -46,7 +50,13 @@ class Settings(BaseSettings):
     redis_sentinel_password: str | None = Field(default=None, description="the sentinels' own password")
     broker_url: str | None = Field(default=None, description="defaults to REDIS_URL")
     result_backend: str | None = Field(default=None, description="defaults to REDIS_URL")
+{%- if cookiecutter.framework == "django" %}
+    database_url: str = {% if cookiecutter.database == "postgresql" %}"postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.__db_name }}"{% else %}"sqlite:///var/db.sqlite3"{% endif %}
+    django_secret_key: str | None = Field(default=None, description="Django's SECRET_KEY (production: required)")
+    allowed_hosts: str = Field(default="", description="comma-separated, besides 127.0.0.1 and localhost")
+{%- else %}
     database_url: str = {% if cookiecutter.database == "postgresql" %}"postgresql+psycopg://postgres@127.0.0.1:5432/{{ cookiecutter.__db_name }}"{% else %}"sqlite:///var/app.db"{% endif %}
+{%- endif %}
     worker_config: str | None = Field(default=None, description="defaults to config/worker.yaml")
     schedule_file: str | None = Field(default=None, description="defaults to schedule.yaml")
     queue_name_prefix: str | None = Field(default=None, description="queues in Redis are <prefix>_<name>")
