@@ -10,7 +10,7 @@ the caller, which then writes on its own, in a way that cannot undo what a worke
 
 Example::
 
-    rider = Rider(lambda pipe: pipe.hset(key, mapping=record))
+    rider = Rider(job.job_id, lambda pipe: pipe.hset(key, mapping=record))
     with riding(rider):
         job.enqueue()
     if not rider.applied:
@@ -24,16 +24,21 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["Rider", "apply_rider", "riding"]
+__all__ = ["Rider", "rider_for", "riding"]
 
 
 class Rider:
-    """One write to ride with the next send in this context; ``applied`` once it went into a pipeline."""
+    """A write to ride with the send of job ``job_id`` in this context; ``applied`` once that send went out.
 
-    __slots__ = ("applied", "write")
+    Tied to one job: a job another one enqueues meanwhile (a publish signal's handler) does not
+    carry it. A send kombu retries writes it again, so the write must not undo what a worker
+    wrote in between (``HSETNX`` a status, ``HSET`` only what no worker changes).
+    """
 
-    def __init__(self, write: Callable[[Any], Any]) -> None:
-        self.write, self.applied = write, False
+    __slots__ = ("applied", "job_id", "write")
+
+    def __init__(self, job_id: str, write: Callable[[Any], Any]) -> None:
+        self.job_id, self.write, self.applied = job_id, write, False
 
 
 _rider: ContextVar[Rider | None] = ContextVar("conveyor_rider", default=None)
@@ -41,7 +46,7 @@ _rider: ContextVar[Rider | None] = ContextVar("conveyor_rider", default=None)
 
 @contextmanager
 def riding(rider: Rider) -> Iterator[Rider]:
-    """Sends in this block (in this thread or task) carry ``rider``'s write."""
+    """The send of ``rider.job_id`` in this block (in this thread or task) carries ``rider``'s write."""
     token = _rider.set(rider)
     try:
         yield rider
@@ -49,13 +54,11 @@ def riding(rider: Rider) -> Iterator[Rider]:
         _rider.reset(token)
 
 
-def apply_rider(pipe: Any) -> None:
-    """Queue the current rider's write on ``pipe`` (the channel's send pipeline), if there is one.
+def rider_for(job_id: Any) -> Rider | None:
+    """The rider of the send of ``job_id`` in this context, if there is one.
 
-    A send that kombu retries after a connection error writes it again: the write must be
-    idempotent (an HSET is).
+    The channel queues ``rider.write(pipe)`` ahead of its push and sets ``rider.applied`` once the
+    pipeline has run.
     """
     rider = _rider.get()
-    if rider is not None:
-        rider.write(pipe)
-        rider.applied = True
+    return rider if rider is not None and rider.job_id == job_id else None

@@ -146,14 +146,17 @@ class ConveyorBackend(tasks_api.BaseTaskBackend):  # type: ignore[misc]
         record = {
             "path": task.module_path,
             "backend": self.alias,
-            "status": "READY",
             "enqueued_at": now.isoformat(),
             "args": json.dumps(result.args),
             "kwargs": json.dumps(result.kwargs),
         }
-        key, ttl = DJANGO_RESULT_PREFIX + job.job_id, self.result_ttl
+        key = DJANGO_RESULT_PREFIX + job.job_id
+        # Kept for RESULT_TTL after the run is due, not after the enqueue: a run_after next week still has one
+        ttl = self.result_ttl + max(0, math.ceil((task.run_after - now).total_seconds()) if task.run_after else 0)
 
         def write(pipe: Any) -> None:
+            # READY only if absent: a send written twice (kombu's retry) never sets a worker's RUNNING back
+            pipe.hsetnx(key, "status", "READY")
             pipe.hset(key, mapping=record)
             pipe.expire(key, ttl)
 
@@ -163,19 +166,21 @@ class ConveyorBackend(tasks_api.BaseTaskBackend):  # type: ignore[misc]
             options["priority"] = priority
         if task.run_after is not None:
             options["wait_until"] = task.run_after
-        rider = Rider(write)  # READY, in the send's own round trip (conveyor.broker.riders)
+        rider = Rider(job.job_id, write)  # READY, in the send's own round trip (conveyor.broker.riders)
         with riding(rider):
             job.enqueue(**options)
         if job.successfully_enqueued and not rider.applied:
-            # A send that took no rider (the scheduled set, a @unique script): written after it, status only if
-            # absent, so a worker that has already recorded RUNNING (or more) is not set back to READY
+            # A send that took no rider (the scheduled set, a @unique script): written after it, the same way
             with _client().pipeline(transaction=False) as pipe:
-                pipe.hsetnx(key, "status", "READY")
-                pipe.hset(key, mapping={k: v for k, v in record.items() if k != "status"})
-                pipe.expire(key, ttl)
+                write(pipe)
                 pipe.execute()
         if job.duplicate_of is not None:
-            return self.get_result(job.duplicate_of)  # @unique: the result of the job holding the lock
+            # @unique: the result of the job holding the lock, READY if it has none (yet: sent by beat, or its
+            # own record not written yet)
+            try:
+                return self.get_result(job.duplicate_of)
+            except tasks_api.TaskResultDoesNotExist:
+                return self._result(task, job.duplicate_of, {"status": "READY"}, args, kwargs)
         tasks_api.task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -303,11 +308,11 @@ def _job_class(task: Any) -> type[DjangoTaskJob]:
         "_task_name": task.module_path,
         "_django_task_path": task.module_path,
         "perform": perform,
-        # Where a run not enqueued through the backend goes (schedule.yaml, jobs enqueue): the task's own
+        # Where a run not enqueued through the backend goes (schedule.yaml, jobs enqueue): the task's own queue.
+        # No class priority: enqueue passes the task's (or none for Django's 0, the queue's default), and a
+        # class priority would outlive using(priority=0).
         "queue_as": task.queue_name,
     }
-    if conveyor_priority(task.priority) is not None:
-        namespace["priority"] = conveyor_priority(task.priority)
     job_class: type[DjangoTaskJob] = type(function.__name__, (DjangoTaskJob,), namespace)
     declarations = getattr(task, "conveyor", ())
     if isinstance(declarations, str) or not isinstance(declarations, Sequence):

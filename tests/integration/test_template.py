@@ -240,7 +240,7 @@ def test_a_django_service_passes_its_own_make_test_and_make_run_completes_a_repo
     result = make(service, "test", env=make_env)
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert re.search(r"\b7 passed\b", result.stdout), result.stdout[-2000:]
+    assert re.search(r"\b8 passed\b", result.stdout), result.stdout[-2000:]
     assert re.search(r"django: version: [56]\.", result.stdout)  # pytest-django, with its settings
     assert "All checks passed!" in result.stdout  # ruff
     assert "Success: no issues found" in result.stdout  # mypy --strict

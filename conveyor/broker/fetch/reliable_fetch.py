@@ -65,7 +65,7 @@ from conveyor.broker.fetch.channel_caches import ChannelCaches, bulk
 from conveyor.broker.fetch.claim import CLAIM, NOT_A_MESSAGE, discarded_over_limit, parse_envelope
 from conveyor.broker.fetch.owners import Owner
 from conveyor.broker.fetch.promotion import ClaimJournal
-from conveyor.broker.riders import apply_rider
+from conveyor.broker.riders import rider_for
 from conveyor.compat import kombu as kombu_compat
 from conveyor.compat import require_attributes
 from conveyor.defaults import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, IDLE_WAIT_S
@@ -324,11 +324,15 @@ class Channel(ChannelCaches):  # type: ignore[misc]
             publish_batch.add("lpush", wake_key(queue), 1)
             publish_batch.add("ltrim", wake_key(queue), 0, WAKE_CAP - 1)
             return
+        rider = rider_for(headers.get("id")) if isinstance(headers, dict) else None
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:  # one round trip
-            apply_rider(pipe)  # a caller's write that must land with this job (conveyor.broker.riders)
+            if rider is not None:  # a caller's write that must land with this job (conveyor.broker.riders)
+                rider.write(pipe)
             wake(pipe.lpush(key, data), queue)
             durable = replicas.wait_command(pipe, self.enqueue_replicas)
             replies = pipe.execute()
+        if rider is not None:
+            rider.applied = True
         if durable:
             replicas.confirm(replies[-1], self.enqueue_replicas, f"the message for queue {queue!r}")
 

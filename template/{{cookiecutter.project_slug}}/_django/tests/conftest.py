@@ -1,4 +1,4 @@
-"""The tests' Redis database, and the service's app on it; pytest-django makes the test database.
+"""The service's app for conveyor's fixtures; pytest-django makes the test database (tests/settings.py).
 
 conveyor's pytest plugin adds ``enqueued_jobs`` and ``celery_worker`` (a real worker thread);
 pytest-django adds ``client``, ``db``, ``transactional_db`` and
@@ -8,16 +8,12 @@ except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import os
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-# The tests use a database of their own on the Redis `make test` selected, and may flush it.
-_BASE_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-os.environ["REDIS_URL"] = urlunsplit(urlsplit(_BASE_URL)._replace(path="/15"))
-os.environ["APP_ENV"] = "test"
+# The environment (Redis database 15, APP_ENV=test) is set in tests/settings.py, which pytest-django
+# imports before this file.
 
 
 @pytest.fixture(scope="session")
