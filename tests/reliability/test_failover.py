@@ -126,6 +126,9 @@ def run_failover(
     for number in range(SCHEDULED):
         FailoverJob.set(wait=6 + number * 0.25).perform_later(JOBS + number)
     conveyor.perform_all_later([FailoverJob(number, SLEEP_MS) for number in range(JOBS)])
+    # WAIT covers this connection's writes and every write before them in the replication stream: without
+    # one of its own, it returned at once, whatever the replica had
+    master.set("test:replicated-up-to-here", 1)
     assert master.execute_command("WAIT", 1, 5000) == 1  # the replica has every job sent
     wait_until(lambda: records.hlen("runs") >= JOBS // 4, 60, message="a quarter of the jobs did not run")
     cron_before = records.llen("cron")

@@ -162,7 +162,8 @@ def test_a_job_running_across_a_failover_is_acknowledged_on_the_new_master_and_i
     group: SentinelGroup, sentinel_app: Celery
 ) -> None:
     # Given a replica in sync, and a job running that holds a unique lock and a concurrency slot
-    master = group.data(group.master_port())
+    master_port = group.master_port()
+    master = group.data(master_port)
     online = lambda: (master.info("replication").get("slave0") or {}).get("state") == "online"  # noqa: E731
     group.wait_until(online, 60, "no replica online")
     _GO.clear()
@@ -170,15 +171,28 @@ def test_a_job_running_across_a_failover_is_acknowledged_on_the_new_master_and_i
     with worker_thread(sentinel_app, queues=["sentinel"]), _released_at_the_end():
         running = HeldAcrossJob.perform_later("report")
         assert _STARTED.wait(30)
-        assert master.execute_command("WAIT", 1, 4000) == 1  # its claim, lock and slot are on the replica
+        # Its claim, lock and slot are on the replica. WAIT waits for this connection's own writes only (the
+        # producer's and the worker's were on theirs), so write here first: the replication stream is one
+        # sequence, and a replica that has this write has every write before it. (Without it, WAIT returned
+        # at once and a failover under load lost the lock: async replication, which the test did not mean.)
+        master.set("test:replicated-up-to-here", running.job_id)
+        assert master.execute_command("WAIT", 1, 4000) == 1
 
         # When Sentinel promotes the replica while it runs
-        new = group.data(group.failover())
+        new_port = group.failover()
+        new = group.data(new_port)
 
         # Then its lock still refuses a duplicate, and its slot still holds a second job of its key back
         duplicate = HeldAcrossJob.perform_later("report")
-        holders = {port: group.data(port).keys("conveyor:unique:*") for port in group.data_ports}
-        assert not duplicate.successfully_enqueued, f"the lock on each node after the failover: {holders}"
+        holders = {
+            port: {key: group.data(port).get(key) for key in group.data(port).keys("conveyor:unique:*")}
+            for port in group.data_ports
+        }
+        roles = {port: group.data(port).info("replication")["role"] for port in group.data_ports}
+        assert not duplicate.successfully_enqueued, (
+            f"duplicate {duplicate.job_id} accepted while {running.job_id} ran; old master {master_port}, "
+            f"new {new_port}; roles now {roles}; the lock's holder on each node now: {holders}"
+        )
         assert duplicate.duplicate_of == running.job_id
         [slots] = [key for key in new.keys("conveyor:limit:*") if not key.endswith(b":blocked")]
         assert new.zscore(slots, running.job_id) is not None
@@ -231,8 +245,9 @@ def test_writes_follow_a_promotion_at_once_while_the_old_master_still_takes_them
     online = lambda: (master.info("replication").get("slave0") or {}).get("state") == "online"  # noqa: E731
     group.wait_until(online, 60, "no replica online")
     client = redis_client(sentinel_app)
-    client.set("probe", "before")
     CountedJob.perform_later(0)
+    # WAIT covers this connection's writes and all before them in the replication stream: the job's too
+    client.set("probe", "before")
     assert client.execute_command("WAIT", 1, 4_000) == 1  # the replica has both (what is lost otherwise is not this)
     old, followed = group.master_port(), switches_followed(SERVICE)
 
