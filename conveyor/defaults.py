@@ -66,10 +66,12 @@ HEARTBEAT_INTERVAL_S: Final = 5.0
 IDLE_WAIT_S: Final = 5.0
 #: After a Sentinel promotion, a worker makes its claims and acknowledgements of the last
 #: PROMOTION_REPLAY_S (s) again on the new master (``conveyor.broker.fetch.promotion``): the old
-#: master took them until the worker followed the promotion (about half a second measured here, from
-#: the replica's promotion to Sentinel's ``+switch-master``), and they vanished with it. Claims made
-#: earlier were replicated; sending them again changes nothing.
-PROMOTION_REPLAY_S: Final = 10.0
+#: master took them until the worker followed the promotion, and they vanished with it. That is
+#: about half a second when the worker hears ``+switch-master`` (measured here); a worker that did
+#: not hear it leaves the old master at its demotion, which Sentinel sends 8 s after it first sees
+#: the old master still acting as one, at its next INFO (every 10 s): 10.3 s measured, up to ~18 s.
+#: Claims made earlier were replicated; sending them again changes nothing.
+PROMOTION_REPLAY_S: Final = 30.0
 #: Task events (for Flower) leave a worker in batches (``conveyor.broker.event_batches``): every
 #: EVENT_FLUSH_INTERVAL_S (s), or as soon as EVENT_BATCH_SIZE events wait. One PUBLISH per event
 #: cost a third of a worker's throughput; Flower sees an event at most this much later.

@@ -176,6 +176,12 @@ def replayed(service: Processes) -> str | None:
     return lines[-1].split("again: ", 1)[1].strip() if lines else None
 
 
+def said(service: Processes) -> str:
+    """The worker's own lines about the failover (conveyor's, redis-py's, kombu's), for a failure's message."""
+    words = ("conveyor:", "master", "Connection", "connect", "READONLY", "Error")
+    return "".join(line for line in service.worker.lines if any(word in line for word in words))[-6000:]
+
+
 def check(seen: dict[str, Any], started: float, service: Processes) -> tuple[int, int, float]:
     runs, ended, cron = seen["runs"], seen["ended"], seen["cron"]
     assert service.exited() == {}, {name: service.all[name].output[-3000:] for name in service.exited()}
@@ -186,7 +192,7 @@ def check(seen: dict[str, Any], started: float, service: Processes) -> tuple[int
     lost = [number for number in range(JOBS + SCHEDULED) if number not in runs]
     twice = [number for number, count in runs.items() if count > 1]
     assert lost == [], f"{len(lost)} jobs lost, e.g. {lost[:5]}"
-    assert twice == [], f"{len(twice)} jobs started twice, e.g. {twice[:5]}"
+    assert twice == [], f"{len(twice)} jobs started twice, e.g. {twice[:5]}; the worker said:\n" + said(service)
     # the cron entry: one run per job id, and never two enqueues for one tick (2 s apart, give or take a beat)
     ids = [job_id for job_id, _ in cron]
     assert len(ids) == len(set(ids))

@@ -71,6 +71,8 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         self.kept: set[str] = set()
         #: The last tags this channel acknowledged (conveyor.broker.fetch.promotion replays them after a failover).
         self.acknowledged: deque[str] = deque(maxlen=JOURNAL_CAP)
+        #: The last tags this channel handed back to their queues: a replay must not claim them again.
+        self.handed_back: deque[str] = deque(maxlen=JOURNAL_CAP)
         self._sweeping = False
 
     @contextlib.contextmanager
@@ -135,6 +137,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
             args = [tag, self.channel.owner_id, int(leftmost), WAKE_PREFIX, WAKE_CAP]
             done = _RESTORE(client, self._keys(), args)
         self.claimed.discard(tag)
+        self.handed_back.append(tag)
         if done == -1:
             self._restore_unowned(tag, client, leftmost)
         return None

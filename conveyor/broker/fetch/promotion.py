@@ -5,21 +5,26 @@ until the worker follows it (``conveyor.master_switches``), its claims and ackno
 to the old master, which takes them and loses them at its demotion. A claim lost so leaves the
 message queued on the new master, where it would run a second time; an acknowledgement lost so
 leaves it held there, claimed by a worker that is done with it. A Sentinel channel keeps a
-journal of what it claimed in the last ``PROMOTION_REPLAY_S`` (10 s), and when its fetch leaves
-the replaced master it sends each of those claims again to the new one (``reclaim.lua``, one
-script per message in one pipeline, keyed by delivery tag: idempotent). The message is taken out
-of its queue again and held by this worker, or, if the worker acknowledged it meanwhile, taken
+journal of what it claimed in the last ``PROMOTION_REPLAY_S`` (30 s), and when its fetch reaches
+another master it sends each of those claims again there, before it claims anything
+(``reclaim.lua``, one script per message, keyed by delivery tag: idempotent). The message is taken
+out of its queue again and held by this worker, or, if the worker acknowledged it meanwhile, taken
 out and forgotten; a claim the new master has already is left as it is (or acknowledged again).
 
+The journal is sent **on the fetch's own connection**, just before its next claim: the replay lands
+on the master the claims go to next, whatever the channel's other pools say. Sent through the
+channel's pool instead, it could reach the old master (that pool had not followed the announcement
+yet) while the next claims went to the new one: 149 of 1,000 jobs ran twice in a loaded run. A
+message this worker handed back (rejected with requeue) is left out: it is queued for anyone again.
+
 What it cannot mend: another worker that claimed the message on the new master before this
-one replayed its journal runs it a second time ('gone' in the log line); a message handed back
-(rejected with requeue) on the old master in that window stays held until this worker stops.
+one replayed its journal runs it a second time ('gone' in the log line).
 
 Example::
 
     journal = ClaimJournal()
-    journal.claimed(b"default", item, tag)              # at each delivery
-    journal.replay(client, keys, owner_id, acknowledged)  # once the fetch is on the new master
+    journal.claimed(b"default", item, tag)                              # at each delivery
+    journal.replay(connection, keys, owner_id, acknowledged, handed_back)  # before the first claim there
 """
 
 from __future__ import annotations
@@ -49,20 +54,36 @@ class ClaimJournal:
     def claimed(self, key: Any, item: Any, tag: str) -> None:
         self._claims.append((time.monotonic(), _text(key), item, tag))
 
-    def replay(self, client: Any, keys: list[str], owner: str, acknowledged: Collection[str]) -> Counter[str]:
-        """Send the recent claims again to ``client``'s master; how many ended each way ('claimed', 'acked', …).
+    def replay(
+        self,
+        connection: Any,
+        keys: list[str],
+        owner: str,
+        acknowledged: Collection[str],
+        handed_back: Collection[str] = (),
+    ) -> Counter[str]:
+        """Send the recent claims again on ``connection`` (a redis-py connection, not a pool's client).
 
         ``keys`` are the channel's unacked hash and index, the claims hash and the owner's held set.
+        Returns how many ended each way ('claimed', 'acked', 'done', …). The script is loaded in the
+        same stream (a new master's script cache is empty); on any error the connection is closed,
+        since replies are left unread, and the error raised.
         """
         since = time.monotonic() - self.window_s
-        recent = [claim for claim in self._claims if claim[0] >= since]
+        recent = [claim for claim in self._claims if claim[0] >= since and claim[3] not in handed_back]
         if not recent:
             return Counter()
-        RECLAIM.load(client)  # a new master's script cache is empty
-        with client.pipeline(transaction=False) as pipe:
-            for _, key, item, tag in recent:
-                pipe.evalsha(RECLAIM.sha, 5, *keys, key, tag, item, owner, int(tag in acknowledged), time.time())
-            return Counter(_text(verdict) for verdict in pipe.execute())
+        now = time.time()
+        commands: list[tuple[Any, ...]] = [("SCRIPT", "LOAD", RECLAIM.text)]
+        for _, key, item, tag in recent:
+            commands.append(("EVALSHA", RECLAIM.sha, 5, *keys, key, tag, item, owner, int(tag in acknowledged), now))
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            verdicts = [connection.read_response() for _ in commands][1:]
+        except BaseException:
+            connection.disconnect()
+            raise
+        return Counter(_text(verdict) for verdict in verdicts)
 
 
 def _text(value: Any) -> str:

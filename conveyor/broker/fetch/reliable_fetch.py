@@ -414,14 +414,15 @@ class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[mis
             self._leave_a_replaced_master()
 
     def _claim_where_the_last_claims_are(self) -> None:
-        """Before a claim: if the fetch's connection now reaches another master, replay the recent claims first.
+        """Before a fetch: if its connection now reaches another master, send the recent claims there first.
 
         The fetch's connection can reach the new master without passing through the check below: its
         old master dropped it (a demotion closes client connections), kombu connected it again, and
         the Sentinel connection asked the sentinels for the master while the announcement had not
         reached this process yet. Its first claims there would take again what it claimed on the
         old master: 143 of 1,000 jobs ran twice in a loaded CI run. The connection is opened here
-        (sending the claim would open it anyway), so its master is known before anything is claimed.
+        (sending the claim would open it anyway), so its master is known before anything is claimed,
+        and the journal goes on this connection (``conveyor.broker.fetch.promotion`` says why).
         """
         connection = getattr(self.client, "connection", None)
         if connection is None or self._conveyor_owner is None:
@@ -435,43 +436,62 @@ class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[mis
             self._conveyor_replay_due = True
         self._conveyor_claimed_on = here
         if self._conveyor_replay_due:
-            self._replay_claims()
+            self._replay_claims(connection, here)
 
     def _leave_a_replaced_master(self) -> None:
-        """Between two fetches: if the fetch's connection is to a master the sentinels replaced, drop it
-        and make the recent claims true on the new master before the next fetch.
+        """Between two fetches: if the fetch's connection is to a master the sentinels replaced, drop it.
 
         The fetch keeps one connection (kombu's poller watches its socket), which the pool never gets
         back: the pool follows a promotion at once (conveyor.master_switches), this connection did not,
         and went on claiming on the old master until its demotion, some seconds later. Those claims
         vanished with it while the jobs stayed queued on the new master: each ran twice (700 of 1,000 in
         tests/reliability/test_failover.py). Dropped here, kombu's poller connects it again, to the new
-        master, before the next fetch; the claims made on the old master since the promotion are sent
-        again (conveyor.broker.fetch.promotion).
+        master, before the next fetch, which first sends the claims made on the old master again.
         """
         connection = getattr(self.client, "connection", None)
         master = getattr(self.client.connection_pool, "master_address", None)
         if connection is not None and master is not None and (connection.host, connection.port) != tuple(master):
             connection.disconnect()
             self._conveyor_replay_due = self._conveyor_owner is not None
-        if self._conveyor_replay_due and self._conveyor_owner is not None:
-            self._replay_claims()
 
-    def _replay_claims(self) -> None:
+    def _replay_claims(self, connection: Any, here: tuple[str, int]) -> None:
+        """Send the journal on the fetch's ``connection`` (to ``here``), before the fetch sends its claim.
+
+        An error is raised as the claim's own send would raise it (the consumer reconnects): the fetch
+        must not claim there before the journal is sent, and a connection whose replies were left
+        unread cannot carry the claim.
+        """
         keys = [self.unacked_key, self.unacked_index_key, CLAIMS_KEY, self.owner_held_key]
+        qos = self.qos
         try:
-            with self.conn_or_acquire() as client:
-                verdicts = self._conveyor_journal.replay(client, keys, self.owner_id, set(self.qos.acknowledged))
-        except redis.RedisError as exc:  # the new master does not answer yet: after the next fetch
-            logger.warning("conveyor: claims made on the replaced master not checked yet: %s", exc)
-            return
+            verdicts = self._conveyor_journal.replay(
+                connection, keys, self.owner_id, set(qos.acknowledged), set(qos.handed_back)
+            )
+        except redis.RedisError as exc:
+            logger.warning("conveyor: claims made on the replaced master could not be sent to %s:%s: %s", *here, exc)
+            raise
         self._conveyor_replay_due = False
-        self._conveyor_claimed_on = None  # the next claim's master is where the claims now are
+        self._follow_with_the_acknowledgements(here)
         logger.warning(
             "conveyor: following the new master, this worker sent its claims of the last %.0f s again: %s",
             self._conveyor_journal.window_s,
             ", ".join(f"{count} {verdict}" for verdict, count in sorted(verdicts.items())) or "none",
         )
+
+    def _follow_with_the_acknowledgements(self, here: tuple[str, int]) -> None:
+        """Move the channel's other pool (acknowledgements, sends) to the master the fetch is on now.
+
+        Each pool follows the announcement on its own, one after the other: an acknowledgement sent
+        through a pool that has not followed yet would land on the old master and vanish, leaving the
+        job held on the new one by a worker that is done with it.
+        """
+        pool = getattr(self, "pool", None)
+        if pool is None or getattr(pool, "master_address", None) == here:
+            return
+        try:
+            pool.get_master_address()  # asks the sentinels; closes its idle connections to the old master
+        except redis.RedisError as exc:
+            logger.warning("conveyor: the channel's pool could not ask for the new master: %s", exc)
 
     def _owner_pool(self) -> Any:
         # The heartbeats' own pool, also asking the sentinels. kombu keeps the channel's Sentinel to close
