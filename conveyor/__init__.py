@@ -43,8 +43,9 @@ from conveyor.jobs.callbacks import (  # noqa: E402
     before_perform,
 )
 from conveyor.jobs.controls import limits_concurrency, throttle, unique  # noqa: E402
-from conveyor.jobs.enqueuing import ConfiguredJob, perform_all_later  # noqa: E402
+from conveyor.jobs.enqueuing import ConfiguredJob, aperform_all_later, perform_all_later  # noqa: E402
 from conveyor.jobs.error_handling import after_discard, discard_on, polynomially_longer, retry_on  # noqa: E402
+from conveyor.jobs.event_loop import on_loop_start, on_loop_stop  # noqa: E402
 from conveyor.jobs.job import Job  # noqa: E402
 from conveyor.mail.mailer import Mailer, MailerError, MessageDelivery, action  # noqa: E402
 from conveyor.serialization import register_serializer  # noqa: E402
@@ -56,6 +57,9 @@ __all__ = [
     "ConfiguredJob",
     "Job",
     "perform_all_later",
+    "aperform_all_later",
+    "on_loop_start",
+    "on_loop_stop",
     # callbacks
     "after_enqueue",
     "after_perform",

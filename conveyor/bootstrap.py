@@ -59,6 +59,7 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     _check_scheduled_threshold(app)
     _check_heartbeat(app)
     _add_worker_steps(app)
+    _stop_event_loop_at_shutdown()
     _use_result_backend(app)
     if str(broker).startswith(SENTINEL_SCHEME):
         _follow_master_switches(app)
@@ -66,6 +67,24 @@ def configure(app: Celery, *, default: bool = True, **overrides: Any) -> Celery:
     if default:
         app.set_default()
     return app
+
+
+def _stop_event_loop_at_shutdown() -> None:
+    """Each process's event loop for async jobs (started by its first one) ends with the process.
+
+    A prefork child ends with ``os._exit`` (no atexit): ``worker_process_shutdown`` runs the
+    ``@on_loop_stop`` functions there; ``worker_shutdown`` in a threads or solo worker, after its
+    warm shutdown let the running jobs finish.
+    """
+    from celery import signals
+
+    from conveyor.jobs.event_loop import stop_process_loop
+
+    def stop(**_: Any) -> None:
+        stop_process_loop()
+
+    for signal in (signals.worker_process_shutdown, signals.worker_shutdown):
+        signal.connect(stop, weak=False, dispatch_uid="conveyor.event_loop.stop")
 
 
 def _follow_sentinel(overrides: dict[str, Any], transport: dict[str, Any]) -> None:

@@ -8,6 +8,10 @@ at the ``yield``, an error of the body is raised at the ``yield``, and the body'
 return value is the value of the ``yield`` (``result = yield``, as Rails'
 ``block.call`` returns it).
 
+Any callback may be ``async def`` (an ``around_*`` one is then an async generator), on a sync
+or an async job: it runs on the process's event loop (``conveyor.jobs.event_loop``), the loop
+an ``async def perform`` runs on, so it can use the same loop-bound clients.
+
 A ``before_*`` or ``around_*`` callback halts the chain by raising ``Abort`` (or,
 for ``around_*``, by returning without yielding): the body does not run. ``after_*``
 callbacks run only when the body completed.
@@ -28,11 +32,12 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from conveyor.errors import Abort, DeclarationError
+from conveyor.jobs.event_loop import run
 
 __all__ = [
     "Chain",
@@ -57,11 +62,14 @@ def _marker(event: str, when: str) -> Callable[[F], F]:
     def decorate(method: F) -> F:
         if not callable(method):
             raise DeclarationError(f"@{kind} decorates a method of a job class, got {method!r}")
-        if when == "around" and not inspect.isgeneratorfunction(method):
+        generator = inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(method)
+        if when == "around" and not generator:
             raise DeclarationError(
                 f"@{kind} on {method.__qualname__}: an around callback must be a generator that yields once "
                 "(the job runs at the yield), e.g.\n    start = time.monotonic()\n    yield\n    log(...)"
             )
+        if when != "around" and generator:
+            raise DeclarationError(f"@{kind} on {method.__qualname__}: only an around callback yields")
         setattr(method, _MARK, (event, when))
         return method
 
@@ -111,25 +119,30 @@ def collect_chains(cls: type) -> dict[str, Chain]:
 def run_chain(job: Any, chain: Chain, body: Callable[[], Any]) -> Any:
     """Run ``body`` inside ``chain``'s callbacks on ``job``; ``Abort`` propagates."""
     for name in chain.before:
-        getattr(job, name)()
+        _call(getattr(job, name))
     result = _run_around(job, chain.around, body) if chain.around else body()
     for name in chain.after:
-        getattr(job, name)()
+        _call(getattr(job, name))
     return result
+
+
+def _call(callback: Callable[[], Any]) -> Any:
+    result = callback()
+    return run(result) if inspect.iscoroutine(result) else result
 
 
 def _run_around(job: Any, names: tuple[str, ...], body: Callable[[], Any]) -> Any:
     name, inner = names[0], names[1:]
-    generator: Generator[None, Any, None] = getattr(job, name)()
+    generator = _Stepper(getattr(job, name)())
     try:
-        next(generator)
+        generator.send(None)
     except StopIteration:
         raise Abort(f"around callback {name} returned without yielding") from None
     try:
         result = _run_around(job, inner, body) if inner else body()
     except BaseException as exc:
         try:
-            generator.throw(exc)  # type: ignore[attr-defined]
+            generator.throw(exc)
         except StopIteration:
             return None  # the callback handled the error, like a `rescue` around `yield`
         raise DeclarationError(f"around callback {name} yielded more than once") from exc
@@ -138,3 +151,28 @@ def _run_around(job: Any, names: tuple[str, ...], body: Callable[[], Any]) -> An
     except StopIteration:
         return result
     raise DeclarationError(f"around callback {name} yielded more than once")
+
+
+class _Stepper:
+    """A sync or async generator, stepped from sync code (an async one on the event loop)."""
+
+    def __init__(self, generator: Generator[None, Any, None] | AsyncGenerator[None, Any]) -> None:
+        self.generator = generator
+
+    def send(self, value: Any) -> None:
+        if isinstance(self.generator, Generator):
+            self.generator.send(value)
+            return
+        try:
+            run(self.generator.asend(value))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def throw(self, error: BaseException) -> None:
+        if isinstance(self.generator, Generator):
+            self.generator.throw(error)
+            return
+        try:
+            run(self.generator.athrow(error))
+        except StopAsyncIteration:
+            raise StopIteration from None

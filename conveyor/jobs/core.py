@@ -79,6 +79,8 @@ class Core:
     _perform_signature: ClassVar[inspect.Signature]
     _positional_names: ClassVar[tuple[str, ...]] = ()
     _positional_range: ClassVar[tuple[int, int] | None] = None
+    #: perform is ``async def``: it runs on the process's event loop (conveyor.jobs.event_loop).
+    _async_perform: ClassVar[bool] = False
 
     #: 0 (most urgent) to 9 on the class; the resolved priority on an enqueued or running job.
     priority: int | None = None
@@ -86,6 +88,11 @@ class Core:
     _chains: ClassVar[dict[str, Chain]]
     #: The Celery task running this job, when in a worker.
     _task: Task | None = None
+    #: When the worker started running it (``time.monotonic()``): its time limits count from there.
+    _started_at: float | None = None
+    #: Seconds: the job's coroutine or process is interrupted past them (Celery's task limits; None: the app's).
+    soft_time_limit: ClassVar[float | None] = None
+    time_limit: ClassVar[float | None] = None
 
     job_id: str
     arguments: tuple[Any, ...]
@@ -147,10 +154,12 @@ class Core:
     @classmethod
     def _inspect_perform(cls) -> None:
         perform = cls.perform
-        if inspect.iscoroutinefunction(perform):
+        # async def perform runs on the process's event loop (conveyor.jobs.execution, .event_loop).
+        cls._async_perform = inspect.iscoroutinefunction(perform)
+        if inspect.isasyncgenfunction(perform) or inspect.isgeneratorfunction(perform):
             raise DeclarationError(
-                f"{cls.__qualname__}.perform is async; conveyor runs perform() in a worker process or thread, "
-                "so define it with plain def (call asyncio.run(...) inside if you need a coroutine)"
+                f"{cls.__qualname__}.perform yields: a job's perform returns its result (def or async def); "
+                "to work in steps that survive a restart, use self.step(...) (continuations)"
             )
         signature = inspect.signature(perform)
         parameters = list(signature.parameters.values())[1:]  # without self

@@ -11,10 +11,19 @@ Example::
     ReportGenerationJob.set(wait=3600).perform_later(report.id)
     ReportGenerationJob.set(queue="high_priority", priority=0).perform_later(report.id)
     perform_all_later([ReportGenerationJob(r.id) for r in reports])
+
+From async code (a FastAPI handler, an async job), the ``a`` forms never block the event loop: the
+job is built and its arguments checked in the caller, and the send (kombu and redis-py are
+blocking clients) runs in the loop's default thread pool::
+
+    await ReportGenerationJob.aperform_later(report.id)
+    await ReportGenerationJob.set(wait=3600).aperform_later(report.id)
+    await aperform_all_later([ReportGenerationJob(r.id) for r in reports])
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import difflib
 from collections.abc import Callable, Iterable
@@ -35,7 +44,7 @@ from conveyor.records import JobHeader, job_header
 from conveyor.serialization import serialize_arguments
 from conveyor.settings import Settings, settings_for
 
-__all__ = ["ConfiguredJob", "Enqueuing", "check_enqueue_options", "perform_all_later"]
+__all__ = ["ConfiguredJob", "Enqueuing", "aperform_all_later", "check_enqueue_options", "perform_all_later"]
 
 _NO_CONTROLS: dict[str, Any] = {}  # shared, never written: a SerializedJob's controls are read only
 
@@ -61,6 +70,11 @@ class ConfiguredJob(Generic[J]):
     def perform_later(self, *args: Any, **kwargs: Any) -> J:
         """Enqueue the job with these options; returns the job (see ``Job.perform_later``)."""
         return self.job_class(*args, **kwargs).enqueue(**self.options)
+
+    async def aperform_later(self, *args: Any, **kwargs: Any) -> J:
+        """``perform_later`` for async code: the send runs in a thread, the event loop goes on."""
+        job = self.job_class(*args, **kwargs)
+        return await asyncio.to_thread(job.enqueue, **self.options)
 
     def perform_now(self, *args: Any, **kwargs: Any) -> Any:
         """Run the job in-process; the options apply to retries it enqueues."""
@@ -101,6 +115,16 @@ class Enqueuing(Core):
         for an argument that cannot be sent, EnqueueError if the broker fails.
         """
         return cls(*args, **kwargs).enqueue()
+
+    @classmethod
+    async def aperform_later(cls, *args: Any, **kwargs: Any) -> Self:
+        """``perform_later`` for async code: arguments are checked here, the send runs in a thread.
+
+        The event loop goes on while Redis answers (kombu and redis-py are blocking clients); the
+        loop's default executor carries the sends.
+        """
+        job = cls(*args, **kwargs)
+        return await asyncio.to_thread(job.enqueue)
 
     def enqueue(self, **options: Any) -> Self:
         """Enqueue this job instance with its ``set`` options and ``options``; returns it."""
@@ -313,3 +337,13 @@ def perform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> i
         _warn_if_unconsumed(app, queue)
     current_adapter().enqueue_all(app, pending, batch_size)
     return len(pending) + held
+
+
+async def aperform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> int:
+    """``perform_all_later`` for async code: the pipelines are sent from a thread; returns the count.
+
+    Example::
+
+        await aperform_all_later([WebhookDeliveryJob(url, event) for url in subscribers])
+    """
+    return await asyncio.to_thread(perform_all_later, list(jobs), batch_size=batch_size)

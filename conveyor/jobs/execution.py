@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from typing import Any, Self
@@ -22,7 +23,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from conveyor.broker.fetch.handoff import hand_off
 from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
-from conveyor.jobs import logs
+from conveyor.jobs import event_loop, logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.app_lookup import current_app
 from conveyor.jobs.callbacks import run_chain
@@ -83,6 +84,29 @@ class Execution(Continuable):
     """
 
     @classmethod
+    async def aperform_now(cls, *args: Any, **kwargs: Any) -> Any:
+        """``perform_now`` for async code: the job runs here, its coroutines on the caller's event loop.
+
+        The job's sync parts (callbacks, ``retry_on``, sends) run in a thread, so the loop is never
+        blocked; ``async def perform`` and async callbacks run on this loop, with its clients.
+
+        Example::
+
+            assert await FetchFeedJob.aperform_now("https://example.org/feed") == 12
+        """
+        loop = asyncio.get_running_loop()
+        job = cls(*args, **kwargs)
+
+        def perform_here() -> Any:
+            reset = event_loop.running_on(loop)
+            try:
+                return job.perform_now()
+            finally:
+                reset()
+
+        return await asyncio.to_thread(perform_here)
+
+    @classmethod
     def _perform_from_worker(cls, task: JobTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Build the job from the Celery request and run it (called by ``JobTask.run``)."""
         request = task.request
@@ -94,7 +118,7 @@ class Execution(Continuable):
             request.retries,
             queue=(request.delivery_info or {}).get("routing_key"),
         )
-        job._task = task
+        job._task, job._started_at = task, time.monotonic()
         if metrics._client_factory is None and settings_for(task.app).uses_redis:
             metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.views.metrics)
         started, failed = time.perf_counter(), True
@@ -167,11 +191,11 @@ class Execution(Continuable):
         """``perform`` inside its before/around/after_perform chain; ``_HALTED`` if a callback halted it."""
         chain = type(self)._chains["perform"]
         if chain.empty:
-            return self.perform(*self.arguments, **self.keyword_arguments)
+            return self._call_perform()
         outcome: list[Any] = []
 
         def body() -> Any:
-            outcome.append(self.perform(*self.arguments, **self.keyword_arguments))
+            outcome.append(self._call_perform())
             return outcome[0]
 
         try:
@@ -181,6 +205,23 @@ class Execution(Continuable):
                 logs.perform_halted(self)
                 return _HALTED
             return outcome[0]  # an Abort from after_perform changes nothing
+
+    def _call_perform(self) -> Any:
+        if not type(self)._async_perform:
+            return self.perform(*self.arguments, **self.keyword_arguments)
+        # On the process's event loop, within the job's time limits (conveyor.jobs.event_loop).
+        soft, hard = self._deadlines
+        return event_loop.run(self.perform(*self.arguments, **self.keyword_arguments), soft, hard)
+
+    @property
+    def _deadlines(self) -> tuple[float | None, float | None]:
+        """When the job's soft and hard time limits pass (``time.monotonic()``), from its task's limits."""
+        task, started = self._task, self._started_at
+        if task is None or started is None:
+            return None, None  # perform_now: no limits, as for a sync job
+        hard, soft = getattr(task.request, "timelimit", None) or (None, None)
+        hard, soft = hard or task.time_limit, soft or task.soft_time_limit
+        return (started + soft if soft else None), (started + hard if hard else None)
 
     def _resumed(self, reason: BaseException, started: float) -> Any:
         """Enqueue the job again with its progress (conveyor.jobs.continuable); None in perform_now."""

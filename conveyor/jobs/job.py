@@ -73,6 +73,7 @@ class Job(QueueName, QueuePriority, Enqueuing, Execution):
                 f"{cls.__qualname__} defines __init__: a job is created with perform()'s arguments, so put the "
                 "work in perform() and per-job set-up in a @before_perform callback"
             )
+        _check_time_limits(cls)
         log_arguments = cls.__dict__.get("log_arguments")
         if log_arguments is not None and not isinstance(log_arguments, bool):
             raise DeclarationError(f"{cls.__qualname__}.log_arguments must be True or False, got {log_arguments!r}")
@@ -90,3 +91,15 @@ class Job(QueueName, QueuePriority, Enqueuing, Execution):
 
 Job._inspect_perform()
 Job._chains = collect_chains(Job)
+
+
+def _check_time_limits(cls: type[Job]) -> None:
+    soft, hard = cls.soft_time_limit, cls.time_limit
+    for name, value in (("soft_time_limit", soft), ("time_limit", hard)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            raise DeclarationError(f"{cls.__qualname__}.{name} must be a number of seconds > 0, got {value!r}")
+    if soft is not None and hard is not None and soft >= hard:
+        raise DeclarationError(
+            f"{cls.__qualname__}: soft_time_limit ({soft}) must be less than time_limit ({hard}): the soft limit "
+            "interrupts the job so it can clean up, the hard one ends it"
+        )

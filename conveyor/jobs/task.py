@@ -67,7 +67,18 @@ def register(job_cls: type[Performer]) -> None:
         task_cls = type(
             f"{job_cls.__name__}Task",
             (JobTask,),
-            {"name": name, "job_class": job_cls, "__module__": job_cls.__module__, "__doc__": job_cls.__doc__},
+            {
+                "name": name,
+                "job_class": job_cls,
+                "__module__": job_cls.__module__,
+                "__doc__": job_cls.__doc__,
+                # the job's own time limits; None leaves Celery's (task_soft_time_limit, task_time_limit)
+                **{
+                    limit: value
+                    for limit in ("soft_time_limit", "time_limit")
+                    if (value := getattr(job_cls, limit, None)) is not None
+                },
+            },
         )
         app.register_task(task_cls())
 

@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import inspect
@@ -277,6 +278,19 @@ class MessageDelivery:
             path, self.action, list(self.args), self.kwargs
         )
         return job
+
+    async def adeliver_later(
+        self,
+        *,
+        wait: float | dt.timedelta | None = None,
+        wait_until: dt.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> MailDeliveryJob:
+        """``deliver_later`` for async code: the send runs in a thread, the event loop goes on."""
+        return await asyncio.to_thread(
+            self.deliver_later, wait=wait, wait_until=wait_until, queue=queue, priority=priority
+        )
 
     def __repr__(self) -> str:
         return f"<MessageDelivery {self.mailer.__qualname__}.{self.action}{self.args!r}>"

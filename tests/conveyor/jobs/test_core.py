@@ -23,11 +23,13 @@ class NoResultJob(Job):
 # --- perform's signature -------------------------------------------------------------------------------
 
 
-def test_async_perform_is_refused_with_the_fix() -> None:
-    with pytest.raises(DeclarationError, match="plain def"):
+def test_an_async_perform_is_a_job_whose_signature_is_checked_like_any_other() -> None:
+    class AsyncJob(Job):
+        async def perform(self, url: str) -> None: ...
 
-        class AsyncJob(Job):
-            async def perform(self) -> None: ...
+    assert AsyncJob._async_perform
+    with pytest.raises(TypeError, match=r"AsyncJob: missing a required argument: 'url' \(perform\(url\)\)"):
+        AsyncJob()
 
 
 def test_a_wrong_argument_count_raises_type_error_naming_the_job() -> None:

@@ -1,0 +1,294 @@
+"""``async def perform`` in-process: the process's one event loop, callbacks, errors, limits, async enqueue.
+
+The worker-process behaviour (a threads pool's concurrency, prefork children, kill -9, warm
+shutdown) is in ``tests/integration/test_async_workers.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+from conveyor import (
+    DeclarationError,
+    Job,
+    after_perform,
+    aperform_all_later,
+    around_perform,
+    before_perform,
+    discard_on,
+    on_loop_start,
+    retry_on,
+)
+from conveyor.jobs import event_loop
+from conveyor.testing import EnqueuedJobs
+
+EVENTS: list[str] = []
+
+
+class Flaky(Exception):
+    pass
+
+
+class Gone(Exception):
+    pass
+
+
+class LoopRecordingJob(Job):
+    """Awaits, then returns the id of the loop it ran on and what it was given."""
+
+    async def perform(self, value: int, delay: float = 0.0) -> tuple[int, int]:
+        await asyncio.sleep(delay)
+        return id(asyncio.get_running_loop()), value * 2
+
+
+class MixedCallbacksJob(Job):
+    """Sync and async callbacks around an async perform; each records itself."""
+
+    @before_perform
+    def sync_before(self) -> None:
+        EVENTS.append("sync before")
+
+    @before_perform
+    async def async_before(self) -> None:
+        await asyncio.sleep(0)
+        EVENTS.append("async before")
+
+    @around_perform
+    async def async_around(self) -> AsyncIterator[None]:
+        EVENTS.append("async around: in")
+        result = yield
+        EVENTS.append(f"async around: out with {result}")
+
+    @around_perform
+    def sync_around(self) -> Iterator[None]:
+        EVENTS.append("sync around: in")
+        yield
+        EVENTS.append("sync around: out")
+
+    @after_perform
+    async def async_after(self) -> None:
+        EVENTS.append("async after")
+
+    async def perform(self) -> str:
+        EVENTS.append("perform")
+        return "done"
+
+
+class SyncJobWithAsyncCallback(Job):
+    @before_perform
+    async def prepare(self) -> None:
+        EVENTS.append(f"async callback on loop {id(asyncio.get_running_loop())}")
+
+    def perform(self) -> str:
+        return "sync"
+
+
+@retry_on(Flaky, wait=5, attempts=3)
+@discard_on(Gone)
+class FlakyAsyncJob(Job):
+    async def perform(self, error: str) -> None:
+        await asyncio.sleep(0)
+        raise {"flaky": Flaky, "gone": Gone}[error]("from the coroutine")
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    EVENTS.clear()
+
+
+def test_async_perform_runs_on_one_loop_per_process_and_perform_now_returns_its_value() -> None:
+    # Given an async job run three times from sync code
+    results = [LoopRecordingJob.perform_now(value) for value in range(3)]
+    # Then each returned perform's value, and all ran on the same loop, which is not this thread's
+    assert [value for _, value in results] == [0, 2, 4]
+    assert len({loop for loop, _ in results}) == 1
+    assert results[0][0] == id(event_loop.process_loop().loop)
+
+
+def test_a_wrong_argument_count_is_refused_at_enqueue_as_for_a_sync_job(enqueued_jobs: EnqueuedJobs) -> None:
+    with pytest.raises(TypeError, match=r"LoopRecordingJob: .*perform\(value, delay=0.0\)"):
+        LoopRecordingJob.perform_later(1, 2, 3)
+    enqueued_jobs.assert_no_enqueued_jobs()
+
+
+def test_sync_and_async_callbacks_run_in_order_around_an_async_perform() -> None:
+    assert MixedCallbacksJob.perform_now() == "done"
+    assert EVENTS == [
+        "sync before",
+        "async before",
+        "async around: in",
+        "sync around: in",
+        "perform",
+        "sync around: out",
+        "async around: out with done",
+        "async after",
+    ]
+
+
+def test_an_async_callback_on_a_sync_job_runs_on_the_process_loop() -> None:
+    assert SyncJobWithAsyncCallback.perform_now() == "sync"
+    assert [f"async callback on loop {id(event_loop.process_loop().loop)}"] == EVENTS
+
+
+def test_retry_on_and_discard_on_match_errors_raised_in_the_coroutine(enqueued_jobs: EnqueuedJobs) -> None:
+    # retry_on: enqueued again with its wait
+    FlakyAsyncJob.perform_now("flaky")
+    [retry] = enqueued_jobs.jobs
+    assert retry.job_class is FlakyAsyncJob
+    assert retry.args == ("flaky",)
+    enqueued_jobs.clear()
+    # discard_on: not enqueued, not raised
+    assert FlakyAsyncJob.perform_now("gone") is None
+    enqueued_jobs.assert_no_enqueued_jobs()
+
+
+def test_a_generator_perform_is_refused_at_import_naming_the_fix() -> None:
+    with pytest.raises(DeclarationError, match=r"perform yields.*self.step"):
+
+        class YieldingJob(Job):
+            async def perform(self) -> AsyncIterator[int]:
+                yield 1
+
+
+def test_loop_hooks_must_be_async_functions() -> None:
+    def not_async() -> None: ...
+
+    with pytest.raises(DeclarationError, match="on_loop_start takes an async def function"):
+        on_loop_start(not_async)  # type: ignore[arg-type]
+
+
+def test_time_limits_declared_on_a_job_are_checked_at_import() -> None:
+    with pytest.raises(DeclarationError, match=r"soft_time_limit must be a number of seconds > 0, got -1"):
+
+        class NegativeJob(Job):
+            soft_time_limit = -1
+
+            async def perform(self) -> None: ...
+
+    with pytest.raises(DeclarationError, match=r"soft_time_limit \(6\) must be less than time_limit \(5\)"):
+
+        class InvertedJob(Job):
+            soft_time_limit, time_limit = 6, 5
+
+            async def perform(self) -> None: ...
+
+
+def test_the_soft_limit_cancels_the_coroutine_at_its_await_its_finally_runs_and_the_loop_goes_on() -> None:
+    # Given a coroutine awaiting 60 s with a soft limit in 0.3 s, and another coroutine on the same loop
+    finally_ran = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            finally_ran.set()
+
+    async def other() -> str:
+        await asyncio.sleep(0.6)
+        return "other finished"
+
+    other_result: list[str] = []
+    neighbour = threading.Thread(target=lambda: other_result.append(event_loop.run(other())))
+    neighbour.start()
+    started = time.monotonic()
+    # When the soft limit passes
+    with pytest.raises(SoftTimeLimitExceeded, match="cancelled at its current await"):
+        event_loop.run(slow(), soft_deadline=started + 0.3, hard_deadline=started + 5)
+    # Then it was cancelled within the limit + 1 s, its finally ran, and the other coroutine was unaffected
+    assert time.monotonic() - started < 1.3
+    assert finally_ran.is_set()
+    neighbour.join(5)
+    assert other_result == ["other finished"]
+
+
+def test_a_coroutine_that_swallows_its_cancellation_is_left_behind_at_the_hard_limit_with_a_clear_error() -> None:
+    stop = threading.Event()
+
+    async def stubborn() -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                continue  # ignores the cancellation
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeLimitExceeded, match=r"ignored its cancellation.*left there"):
+            event_loop.run(stubborn(), soft_deadline=started + 0.2, hard_deadline=started + 0.5)
+        assert time.monotonic() - started < 0.5 + event_loop.HARD_LIMIT_GRACE_S + 0.5
+        # and the loop still runs other jobs
+        assert LoopRecordingJob.perform_now(4)[1] == 8
+    finally:
+        stop.set()
+
+
+def test_the_coroutines_own_timeout_error_is_its_error_not_a_time_limit() -> None:
+    async def times_out() -> None:
+        await asyncio.wait_for(asyncio.sleep(5), 0.01)
+
+    with pytest.raises(TimeoutError) as raised:
+        event_loop.run(times_out(), soft_deadline=time.monotonic() + 30)
+    assert not isinstance(raised.value, SoftTimeLimitExceeded)
+
+
+def test_a_job_cancelled_from_inside_is_an_ordinary_error_not_a_base_exception() -> None:
+    async def cancels_itself() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(1)
+
+    with pytest.raises(event_loop.JobCancelled):
+        event_loop.run(cancels_itself())
+
+
+def test_perform_now_from_the_loops_own_thread_says_to_await_aperform_now() -> None:
+    async def inside() -> None:
+        LoopRecordingJob.perform_now(1)
+
+    with pytest.raises(RuntimeError, match=r"await Job.aperform_now"):
+        event_loop.run(inside())
+
+
+def test_aperform_now_runs_the_coroutine_on_the_callers_loop() -> None:
+    async def main() -> tuple[int, tuple[int, int]]:
+        return id(asyncio.get_running_loop()), await LoopRecordingJob.aperform_now(21)
+
+    caller, (ran_on, value) = asyncio.run(main())
+    assert (ran_on, value) == (caller, 42)
+
+
+def test_aperform_later_and_aperform_all_later_enqueue_without_running_the_send_on_the_loop(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    async def main() -> int:
+        single = await LoopRecordingJob.aperform_later(1)
+        configured = await LoopRecordingJob.set(queue="other").aperform_later(2)
+        assert single.successfully_enqueued
+        assert configured.queue_name == "other"
+        return await aperform_all_later([LoopRecordingJob(n) for n in range(3, 6)])
+
+    assert asyncio.run(main()) == 3
+    assert sorted(entry.args[0] for entry in enqueued_jobs.jobs) == [1, 2, 3, 4, 5]
+
+
+def test_aperform_later_refuses_a_wrong_argument_before_anything_is_sent(enqueued_jobs: EnqueuedJobs) -> None:
+    async def main() -> None:
+        await LoopRecordingJob.aperform_later()
+
+    with pytest.raises(TypeError, match="missing a required argument: 'value'"):
+        asyncio.run(main())
+    enqueued_jobs.assert_no_enqueued_jobs()
+
+
+def test_the_result_of_an_async_job_is_its_value_through_perform_all(enqueued_jobs: EnqueuedJobs) -> None:
+    LoopRecordingJob.perform_later(7)
+    assert enqueued_jobs.perform_all() == 1
+    [performed] = enqueued_jobs.performed
+    assert performed.job_class is LoopRecordingJob
