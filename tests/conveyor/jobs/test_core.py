@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conveyor import DeclarationError, Job, ResultNotStoredError
+from conveyor import Job, ResultNotStoredError
 from tests.jobs import DataImportJob, EchoJob
 
 
