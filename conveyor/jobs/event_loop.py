@@ -14,8 +14,9 @@ process.
 ``@on_loop_start`` and ``@on_loop_stop`` functions (``async def``, no arguments) run on the loop
 when it starts, before its first job, and when it stops: make loop-bound clients there.
 
-Time limits reach the coroutine: at the soft limit (billiard's signal in a prefork child, this
-module's own deadline in a threads or solo worker, where Celery enforces none) the coroutine is
+Time limits reach the coroutine: at the soft limit (billiard's signal in a prefork child, the
+only clock there; this module's own deadline in a threads or solo worker, where Celery enforces
+none) the coroutine is
 cancelled at its current ``await`` (its ``finally`` blocks run), and the job raises
 ``SoftTimeLimitExceeded`` (``retry_on`` matches it). A coroutine that swallows the cancellation
 is left running on the loop once the hard limit (+ 1 s) passes, and the job ends with
@@ -40,6 +41,7 @@ import contextvars
 import inspect
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -53,6 +55,7 @@ __all__ = [
     "LoopHook",
     "on_loop_start",
     "on_loop_stop",
+    "pool_enforces_time_limits",
     "process_loop",
     "run",
     "running_on",
@@ -256,6 +259,21 @@ def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> No
 
 class JobCancelled(Exception):
     """The coroutine of a job was cancelled, not by a time limit (the job, or the loop stopping)."""
+
+
+def pool_enforces_time_limits() -> bool:
+    """True in a prefork child's main thread: billiard signals the soft limit and ends the process at the hard one.
+
+    There conveyor keeps no deadline of its own: two clocks for one limit would race, and the
+    second would interrupt the job's retry after the first cancelled its coroutine.
+    """
+    from billiard.pool import SIG_SOFT_TIMEOUT, soft_timeout_sighandler
+
+    return (
+        SIG_SOFT_TIMEOUT is not None
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(SIG_SOFT_TIMEOUT) is soft_timeout_sighandler
+    )
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -217,8 +217,8 @@ class Execution(Continuable):
     def _deadlines(self) -> tuple[float | None, float | None]:
         """When the job's soft and hard time limits pass (``time.monotonic()``), from its task's limits."""
         task, started = self._task, self._started_at
-        if task is None or started is None:
-            return None, None  # perform_now: no limits, as for a sync job
+        if task is None or started is None or event_loop.pool_enforces_time_limits():
+            return None, None  # perform_now: no limits, as for a sync job; prefork: billiard's signals
         hard, soft = getattr(task.request, "timelimit", None) or (None, None)
         hard, soft = hard or task.time_limit, soft or task.soft_time_limit
         return (started + soft if soft else None), (started + hard if hard else None)

@@ -173,3 +173,6 @@ class ContinuableImportJob(Job):
         for _ in self.step("finalize"):
             client.rpush("steps", f"finalize {worker}")
         client.rpush("resumptions", self.resumptions)
+
+
+from tests.reliability import async_jobs  # noqa: E402,F401 - the async jobs run in the same workers

@@ -135,7 +135,7 @@ class Workers:
         self.all: list[Service] = []
         self._count = 0
 
-    def start(self, count: int = 1, concurrency: int = 2, **env: str) -> list[Service]:
+    def start(self, count: int = 1, concurrency: int = 2, pool: str = "prefork", **env: str) -> list[Service]:
         started = []
         for _ in range(count):
             self._count += 1
@@ -147,7 +147,7 @@ class Workers:
                 "tests.reliability.app",
                 "worker",
                 "-P",
-                "prefork",
+                pool,
                 "-c",
                 str(concurrency),
                 "-Q",
