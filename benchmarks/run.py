@@ -25,6 +25,8 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              replica) next to without, on a master and replica of its own, run once at the end.
 10. django   ``benchmarks.django_tasks``: a ``@task`` through conveyor's ``django.tasks`` backend next to
              the equivalent job: enqueue and drain, run once at the end.
+11. async    ``benchmarks.async_jobs``: ``async def perform`` drained next to ``def perform``; 200 jobs x 1 s
+             of I/O on one threads worker; the loop lag of ``aperform_later`` against ``perform_later``.
 
 Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
@@ -292,8 +294,9 @@ def main() -> int:
     drains = {side: statistics.median(values) for side, values in results["drain prefork"].items()}
     super_vs_reliable = drains["conveyor"] / drains["conveyor, reliable fetch alone"]
     super_vs_kombu = drains["conveyor"] / drains["plain, kombu's fetch"]
-    priority, selections, durable, django_tasks = (
-        _run_once(module) for module in ("priority_latency", "operator_actions", "durable_enqueue", "django_tasks")
+    priority, selections, durable, django_tasks, async_jobs = (
+        _run_once(module)
+        for module in ("priority_latency", "operator_actions", "durable_enqueue", "django_tasks", "async_jobs")
     )
 
     verdicts = targets.evaluate(results, publishes_per_job, priority) + targets.redis_cost(counts, 3000)
@@ -363,6 +366,10 @@ def main() -> int:
             "`django.tasks` on conveyor's backend next to conveyor's jobs (`benchmarks/django_tasks.py`, issue 29):",
             "",
             django_tasks.strip(),
+            "",
+            "`async def perform` next to `def perform`, and the async enqueue (`benchmarks/async_jobs.py`, issue 30):",
+            "",
+            async_jobs.strip(),
             "",
             profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
         ]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".venv-deps"
-RUNTIME_EXTRAS = "flower,sqlalchemy,postgres,django,dev"
+RUNTIME_EXTRAS = "flower,sqlalchemy,postgres,django,service,dev"
 GUARDED = (
     *("celery", "kombu", "celery-redbeat", "flower", "tornado", "redis", "pydantic", "SQLAlchemy"),
     *("Django", "django-tasks"),

@@ -46,6 +46,6 @@ elif not EXAMPLE_JOBS:
         job.unlink()
     shutil.rmtree("app/templates")
     for name in ["app/mailers.py", "tests/test_service_jobs.py", "tests/test_report_generation_job.py",
-                 "tests/test_scheduled_jobs.py"]:
+                 "tests/test_scheduled_jobs.py", "tests/test_webhook_delivery_job.py"]:
         Path(name).unlink()
 shutil.rmtree("_django", ignore_errors=True)
