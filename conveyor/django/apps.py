@@ -2,6 +2,8 @@
 
 - every Django model instance travels by reference (``conveyor.django.model_references``);
 - jobs enqueued inside ``transaction.atomic()`` wait for the commit (``conveyor.django.transactions``);
+- each ``async def perform`` uses Django's async ORM in a thread of its own, its connections closed
+  after it (``conveyor.django.async_orm``);
 - each installed app's ``jobs`` and ``tasks`` modules are imported (conveyor's jobs; Django's
   ``@task`` functions, and Celery's own tasks), so a worker (and ``celery -A proj jobs …``) knows
   every job, and the ``django.tasks`` backend its functions. A module that fails to import stops
@@ -38,11 +40,12 @@ class ConveyorConfig(AppConfig):  # type: ignore[misc]
 
         from conveyor.compat.django import GUARD
         from conveyor.compat.guard import check
-        from conveyor.django import checks, model_references, transactions
+        from conveyor.django import async_orm, checks, model_references, transactions
 
         check(GUARD)
         model_references.register_models()
         transactions.enable()
+        async_orm.enable()  # each async job's ORM calls in a thread of its own, connections closed after
         checks.register()
         from django.conf import settings
 

@@ -60,6 +60,7 @@ __all__ = [
     "run",
     "running_on",
     "stop_process_loop",
+    "wrap_coroutines",
 ]
 
 logger = logging.getLogger("conveyor.jobs.event_loop")
@@ -81,6 +82,16 @@ _at_exit: list[bool] = []
 _callers_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "conveyor_callers_loop", default=None
 )
+
+
+#: What each coroutine of a job runs inside (``conveyor.django`` adds one for Django's async ORM).
+_wrappers: list[Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]]] = []
+
+
+def wrap_coroutines(wrapper: Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]]) -> None:
+    """Run each job coroutine as ``wrapper(coroutine)`` from now on (once per wrapper)."""
+    if wrapper not in _wrappers:
+        _wrappers.append(wrapper)
 
 
 def _hook(kind: str, hooks: list[LoopHook]) -> Callable[[H], H]:
@@ -215,6 +226,8 @@ def run(coroutine: Coroutine[Any, Any, T], soft_deadline: float | None = None, h
             "a job with async def perform was run synchronously from its own event loop, which would wait for "
             "itself: use `await Job.aperform_now(...)` in async code"
         )
+    for wrapper in _wrappers:
+        coroutine = wrapper(coroutine)
     context = contextvars.copy_context()  # logging tags and other context variables reach the coroutine
     done: concurrent.futures.Future[T] = concurrent.futures.Future()
     tasks: list[asyncio.Task[T]] = []

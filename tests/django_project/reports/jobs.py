@@ -3,6 +3,7 @@
 import os
 
 import redis
+import redis.asyncio
 from django.db import connection
 
 from conveyor import Job, discard_on
@@ -47,3 +48,25 @@ class DatabaseSessionJob(Job):
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
         client.rpush("database-sessions", f"{number} {os.getpid()} {session}")
         client.close()
+
+
+class AsyncDatabaseSessionJob(Job):
+    """``DatabaseSessionJob`` with ``async def perform`` and Django's async ORM (conveyor.django.async_orm)."""
+
+    queue_as = "default"
+
+    async def perform(self, number: int) -> None:
+        from asgiref.sync import sync_to_async
+
+        await Report.objects.acount()  # the async ORM opens this job's connection
+
+        def session() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                [(pid,)] = cursor.fetchall()
+            return int(pid)
+
+        backend = await sync_to_async(session)()  # thread-sensitive: the same thread, the same connection
+        client = redis.asyncio.Redis.from_url(os.environ["REDIS_URL"])
+        await client.rpush("database-sessions", f"{number} {os.getpid()} {backend}")
+        await client.aclose()
