@@ -25,6 +25,9 @@ Python's ``with`` cannot skip its body, so a step is a ``for`` over ``self.step(
 
         def finalize(self, step): ...
 
+In an ``async def perform`` the ``for`` form is the same, and a step method may be ``async def``:
+``await self.step("finalize", self.finalize)``.
+
 Checkpoints: before each step once this execution made progress, and at every
 ``step.advance`` / ``step.set`` / ``step.checkpoint``. Checkpoint more often than the soft
 shutdown timeout (``worker_soft_shutdown_timeout``, 10 s as shipped): a job that reaches no
@@ -133,6 +136,8 @@ class Continuable(Core):
         if method is None:
             return loop
         takes_step = _takes_step(name, method)
+        if inspect.iscoroutinefunction(method):  # in an async perform: `await self.step(name, self.method)`
+            return _awaited_step(loop, method, takes_step)
         result = None
         for step in loop:
             result = method(step) if takes_step else method()
@@ -170,6 +175,13 @@ class Continuable(Core):
         self.enqueued_at = now
         self.scheduled_at = now + dt.timedelta(seconds=wait) if wait else None
         current_adapter().enqueue(current_app(), self)  # type: ignore[arg-type]  # self is a Job
+
+
+async def _awaited_step(loop: StepLoop, method: Callable[..., Any], takes_step: bool) -> Any:
+    result = None
+    for step in loop:
+        result = await (method(step) if takes_step else method())
+    return result
 
 
 def _takes_step(name: str, method: Callable[..., Any]) -> bool:

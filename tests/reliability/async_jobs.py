@@ -17,7 +17,7 @@ import redis.asyncio
 from celery.exceptions import SoftTimeLimitExceeded
 
 import conveyor
-from conveyor import Job, retry_on
+from conveyor import Job, limits_concurrency, retry_on
 from tests.reliability.records import RECORDS_URL
 
 _clients: dict[int, Any] = {}
@@ -82,4 +82,17 @@ class SoftLimitedJob(Job):
                 await asyncio.sleep(60)
         finally:
             await client.hset("finally", f"{self.job_id}:{self.executions}", time.time())
+        await record_run(self, started)
+
+
+@limits_concurrency(to=2, key=lambda key, **_: key, duration=60)
+class LimitedAsyncJob(Job):
+    """At most two per key at a time, however many threads the worker has: records its [start, end]."""
+
+    queue_as = "rel"
+
+    async def perform(self, key: str, seconds: float) -> None:
+        started = time.time()
+        await asyncio.sleep(seconds)
+        await records_async().rpush(f"async-intervals:{key}", f"{started} {time.time()}")
         await record_run(self, started)

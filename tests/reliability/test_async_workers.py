@@ -131,3 +131,24 @@ def test_a_warm_shutdown_lets_running_coroutines_finish_and_hands_the_rest_back(
     workers.start(1, concurrency=10, pool="threads")
     wait_until(lambda: records.scard("done") >= 30, 60, message=lambda: f"{records.scard('done')} of 30 done")
     assert set(records.hvals("runs")) == {b"1"}
+
+
+def test_a_concurrency_limit_holds_for_async_jobs_on_a_threads_worker_with_more_threads_than_the_limit(
+    rel_app: Any, records: redis.Redis, workers: Workers
+) -> None:
+    from tests.reliability.async_jobs import LimitedAsyncJob
+
+    # Given 12 jobs limited to 2 at a time on one key, and a worker that could run 10 at once
+    workers.start(1, concurrency=10, pool="threads")
+    with enqueuing_through(rel_app):
+        perform_all_later([LimitedAsyncJob("k", 0.3) for _ in range(12)])
+    wait_until(lambda: records.scard("done") >= 12, 60, message=lambda: f"{records.scard('done')} of 12 done")
+    # Then at no moment did more than two run
+    spans = [tuple(float(t) for t in value.split()) for value in records.lrange("async-intervals:k", 0, -1)]
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    running = peak = 0
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    assert len(spans) == 12
+    assert peak == 2

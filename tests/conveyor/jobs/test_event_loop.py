@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -26,7 +27,7 @@ from conveyor import (
     retry_on,
 )
 from conveyor.jobs import event_loop
-from conveyor.testing import EnqueuedJobs
+from conveyor.testing import EnqueuedJobs, interrupt_job_during_step
 
 EVENTS: list[str] = []
 
@@ -292,3 +293,35 @@ def test_the_result_of_an_async_job_is_its_value_through_perform_all(enqueued_jo
     assert enqueued_jobs.perform_all() == 1
     [performed] = enqueued_jobs.performed
     assert performed.job_class is LoopRecordingJob
+
+
+ASYNC_STEPS: list[Any] = []
+
+
+class AsyncImportJob(Job):
+    """Continuation steps in an async perform: a ``for`` step with a cursor, and an ``async def`` step method."""
+
+    async def perform(self, rows: int) -> None:
+        for _ in self.step("initialize"):
+            ASYNC_STEPS.append("initialize")
+        for step in self.step("process", start=0):
+            for row in range(step.cursor, rows):
+                await asyncio.sleep(0)
+                ASYNC_STEPS.append(row)
+                step.advance()
+        await self.step("finalize", self.finalize)
+
+    async def finalize(self) -> None:
+        await asyncio.sleep(0)
+        ASYNC_STEPS.append("finalize")
+
+
+def test_an_async_job_is_interrupted_at_a_checkpoint_and_resumes_at_its_cursor(enqueued_jobs: EnqueuedJobs) -> None:
+    ASYNC_STEPS.clear()
+    with interrupt_job_during_step(AsyncImportJob, "process", cursor=2):
+        AsyncImportJob.perform_now(4)
+    assert ASYNC_STEPS == ["initialize", 0, 1]
+    resumed = enqueued_jobs.assert_enqueued_with(job=AsyncImportJob, args=(4,))
+    assert resumed.continuation == {"completed": ["initialize"], "current": ["process", 2]}
+    enqueued_jobs.perform_all()
+    assert ASYNC_STEPS == ["initialize", 0, 1, 2, 3, "finalize"]
