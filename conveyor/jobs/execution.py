@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import time
 from typing import Any, Self
 
@@ -213,6 +214,10 @@ class Execution(Continuable):
         soft, hard = self._deadlines
         return event_loop.run(self.perform(*self.arguments, **self.keyword_arguments), soft, hard)
 
+    def _awaited(self, value: Any) -> Any:
+        """A handler's or hook's value; an ``async def`` one's coroutine run on the process's loop first."""
+        return event_loop.run(value, *self._deadlines) if inspect.iscoroutine(value) else value
+
     @property
     def _deadlines(self) -> tuple[float | None, float | None]:
         """When the job's soft and hard time limits pass (``time.monotonic()``), from its task's limits."""
@@ -256,7 +261,7 @@ class Execution(Continuable):
         if isinstance(declaration, DiscardDeclaration):
             logs.discarded(self, error)
             if declaration.handler is not None:
-                declaration.handler(self, error)
+                self._awaited(declaration.handler(self, error))
             self._run_after_discard(error)
             return None
         return self._retry_or_stop(declaration, error)
@@ -274,7 +279,7 @@ class Execution(Continuable):
             self._retry(wait_s, declaration.queue, declaration.priority, error)
             return None
         if declaration.handler is not None:
-            declaration.handler(self, error)
+            self._awaited(declaration.handler(self, error))
             return None
         logs.retry_stopped(self, error, count)
         self._run_after_discard(error)
@@ -339,6 +344,6 @@ class Execution(Continuable):
     def _run_after_discard(self, error: BaseException) -> None:
         for name in type(self)._chains["discard"].after:
             try:
-                getattr(self, name)(error)
+                self._awaited(getattr(self, name)(error))
             except Exception as hook_error:  # a failing hook must not hide the job's own error
                 logs.hook_failed(self, name, hook_error)

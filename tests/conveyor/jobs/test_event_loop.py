@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from conveyor import (
     DeclarationError,
     Job,
+    after_discard,
     after_perform,
     aperform_all_later,
     around_perform,
@@ -325,3 +326,43 @@ def test_an_async_job_is_interrupted_at_a_checkpoint_and_resumes_at_its_cursor(e
     assert resumed.continuation == {"completed": ["initialize"], "current": ["process", 2]}
     enqueued_jobs.perform_all()
     assert ASYNC_STEPS == ["initialize", 0, 1, 2, 3, "finalize"]
+
+
+async def _record_discard(job: Job, error: Exception) -> None:
+    await asyncio.sleep(0)
+    EVENTS.append(f"handler: {error}")
+
+
+@discard_on(Gone, handler=_record_discard)
+class AsyncHandlersJob(Job):
+    """A discard_on handler and an after_discard hook, both ``async def``."""
+
+    @after_discard
+    async def note(self, error: Exception) -> None:
+        await asyncio.sleep(0)
+        EVENTS.append(f"after_discard on loop {id(asyncio.get_running_loop())}: {error}")
+
+    async def perform(self) -> None:
+        raise Gone("no longer wanted")
+
+
+def test_async_handlers_and_after_discard_hooks_are_awaited_on_the_process_loop() -> None:
+    assert AsyncHandlersJob.perform_now() is None
+    assert [
+        "handler: no longer wanted",
+        f"after_discard on loop {id(event_loop.process_loop().loop)}: no longer wanted",
+    ] == EVENTS
+
+
+def test_a_failing_loop_start_fails_the_job_naming_the_hook_and_the_next_job_starts_the_loop_again() -> None:
+    failures = [RuntimeError("the API is down")]
+
+    @on_loop_start
+    async def flaky_start() -> None:
+        if failures:
+            raise failures.pop()
+
+    event_loop.stop_process_loop()  # the hook runs when a loop starts
+    with pytest.raises(RuntimeError, match=r"an @on_loop_start function failed: RuntimeError\('the API is down'\)"):
+        LoopRecordingJob.perform_now(1)
+    assert LoopRecordingJob.perform_now(2)[1] == 4

@@ -5,6 +5,7 @@ On the pack's test mailers (``mailers.py``) and models (``tests/conveyor/sqlalch
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -96,6 +97,19 @@ def test_deliver_later_enqueues_the_action_and_its_arguments_not_the_message(
     enqueued_jobs.perform_all()
 
     assert [m["To"] for m in deliveries] == [user.email, user.email]
+
+
+def test_adeliver_later_enqueues_from_a_running_loop_as_deliver_later_does(
+    user: User, enqueued_jobs: EnqueuedJobs, deliveries: list[EmailMessage]
+) -> None:
+    async def main() -> MailDeliveryJob:
+        return await UserMailer.welcome_email(user).adeliver_later(wait=60)
+
+    job = asyncio.run(main())
+    assert job.successfully_enqueued
+    enqueued_jobs.assert_enqueued_email_with(UserMailer, "welcome_email", args=(user,))
+    enqueued_jobs.perform_all()
+    assert [m["To"] for m in deliveries] == [user.email]
 
 
 def test_a_failed_email_assertion_lists_the_emails_enqueued(user: User, enqueued_jobs: EnqueuedJobs) -> None:
