@@ -96,3 +96,13 @@ class LimitedAsyncJob(Job):
         await asyncio.sleep(seconds)
         await records_async().rpush(f"async-intervals:{key}", f"{started} {time.time()}")
         await record_run(self, started)
+
+
+class FailingAsyncJob(Job):
+    """Raises from its coroutine, with no retry_on: it ends in the dead set."""
+
+    queue_as = "rel"
+
+    async def perform(self, reason: str) -> None:
+        await asyncio.sleep(0)
+        raise ValueError(reason)

@@ -152,3 +152,22 @@ def test_a_concurrency_limit_holds_for_async_jobs_on_a_threads_worker_with_more_
         peak = max(peak, running)
     assert len(spans) == 12
     assert peak == 2
+
+
+def test_an_async_job_that_fails_ends_in_the_dead_set_with_its_error_and_the_worker_goes_on(
+    rel_app: Any, records: redis.Redis, workers: Workers
+) -> None:
+    from conveyor.broker.dead.dead_set import DeadSet
+    from tests.reliability.async_jobs import AwaitingJob, FailingAsyncJob
+
+    [worker] = workers.start(1, concurrency=4, pool="threads")
+    with enqueuing_through(rel_app):
+        failing = FailingAsyncJob.perform_later("the feed moved")
+        after = AwaitingJob.perform_later(0.0)
+    dead = DeadSet(redis.Redis.from_url(workers.broker.url))
+    wait_until(lambda: dead.get(failing.job_id) is not None, 30, message=lambda: worker.output[-3000:])
+    wait_until(lambda: records.sismember("done", after.job_id), 30, message="the next job never ran")
+    record = dead.get(failing.job_id)
+    assert record is not None
+    assert "ValueError: the feed moved" in str(record)
+    assert worker.process.poll() is None
