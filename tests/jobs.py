@@ -329,3 +329,34 @@ class ImmediateJob(Job):
 
     def perform(self, n: int) -> None:
         RECORDER.add(event="immediate", n=n)
+
+
+# --- async def perform on a worker (tests/conveyor/jobs/test_execution_on_a_worker.py) -----------------
+
+
+class AsyncChildJob(Job):
+    """Records the Celery parent of the task it runs as (Celery's request is per thread: read in a sync callback)."""
+
+    @before_perform
+    def record_parent(self) -> None:
+        RECORDER.add(event="async child", parent_id=self._task.request.parent_id if self._task else None)
+
+    async def perform(self) -> None:
+        pass
+
+
+class AsyncRetryJobJob(Job):
+    """Calls retry_job() from its coroutine on its first run; records each run."""
+
+    async def perform(self) -> None:
+        RECORDER.add(event="async retry_job run", executions=self.executions)
+        if self.executions == 1:
+            self.retry_job(wait=0.1)
+
+
+class AsyncParentJob(Job):
+    """Enqueues a child from its coroutine: the child's message names this job as its parent."""
+
+    async def perform(self) -> None:
+        child = await AsyncChildJob.aperform_later()
+        RECORDER.add(event="async parent", job_id=self.job_id, child=child.job_id)

@@ -9,7 +9,10 @@ connections after a job, not that thread's). Here each job coroutine runs in an
 connections its thread opened are closed when it ends.
 
 Calling the sync ORM directly in a coroutine raises Django's ``SynchronousOnlyOperation``, as it
-does in an async view: use the ``a``-methods, or ``sync_to_async``.
+does in an async view: use the ``a``-methods, or ``sync_to_async``. Each coroutine of a job (its
+``perform``, each async callback) gets its own context, so its own connection; a job's ORM calls
+do not see a transaction its caller holds open (``perform_now`` inside ``atomic()``, Django's
+``TestCase``): test async jobs with ``TransactionTestCase``.
 
 Example::
 
@@ -31,10 +34,17 @@ __all__ = ["enable", "in_a_thread_context_of_its_own"]
 
 
 async def in_a_thread_context_of_its_own(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coroutine`` in a ThreadSensitiveContext of its own; close its thread's connections after it."""
-    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    """Run ``coroutine`` in a ThreadSensitiveContext of its own; close its thread's connections after it.
+
+    Under a caller's own context (``aperform_now`` in an async view, or below ``async_to_sync``) the
+    job's ORM calls go to the caller's thread and connection, as any ``sync_to_async`` there does:
+    they see the caller's transaction, and those connections are the caller's to close.
+    """
+    from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
     from django.db import connections
 
+    if SyncToAsync.thread_sensitive_context.get(None) is not None or getattr(AsyncToSync.executors, "current", None):
+        return await coroutine
     async with ThreadSensitiveContext():
         try:
             return await coroutine

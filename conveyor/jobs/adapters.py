@@ -29,6 +29,7 @@ from conveyor.broker.scheduled import scheduled_set
 from conveyor.compat import kombu as kombu_compat
 from conveyor.errors import DuplicateJobError, EnqueueError, NotReplicatedError
 from conveyor.jobs import logs
+from conveyor.jobs.app_lookup import current_worker_request
 from conveyor.jobs.redis_sender import _lean_redis_sender, _redis_envelope
 from conveyor.jobs.serialized import Enqueueable, SerializedJob
 from conveyor.records import HEADER
@@ -71,10 +72,10 @@ class CeleryAdapter:
     def message(self, app: Celery, job: SerializedJob, eta: bool = True) -> tuple[str, Any, dict[str, Any]]:
         """Build the Celery message for a serialized job; ``eta=False`` leaves its time out."""
         root_id = parent_id = None
-        parent = app.current_worker_task
+        parent = current_worker_request()
         if parent is not None:  # keep Celery's parent/root links for jobs enqueued by jobs
-            root_id = parent.request.root_id or parent.request.id
-            parent_id = parent.request.id
+            root_id = parent.root_id or parent.id
+            parent_id = parent.id
         settings = settings_for(app)
         shown = settings.log_arguments if job.log_arguments is None else job.log_arguments
         message = app.amqp.create_task_message(

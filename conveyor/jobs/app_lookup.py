@@ -11,11 +11,21 @@ Example::
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from typing import Any
+
 from celery import Celery
 
 from conveyor.compat import celery as celery_compat
 
-__all__ = ["TASK_NAME_ATTR", "current_app", "task_name"]
+__all__ = [
+    "TASK_NAME_ATTR",
+    "current_app",
+    "current_worker_request",
+    "current_worker_task",
+    "running_task",
+    "task_name",
+]
 
 
 def current_app() -> Celery:
@@ -26,10 +36,33 @@ def current_app() -> Celery:
     ``conveyor.configure`` sets, so threads of a web server or of Flower use the
     configured app and not an unconfigured default one.
     """
-    task = celery_compat.current_worker_task()
+    task = current_worker_task()
     if task is not None:
         return task.app  # type: ignore[no-any-return]
     return celery_compat.current_app()
+
+
+#: The task a job runs as and its request, for its code outside the worker's thread (an ``async def
+#: perform`` on the event loop, a send in an executor thread): Celery keeps both per thread.
+running_task: ContextVar[tuple[Any, Any] | None] = ContextVar("conveyor_running_task", default=None)
+
+
+def current_worker_task() -> Any:
+    """The Celery task running this code, in the worker's thread or in a job's coroutine; or None."""
+    task = celery_compat.current_worker_task()
+    if task is not None:
+        return task
+    running = running_task.get()
+    return running[0] if running is not None else None
+
+
+def current_worker_request() -> Any:
+    """That task's request (its ids), wherever this code runs; or None."""
+    task = celery_compat.current_worker_task()
+    if task is not None:
+        return task.request
+    running = running_task.get()
+    return running[1] if running is not None else None
 
 
 #: A class attribute naming the task explicitly. Messages and schedules store the task name,

@@ -27,6 +27,7 @@ from typing import Any
 
 from celery import Celery
 
+from conveyor.jobs.app_lookup import current_worker_request
 from conveyor.jobs.serialized import SerializedJob
 
 __all__ = ["Templates"]
@@ -72,8 +73,8 @@ class Templates:
         self._message, self._envelope = message, envelope
         self._made: dict[tuple[Any, ...], _Template] = {}
         self._log_arguments = settings_for(app).log_arguments
-        parent = app.current_worker_task  # a job enqueued by a job keeps Celery's root link
-        self._root = _quote(parent.request.root_id or parent.request.id) if parent is not None else None
+        parent = current_worker_request()  # a job enqueued by a job keeps Celery's root link
+        self._root = _quote(parent.root_id or parent.id) if parent is not None else None
         # kombu's dumps makes a new encoder per call; one, made the same way, writes the same text
         # (the template's envelope and each job's arguments).
         self._encode: Callable[[Any], str] = JSONEncoder().encode

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -52,12 +53,17 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from conveyor.errors import DeclarationError
 
 __all__ = [
+    "JobCancelled",
+    "JobScope",
     "LoopHook",
+    "job_scope",
+    "on_job_scope",
     "on_loop_start",
     "on_loop_stop",
     "pool_enforces_time_limits",
     "process_loop",
     "run",
+    "running_in_a_coroutine",
     "running_on",
     "stop_process_loop",
     "wrap_coroutines",
@@ -103,6 +109,8 @@ def _hook(kind: str, hooks: list[LoopHook]) -> Callable[[H], H]:
             )
         if function not in hooks:  # a module imported twice (tests, reloads) registers once
             hooks.append(function)
+            if hooks is _start_hooks:
+                _start_late(function)
         return cast(H, function)
 
     register.__name__ = kind
@@ -116,7 +124,7 @@ on_loop_stop.__doc__ = """Run ``async def function()`` on each process's event l
 
 
 class ProcessLoop:
-    """This process's loop and the thread that runs it."""
+    """This process's loop, the thread that runs it, and the jobs waiting on it."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -124,6 +132,8 @@ class ProcessLoop:
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="conveyor-event-loop", daemon=True)
+        #: Each job's wait: failed if the loop ends first, so no job waits for a loop that is gone.
+        self.pending: set[concurrent.futures.Future[Any]] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -135,19 +145,24 @@ class ProcessLoop:
     def alive(self) -> bool:
         return self._thread.is_alive() and self.pid == os.getpid()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            for hook in list(_start_hooks):
-                self.loop.run_until_complete(hook())
-        except BaseException as exc:  # reported to the job that started the loop; the next one tries again
-            self._error = exc
-            self._started.set()
+            try:
+                for hook in list(_start_hooks):
+                    self.loop.run_until_complete(hook())
+            except BaseException as exc:  # reported to the job that started the loop; the next one tries again
+                self._error = exc
+                return
+            finally:
+                self._started.set()
+            self.loop.run_forever()
+        finally:
             self._close()
-            return
-        self._started.set()
-        self.loop.run_forever()
-        self._close()
 
     def _close(self) -> None:
         loop = self.loop
@@ -166,10 +181,14 @@ class ProcessLoop:
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
+            for waiting in list(self.pending):  # submitted too late, or their coroutine never ended
+                if not waiting.done():
+                    waiting.set_exception(JobCancelled("the event loop stopped before the job's coroutine ended"))
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(STOP_TIMEOUT_S * 2)
 
 
@@ -181,13 +200,27 @@ def process_loop() -> ProcessLoop:
         return current
     with _lock:
         if _current is None or not _current.alive:
-            fresh = ProcessLoop()
-            fresh.start()  # raises if an @on_loop_start function failed: that job fails, the next tries again
+            fresh = _current = ProcessLoop()  # recorded first: a signal during the start leaks no loop
+            try:
+                fresh.start()  # raises if an @on_loop_start function failed: that job fails, the next tries again
+            except BaseException:
+                fresh.stop()
+                _current = None
+                raise
             if not _at_exit:  # perform_now in a script or a test session: the stop hooks run at its exit
                 atexit.register(stop_process_loop)
                 _at_exit.append(True)
-            _current = fresh
         return _current
+
+
+def _start_late(hook: LoopHook) -> None:
+    """A start hook registered once this process's loop runs (a module imported later): run it there now."""
+    current = _current
+    if current is None or not current.alive:
+        return  # the next loop runs it
+    future: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(_awaitable(hook), current.loop)
+    if threading.current_thread() is not current.thread:  # on the loop itself it runs as a task of its own
+        future.result()
 
 
 def stop_process_loop() -> None:
@@ -199,6 +232,45 @@ def stop_process_loop() -> None:
         current.stop()
 
 
+class JobScope:
+    """One execution of a job: its deadlines and the one context all its coroutines run in.
+
+    The context is made at the job's first coroutine (so what its sync callbacks set before is
+    there) and kept: a variable an async ``before_perform`` sets is seen by ``perform``, and a token
+    an async ``around_perform`` takes can be reset after the ``yield``.
+    """
+
+    def __init__(self, soft_deadline: float | None = None, hard_deadline: float | None = None) -> None:
+        self.soft_deadline, self.hard_deadline = soft_deadline, hard_deadline
+        self.context: contextvars.Context | None = None
+        #: The task now running one of its coroutines (aperform_now cancels it with its caller).
+        self.task: asyncio.Task[Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
+_scope: contextvars.ContextVar[JobScope | None] = contextvars.ContextVar("conveyor_job_scope", default=None)
+
+
+#: Told of each job scope made in this context (``aperform_now`` keeps them to cancel the job with its caller).
+_scope_listener: contextvars.ContextVar[Callable[[JobScope], Any] | None] = contextvars.ContextVar(
+    "conveyor_scope_listener", default=None
+)
+
+
+def job_scope(scope: JobScope) -> Callable[[], None]:
+    """Make ``scope`` the current job's (``conveyor.jobs.execution`` does, around an execution); returns the reset."""
+    listener = _scope_listener.get()
+    if listener is not None:
+        listener(scope)
+    token = _scope.set(scope)
+    return lambda: _scope.reset(token)
+
+
+def on_job_scope(listener: Callable[[JobScope], Any]) -> None:
+    """Call ``listener`` with each job scope made in the current context from now on."""
+    _scope_listener.set(listener)
+
+
 def running_on(loop: asyncio.AbstractEventLoop) -> Callable[[], Any]:
     """For ``aperform_now``: run the current context's coroutines on ``loop``; returns the reset."""
     token = _callers_loop.set(loop)
@@ -208,55 +280,123 @@ def running_on(loop: asyncio.AbstractEventLoop) -> Callable[[], Any]:
 T = TypeVar("T")
 
 
-def run(coroutine: Coroutine[Any, Any, T], soft_deadline: float | None = None, hard_deadline: float | None = None) -> T:
+def run(coroutine: Coroutine[Any, Any, T], *, soft_limit: bool = True) -> T:
     """Run ``coroutine`` on this process's loop (the caller's, in ``aperform_now``) and return its value.
 
-    Deadlines are ``time.monotonic()`` values: past ``soft_deadline`` the coroutine is cancelled and
-    ``SoftTimeLimitExceeded`` raised; one that is still running at ``hard_deadline`` (+ 1 s) is left
-    behind and ``TimeLimitExceeded`` raised.
+    Within the current job's time limits (``JobScope``, ``time.monotonic()`` deadlines): past the
+    soft deadline the coroutine is cancelled and ``SoftTimeLimitExceeded`` raised; past the hard one
+    it is cancelled too and ``TimeLimitExceeded`` raised, and one still running a second later is
+    left behind. ``soft_limit=False`` (a handler after the job's error) keeps only the hard limit.
     """
-    try:
-        loop = _callers_loop.get() or process_loop().loop
-    except BaseException:
-        coroutine.close()  # never awaited: no "coroutine was never awaited" warning on top of the error
-        raise
-    if _running_loop() is loop:
-        coroutine.close()
-        raise RuntimeError(
-            "a job with async def perform was run synchronously from its own event loop, which would wait for "
-            "itself: use `await Job.aperform_now(...)` in async code"
-        )
-    for wrapper in _wrappers:
-        coroutine = wrapper(coroutine)
-    context = contextvars.copy_context()  # logging tags and other context variables reach the coroutine
-    done: concurrent.futures.Future[T] = concurrent.futures.Future()
-    tasks: list[asyncio.Task[T]] = []
+    result: T = _Call(coroutine, _scope.get() or JobScope(), soft_limit).result()
+    return result
 
-    def submit() -> None:
-        task = loop.create_task(coroutine, context=context)
-        tasks.append(task)
-        task.add_done_callback(lambda finished: _settle(done, finished))
 
-    loop.call_soon_threadsafe(submit)
+class _Call:
+    """One coroutine handed to a loop by a thread that waits for it."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], scope: JobScope, soft_limit: bool) -> None:
+        self.coroutine, self.scope = coroutine, scope
+        self.soft = scope.soft_deadline if soft_limit else None
+        self.hard = scope.hard_deadline
+        self.done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.owner: ProcessLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def result(self) -> Any:
+        try:
+            try:
+                self._hand_over()
+                first = min((d for d in (self.soft, self.hard) if d is not None), default=None)
+                return self.done.result(timeout=_remaining(first))
+            except TimeoutError:
+                if self.done.done():
+                    return self.done.result()  # it ended as the wait ran out; or its own TimeoutError, raised here
+                reason = "soft" if self.soft is not None and (self.hard is None or self.soft <= self.hard) else "hard"
+            except SoftTimeLimitExceeded:
+                reason = "soft"  # billiard's signal, in a prefork child
+            return self._cancel(reason)
+        finally:
+            if self.owner is not None and self.done.done():
+                self.owner.pending.discard(self.done)
+
+    def _hand_over(self) -> None:
+        coroutine = self.coroutine
+        try:
+            loop = _callers_loop.get()
+            if loop is None:
+                self.owner = process_loop()
+                loop = self.owner.loop
+        except BaseException:
+            coroutine.close()  # never awaited: no "coroutine was never awaited" warning on top of the error
+            raise
+        if _running_loop() is loop:
+            coroutine.close()
+            raise RuntimeError(
+                "a job with async def perform was run synchronously from its own event loop, which would wait "
+                "for itself: use `await Job.aperform_now(...)` in async code"
+            )
+        for wrapper in _wrappers:
+            coroutine = wrapper(coroutine)
+        self.coroutine = coroutine
+        if self.scope.context is None:
+            self.scope.context = contextvars.copy_context()  # logging tags and other context variables reach it
+        if self.owner is not None:
+            self.owner.pending.add(self.done)
+        loop.call_soon_threadsafe(self._submit)
+        self.loop = loop  # set once the submit is queued: a limit before this point closes the coroutine
+
+    def _submit(self) -> None:  # on the loop
+        loop, scope = self.loop or _running_loop(), self.scope
+        try:
+            assert loop is not None
+            task = loop.create_task(_contained(self.coroutine), context=scope.context)
+        except BaseException as exc:  # a task factory that refuses it: the job fails, it does not hang
+            self.coroutine.close()
+            self.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            return
+        self.tasks.append(task)
+        scope.task, scope.loop = task, loop
+        task.add_done_callback(lambda finished: _settle(self.done, finished))
+
+    def _cancel(self, reason: str) -> Any:
+        """Cancel the coroutine at its await, wait for it to end (until the hard limit + 1 s), raise the limit's."""
+        message = f"{reason} time limit"
+        if self.loop is None:  # the limit came before the coroutine was handed to the loop
+            self.coroutine.close()
+            raise SoftTimeLimitExceeded(f"{message}, before the coroutine started")
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the pending wait was failed
+            self.loop.call_soon_threadsafe(lambda: [task.cancel(message) for task in self.tasks])
+        if reason == "soft" and self.hard is None:
+            grace = None
+        else:
+            until = self.hard if reason == "soft" and self.hard is not None else time.monotonic()
+            grace = max(0.0, until - time.monotonic()) + HARD_LIMIT_GRACE_S
+        try:
+            self.done.exception(timeout=grace)  # it ended: cancelled at its await, or an error in its finally
+        except TimeoutError:
+            name = getattr(self.coroutine, "__qualname__", "its coroutine")
+            raise TimeLimitExceeded(
+                f"the job's coroutine ignored its cancellation at the {message} and still runs on the event "
+                f"loop after the hard limit; it was left there ({name} goes on)"
+            ) from None
+        if reason == "hard":
+            raise TimeLimitExceeded("hard time limit: the coroutine was cancelled at its current await")
+        raise SoftTimeLimitExceeded(f"{message}: the coroutine was cancelled at its current await")
+
+
+async def _awaitable(hook: LoopHook) -> None:
+    await hook()
+
+
+async def _contained(coroutine: Coroutine[Any, Any, T]) -> T:
+    # SystemExit or KeyboardInterrupt out of a task would end the loop's thread, and every job on it
+    # would wait for ever: the job fails with it instead.
     try:
-        return done.result(timeout=_remaining(soft_deadline))
-    except TimeoutError:
-        if done.done():
-            raise  # the coroutine's own TimeoutError (asyncio.TimeoutError is TimeoutError)
-        reason = "soft time limit"
-    except SoftTimeLimitExceeded:
-        reason = "soft time limit"  # billiard's signal, in a prefork child
-    loop.call_soon_threadsafe(lambda: [task.cancel(reason) for task in tasks])
-    grace = None if hard_deadline is None else max(0.0, hard_deadline - time.monotonic()) + HARD_LIMIT_GRACE_S
-    try:
-        done.exception(timeout=grace)  # it ended: cancelled at its await, or an error in its finally
-    except TimeoutError:
-        name = getattr(coroutine, "__qualname__", "its coroutine")
-        raise TimeLimitExceeded(
-            f"the job's coroutine ignored its cancellation at the soft time limit and still runs on the event "
-            f"loop after the hard limit; it was left there ({name} goes on)"
-        ) from None
-    raise SoftTimeLimitExceeded(f"{reason}: the coroutine was cancelled at its current await")
+        return await coroutine
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise JobCancelled(f"the job's coroutine raised {exc!r}") from exc
 
 
 def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
@@ -291,6 +431,11 @@ def pool_enforces_time_limits() -> bool:
 
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def running_in_a_coroutine() -> bool:
+    """True in code an event loop runs (a job's coroutine), where Celery's per-thread request is not the job's."""
+    return _running_loop() is not None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -14,8 +14,11 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import datetime as dt
 import inspect
+import threading
 import time
 from typing import Any, Self
 
@@ -26,7 +29,7 @@ from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
 from conveyor.jobs import event_loop, logs
 from conveyor.jobs.adapters import current_adapter
-from conveyor.jobs.app_lookup import current_app
+from conveyor.jobs.app_lookup import current_app, running_task
 from conveyor.jobs.callbacks import run_chain
 from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
@@ -55,7 +58,12 @@ _HALTED = object()
 
 
 class _RetryRequested(Exception):
-    """Ends an execution in ``perform_now`` after ``retry_job`` enqueued the job again."""
+    """Ends an execution after ``retry_job``: in ``perform_now`` once it enqueued the job again; from a
+    coroutine, carrying the retry to the worker's thread (Celery's request is per thread)."""
+
+    def __init__(self, message: str, deferred: tuple[float, str | None, int | None, Exception] | None = None) -> None:
+        super().__init__(message)
+        self.deferred = deferred
 
 
 class _Resumed(Retry):  # type: ignore[misc]
@@ -88,8 +96,10 @@ class Execution(Continuable):
     async def aperform_now(cls, *args: Any, **kwargs: Any) -> Any:
         """``perform_now`` for async code: the job runs here, its coroutines on the caller's event loop.
 
-        The job's sync parts (callbacks, ``retry_on``, sends) run in a thread, so the loop is never
-        blocked; ``async def perform`` and async callbacks run on this loop, with its clients.
+        The job's sync parts (callbacks, ``retry_on``, sends) run in a thread of their own (not the
+        loop's executor, which the job's coroutines may need), so the loop is never blocked; ``async
+        def perform`` and async callbacks run on this loop, with its clients. Cancelling the caller
+        cancels the job's coroutine.
 
         Example::
 
@@ -97,15 +107,28 @@ class Execution(Continuable):
         """
         loop = asyncio.get_running_loop()
         job = cls(*args, **kwargs)
+        outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        scopes: list[event_loop.JobScope] = []
 
-        def perform_here() -> Any:
+        def perform_here() -> None:
             reset = event_loop.running_on(loop)
             try:
-                return job.perform_now()
+                outcome.set_result(job.perform_now())
+            except BaseException as error:
+                outcome.set_exception(error)
             finally:
                 reset()
 
-        return await asyncio.to_thread(perform_here)
+        context = contextvars.copy_context()
+        context.run(event_loop.on_job_scope, scopes.append)
+        threading.Thread(target=context.run, args=(perform_here,), name="conveyor-aperform-now", daemon=True).start()
+        try:
+            return await asyncio.wrap_future(outcome)
+        except asyncio.CancelledError:
+            for scope in scopes:  # the caller gave up: so does the job's coroutine
+                if scope.task is not None:
+                    scope.task.cancel()
+            raise
 
     @classmethod
     def _perform_from_worker(cls, task: JobTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -120,6 +143,7 @@ class Execution(Continuable):
             queue=(request.delivery_info or {}).get("routing_key"),
         )
         job._task, job._started_at = task, time.monotonic()
+        running = running_task.set((task, request))  # for the job's coroutines, on the event loop's thread
         if metrics._client_factory is None and settings_for(task.app).uses_redis:
             metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.views.metrics)
         started, failed = time.perf_counter(), True
@@ -132,6 +156,7 @@ class Execution(Continuable):
             raise
         finally:
             metrics.record(cls.__qualname__, time.perf_counter() - started, failed)
+            running_task.reset(running)
 
     @classmethod
     def _from_message(
@@ -161,6 +186,14 @@ class Execution(Continuable):
         return job
 
     def _execute(self) -> Any:
+        # The job's coroutines, if it has any, share one context and its time limits (conveyor.jobs.event_loop).
+        reset_scope = event_loop.job_scope(event_loop.JobScope(*self._deadlines))
+        try:
+            return self._execute_in_scope()
+        finally:
+            reset_scope()
+
+    def _execute_in_scope(self) -> Any:
         self.executions += 1
         started = time.perf_counter()
         try:
@@ -177,8 +210,8 @@ class Execution(Continuable):
             return self._resumed(interrupt, started)
         except _CELERY_CONTROL:
             raise
-        except _RetryRequested:
-            return None  # perform_now: retry_job enqueued the job again
+        except _RetryRequested as requested:
+            return self._retry_requested(requested)  # perform_now: retry_job enqueued the job again
         except ContinuationError as error:
             return self._rescue(error, started)
         except Exception as error:
@@ -210,13 +243,15 @@ class Execution(Continuable):
     def _call_perform(self) -> Any:
         if not type(self)._async_perform:
             return self.perform(*self.arguments, **self.keyword_arguments)
-        # On the process's event loop, within the job's time limits (conveyor.jobs.event_loop).
-        soft, hard = self._deadlines
-        return event_loop.run(self.perform(*self.arguments, **self.keyword_arguments), soft, hard)
+        # On the process's event loop, within the job's time limits (conveyor.jobs.event_loop.JobScope).
+        return event_loop.run(self.perform(*self.arguments, **self.keyword_arguments))
 
     def _awaited(self, value: Any) -> Any:
-        """A handler's or hook's value; an ``async def`` one's coroutine run on the process's loop first."""
-        return event_loop.run(value, *self._deadlines) if inspect.iscoroutine(value) else value
+        """A handler's or hook's value; an ``async def`` one's coroutine run on the process's loop first.
+
+        Handlers run after the job's error, which may be its soft limit: only the hard limit applies.
+        """
+        return event_loop.run(value, soft_limit=False) if inspect.iscoroutine(value) else value
 
     @property
     def _deadlines(self) -> tuple[float | None, float | None]:
@@ -247,8 +282,12 @@ class Execution(Continuable):
     def _rescue(self, error: Exception, started: float) -> Any:
         try:
             return self._handle(error, started)
-        except _RetryRequested:  # a handler called retry_job() in perform_now: enqueued again
-            return None
+        except _RetryRequested as requested:  # a handler called retry_job()
+            return self._retry_requested(requested)
+
+    def _retry_requested(self, requested: _RetryRequested) -> None:
+        if requested.deferred is not None:  # asked for in a coroutine: sent from here, the worker's thread
+            self._retry(*requested.deferred)
 
     def _handle(self, error: Exception, started: float) -> Any:
         self._handling = error  # the error a handler's retry_job() retries for
@@ -307,7 +346,10 @@ class Execution(Continuable):
         options = check_enqueue_options(wait=wait, queue=queue, priority=priority)
         self._retry_attempt = None  # no retry_on counter moves: no "of N"
         error = error or getattr(self, "_handling", None) or _RetryRequested("retry_job() was called")
-        self._retry(options.get("wait", 0.0), options.get("queue"), options.get("priority"), error)
+        retry = (options.get("wait", 0.0), options.get("queue"), options.get("priority"), error)
+        if event_loop.running_in_a_coroutine():  # the job's Celery request is the worker thread's
+            raise _RetryRequested("retry_job() was called", deferred=retry)
+        self._retry(*retry)
         raise _RetryRequested("retry_job() was called")
 
     def _retry(self, wait_s: float, queue: str | None, priority: int | None, error: Exception) -> None:

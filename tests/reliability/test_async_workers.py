@@ -82,8 +82,9 @@ def test_the_soft_limit_cancels_the_coroutine_runs_its_finally_and_retry_on_send
     wait_until(lambda: records.sismember("done", neighbour.job_id), 30, message=said)
     first_start = float(records.hget("attempt_started", f"{limited.job_id}:1") or 0)
     first_finally = float(records.hget("finally", f"{limited.job_id}:1") or 0)
-    # cancelled at its await within the soft limit (1 s) + 1 s; its finally ran; the retry (attempt 2) succeeded
-    assert 0 < first_finally - first_start <= 2.0
+    # cancelled at its await within the soft limit (1 s) + 1 s (threads: conveyor's deadline); under prefork
+    # billiard looks at its timers once a second, so + 1 s more; its finally ran; the retry (attempt 2) succeeded
+    assert 0 < first_finally - first_start <= (2.0 if pool == "threads" else 3.0)
     assert records.hexists("finally", f"{limited.job_id}:2")
     assert records.hget("runs", limited.job_id) == b"1"
     assert records.hget("runs", neighbour.job_id) == b"1"
@@ -96,7 +97,7 @@ def test_kill_9_of_a_worker_running_50_async_jobs_runs_all_50_again_and_loses_no
 
     [first] = workers.start(1, concurrency=50, pool="threads")
     with enqueuing_through(rel_app):
-        jobs = [AwaitingJob(3.0) for _ in range(50)]
+        jobs = [AwaitingJob(5.0) for _ in range(50)]  # long enough for all 50 to be running at the kill
         perform_all_later(jobs)
     wait_until(lambda: records.scard("running") >= 50, 30, message=lambda: f"{records.scard('running')} of 50 running")
     started = time.monotonic()

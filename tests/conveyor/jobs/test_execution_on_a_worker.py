@@ -215,3 +215,20 @@ def test_a_retry_matched_in_perform_now_is_enqueued_and_runs_in_the_worker(runni
     assert [a["executions"] for a in attempts] == [1, 2]
     assert {a["job_id"] for a in attempts} == {job.job_id}
     assert job.async_result.get(timeout=10) == "done"
+
+
+def test_a_job_enqueued_from_an_async_perform_keeps_its_parent_link(running: Recorder) -> None:
+    from tests.jobs import AsyncParentJob
+
+    # Celery's record of the running task is per thread; the coroutine runs on the event loop's thread
+    parent = AsyncParentJob.perform_later()
+    [child] = running.wait_count("async child", 1)
+    assert child["parent_id"] == parent.job_id
+
+
+def test_retry_job_called_in_an_async_perform_retries_it_on_the_worker(running: Recorder) -> None:
+    from tests.jobs import AsyncRetryJobJob
+
+    AsyncRetryJobJob.perform_later()
+    runs = running.wait_count("async retry_job run", 2)
+    assert [run["executions"] for run in runs] == [1, 2]
