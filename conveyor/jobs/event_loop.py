@@ -4,10 +4,13 @@
 (``httpx.AsyncClient``, ``redis.asyncio``, an ``AsyncEngine``) fails on the second job with
 "attached to a different loop" or "Event loop is closed". Here, as in dramatiq, each process has
 one long-lived loop in a thread of its own (``conveyor-event-loop``), started at the first async
-job of the process (after the fork, in a prefork child) and stopped at the worker's shutdown. The
-worker thread that runs a job submits each coroutine of the job (``perform``, async callbacks and
-handlers) to that loop and waits for it; everything else of the job (arguments, callbacks'
-order, ``retry_on``/``discard_on``, continuations, locks) is the sync path every job takes. Under
+job of the process and stopped at the worker's shutdown. The worker thread that runs a job submits
+each coroutine of the job (``perform``, async callbacks and handlers) to that loop and waits for
+it. A prefork child, which runs one job at a time in its main thread, runs its loop in that
+thread instead (``loop.run_until_complete`` per coroutine, the same loop from job to job): a
+thread hop costs ~90 µs per coroutine, a tenth of a no-op job; between two jobs its tasks wait.
+Everything else of the job (arguments, callbacks' order, ``retry_on``/``discard_on``,
+continuations, locks) is the sync path every job takes. Under
 ``-P threads -c N`` the N threads submit to the same loop: N jobs wait on I/O at once in one
 process.
 
@@ -126,9 +129,11 @@ on_loop_stop.__doc__ = """Run ``async def function()`` on each process's event l
 class ProcessLoop:
     """This process's loop, the thread that runs it, and the jobs waiting on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, inline: bool = False) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
+        #: Run by the thread that runs the jobs (a prefork child's main thread), not a thread of its own.
+        self.inline = inline
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="conveyor-event-loop", daemon=True)
@@ -136,6 +141,15 @@ class ProcessLoop:
         self.pending: set[concurrent.futures.Future[Any]] = set()
 
     def start(self) -> None:
+        if self.inline:
+            try:
+                for hook in list(_start_hooks):
+                    self.loop.run_until_complete(hook())
+            except BaseException as exc:
+                self._error = exc
+                self._close()
+                raise RuntimeError(f"an @on_loop_start function failed: {exc!r}") from exc
+            return
         self._thread.start()
         self._started.wait()
         if self._error is not None:
@@ -143,11 +157,13 @@ class ProcessLoop:
 
     @property
     def alive(self) -> bool:
+        if self.inline:
+            return not self.loop.is_closed() and self.pid == os.getpid()
         return self._thread.is_alive() and self.pid == os.getpid()
 
     @property
     def thread(self) -> threading.Thread:
-        return self._thread
+        return threading.main_thread() if self.inline else self._thread
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -186,6 +202,10 @@ class ProcessLoop:
                     waiting.set_exception(JobCancelled("the event loop stopped before the job's coroutine ended"))
 
     def stop(self) -> None:
+        if self.inline:
+            if not self.loop.is_closed() and not self.loop.is_running():
+                self._close()
+            return
         if self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # closed meanwhile
                 self.loop.call_soon_threadsafe(self.loop.stop)
@@ -200,7 +220,10 @@ def process_loop() -> ProcessLoop:
         return current
     with _lock:
         if _current is None or not _current.alive:
-            fresh = _current = ProcessLoop()  # recorded first: a signal during the start leaks no loop
+            # A prefork child runs one job at a time in its main thread: it runs the loop itself (no
+            # thread hop per coroutine). Threads and solo workers, scripts: a loop thread of its own.
+            fresh = _current = ProcessLoop(inline=pool_enforces_time_limits())  # recorded first: a signal
+            # during the start leaks no loop
             try:
                 fresh.start()  # raises if an @on_loop_start function failed: that job fails, the next tries again
             except BaseException:
@@ -218,6 +241,12 @@ def _start_late(hook: LoopHook) -> None:
     current = _current
     if current is None or not current.alive:
         return  # the next loop runs it
+    if current.inline:
+        if current.loop.is_running():  # imported by a job's coroutine: a task of its own
+            current.loop.create_task(_awaitable(hook))
+        elif threading.current_thread() is threading.main_thread():
+            current.loop.run_until_complete(_awaitable(hook))
+        return
     future: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(_awaitable(hook), current.loop)
     if threading.current_thread() is not current.thread:  # on the loop itself it runs as a task of its own
         future.result()
@@ -306,8 +335,14 @@ class _Call:
 
     def result(self) -> Any:
         try:
+            inline = self._hand_over()
+        except SoftTimeLimitExceeded:  # billiard's signal before the coroutine was handed over
+            self.coroutine.close()
+            raise
+        if inline:  # a prefork child: billiard's signals are its only clock, handled in _run_inline
+            return self._run_inline()
+        try:
             try:
-                self._hand_over()
                 first = min((d for d in (self.soft, self.hard) if d is not None), default=None)
                 return self.done.result(timeout=_remaining(first))
             except TimeoutError:
@@ -321,7 +356,8 @@ class _Call:
             if self.owner is not None and self.done.done():
                 self.owner.pending.discard(self.done)
 
-    def _hand_over(self) -> None:
+    def _hand_over(self) -> bool:
+        """Hand the coroutine to its loop's thread; True if this thread runs the loop itself instead."""
         coroutine = self.coroutine
         try:
             loop = _callers_loop.get()
@@ -342,10 +378,57 @@ class _Call:
         self.coroutine = coroutine
         if self.scope.context is None:
             self.scope.context = contextvars.copy_context()  # logging tags and other context variables reach it
+        if self.owner is not None and self.owner.inline:
+            if threading.current_thread() is not threading.main_thread():
+                coroutine.close()
+                raise RuntimeError(
+                    "an async job was run from another thread of a prefork pool process, whose event loop its "
+                    "main thread runs: run it from the job's own thread, or enqueue it"
+                )
+            self.loop = loop
+            return True
         if self.owner is not None:
             self.owner.pending.add(self.done)
         loop.call_soon_threadsafe(self._submit)
         self.loop = loop  # set once the submit is queued: a limit before this point closes the coroutine
+        return False
+
+    def _run_inline(self) -> Any:
+        """Run the coroutine on this thread's loop (a prefork child). billiard's soft-limit signal, which
+        would raise inside the loop's machinery, cancels the task instead while the loop runs."""
+        loop = self.loop
+        assert loop is not None
+        task = loop.create_task(_contained(self.coroutine), context=self.scope.context)
+        self.scope.task, self.scope.loop = task, loop
+        limited: list[bool] = []
+
+        def on_soft_limit(signum: int, frame: Any) -> None:
+            # Runs in this (main) thread, which the kernel gives a process's signal to first: its select()
+            # is interrupted, this runs, and the cancel's wake-up makes the retried select() return.
+            limited.append(True)
+            loop.call_soon_threadsafe(task.cancel, "soft time limit")
+
+        billiards = signal.signal(signal.SIGUSR1, on_soft_limit)  # ~1 µs; asyncio's add_signal_handler: 140
+        try:
+            try:
+                result = loop.run_until_complete(task)
+            finally:
+                signal.signal(signal.SIGUSR1, billiards)
+        except SoftTimeLimitExceeded:  # billiard's signal came just before ours was in place
+            limited.append(True)
+            task.cancel("soft time limit")
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if not limited:
+                raise JobCancelled("the job's coroutine was cancelled") from None
+        except Exception as error:
+            if not limited:
+                raise
+            raise SoftTimeLimitExceeded("soft time limit: the coroutine was cancelled at its current await") from error
+        if limited:
+            raise SoftTimeLimitExceeded("soft time limit: the coroutine was cancelled at its current await")
+        return result
 
     def _submit(self) -> None:  # on the loop
         loop, scope = self.loop or _running_loop(), self.scope

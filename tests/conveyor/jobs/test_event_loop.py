@@ -478,3 +478,48 @@ def test_a_start_hook_registered_once_the_loop_runs_runs_on_it_at_once() -> None
         ran_on.append(id(asyncio.get_running_loop()))
 
     assert ran_on == [id(loop)]
+
+
+@pytest.fixture
+def prefork_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This (main) thread as a prefork child's: billiard's soft-limit handler installed, the loop run inline."""
+    import signal
+
+    def billiards_handler(signum: int, frame: Any) -> None:
+        raise SoftTimeLimitExceeded()
+
+    event_loop.stop_process_loop()
+    monkeypatch.setattr(event_loop, "pool_enforces_time_limits", lambda: True)
+    previous = signal.signal(signal.SIGUSR1, billiards_handler)
+    try:
+        yield
+    finally:
+        event_loop.stop_process_loop()
+        signal.signal(signal.SIGUSR1, previous)  # the next test's first async job starts a threaded loop again
+
+
+def test_a_prefork_childs_loop_is_run_by_its_main_thread_and_billiards_signal_cancels_the_coroutine(
+    prefork_child: None,
+) -> None:
+    import os
+    import signal
+
+    loops = {LoopRecordingJob.perform_now(n)[0] for n in range(3)}
+    assert event_loop.process_loop().inline
+    assert loops == {id(event_loop.process_loop().loop)}  # one loop from job to job, no loop thread
+    finally_ran: list[bool] = []
+
+    class SlowJob(Job):
+        async def perform(self) -> None:
+            try:
+                await asyncio.sleep(30)
+            finally:
+                finally_ran.append(True)
+
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()  # as billiard signals the child
+    started = time.monotonic()
+    with pytest.raises(SoftTimeLimitExceeded, match="cancelled at its current await"):
+        SlowJob.perform_now()
+    assert time.monotonic() - started < 5
+    assert finally_ran == [True]
+    assert signal.getsignal(signal.SIGUSR1).__name__ == "billiards_handler"  # handed back for sync jobs
