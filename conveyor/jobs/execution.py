@@ -186,7 +186,9 @@ class Execution(Continuable):
         return job
 
     def _execute(self) -> Any:
-        # The job's coroutines, if it has any, share one context and its time limits (conveyor.jobs.event_loop).
+        if not type(self)._async_perform:  # the hot path of sync jobs stays as it was (an async callback
+            return self._execute_in_scope()  # of a sync job runs in a context of its own, without limits)
+        # The job's coroutines share one context and its time limits (conveyor.jobs.event_loop).
         reset_scope = event_loop.job_scope(event_loop.JobScope(*self._deadlines))
         try:
             return self._execute_in_scope()
