@@ -160,19 +160,16 @@ class _Stepper:
         self.generator = generator
 
     def send(self, value: Any) -> None:
-        if isinstance(self.generator, Generator):
-            self.generator.send(value)
-            return
-        try:
-            run(self.generator.asend(value))
-        except StopAsyncIteration:
-            raise StopIteration from None
+        self._step("send", "asend", value)
 
     def throw(self, error: BaseException) -> None:
+        self._step("throw", "athrow", error)
+
+    def _step(self, sync: str, asynchronous: str, value: Any) -> None:
         if isinstance(self.generator, Generator):
-            self.generator.throw(error)
+            getattr(self.generator, sync)(value)
             return
         try:
-            run(self.generator.athrow(error))
+            run(getattr(self.generator, asynchronous)(value))
         except StopAsyncIteration:
             raise StopIteration from None

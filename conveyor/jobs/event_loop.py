@@ -274,7 +274,6 @@ class JobScope:
         self.context: contextvars.Context | None = None
         #: The task now running one of its coroutines (aperform_now cancels it with its caller).
         self.task: asyncio.Task[Any] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 _scope: contextvars.ContextVar[JobScope | None] = contextvars.ContextVar("conveyor_job_scope", default=None)
@@ -399,7 +398,7 @@ class _Call:
         loop = self.loop
         assert loop is not None
         task = loop.create_task(_contained(self.coroutine), context=self.scope.context)
-        self.scope.task, self.scope.loop = task, loop
+        self.scope.task = task
         limited: list[bool] = []
 
         def on_soft_limit(signum: int, frame: Any) -> None:
@@ -440,15 +439,13 @@ class _Call:
             self.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
             return
         self.tasks.append(task)
-        scope.task, scope.loop = task, loop
+        scope.task = task
         task.add_done_callback(lambda finished: _settle(self.done, finished))
 
     def _cancel(self, reason: str) -> Any:
         """Cancel the coroutine at its await, wait for it to end (until the hard limit + 1 s), raise the limit's."""
         message = f"{reason} time limit"
-        if self.loop is None:  # the limit came before the coroutine was handed to the loop
-            self.coroutine.close()
-            raise SoftTimeLimitExceeded(f"{message}, before the coroutine started")
+        assert self.loop is not None  # handed over (a limit before that is raised by result())
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the pending wait was failed
             self.loop.call_soon_threadsafe(lambda: [task.cancel(message) for task in self.tasks])
         if reason == "soft" and self.hard is None:
