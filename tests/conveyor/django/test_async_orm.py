@@ -20,14 +20,15 @@ def test_each_job_coroutine_uses_a_thread_of_its_own_and_closes_its_connection(p
     from django.db import connection
     from reports.models import Report
 
-    seen: list[tuple[int, Any]] = []
+    seen: list[tuple[threading.Thread, Any]] = []
 
     class CountReportsJob(Job):
         async def perform(self) -> int:
             count = await Report.objects.acount()
 
-            def where() -> tuple[int, Any]:
-                return threading.get_ident(), connection.connection
+            # The Thread object, not get_ident(): an ended thread's ident is handed to the next one.
+            def where() -> tuple[threading.Thread, Any]:
+                return threading.current_thread(), connection.connection
 
             seen.append(await sync_to_async(where)())
             return count
@@ -37,7 +38,7 @@ def test_each_job_coroutine_uses_a_thread_of_its_own_and_closes_its_connection(p
     # Then both read the table, each from a thread of its own with a connection of its own
     assert counts[0] == counts[1] == Report.objects.count()
     (first_thread, first_connection), (second_thread, second_connection) = seen
-    assert first_thread != second_thread
+    assert first_thread is not second_thread
     assert first_connection is not second_connection
     # and the first job's connection was closed when it ended (SQLite and psycopg both say "closed")
     with pytest.raises(Exception, match="closed"):
