@@ -33,7 +33,9 @@ from conveyor.errors import (  # noqa: E402
     ResultNotStoredError,
     ResumeLimitError,
     SerializationError,
+    UnknownBatchError,
 )
+from conveyor.jobs.batch import Batch  # noqa: E402
 from conveyor.jobs.callbacks import (  # noqa: E402
     after_enqueue,
     after_perform,
@@ -54,6 +56,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     # jobs
+    "Batch",
     "ConfiguredJob",
     "Job",
     "perform_all_later",
@@ -100,4 +103,5 @@ __all__ = [
     "ResultNotStoredError",
     "ResumeLimitError",
     "SerializationError",
+    "UnknownBatchError",
 ]

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 __all__ = [
+    "BATCH_INDEX_MAX",
+    "BATCH_MAX_JOBS",
+    "BATCH_TTL_S",
     "CELERY_SETTINGS",
     "DEFAULT_ATTEMPTS",
     "DEFAULT_PRIORITY",
@@ -86,6 +89,14 @@ WORKER_DEATHS_TTL_S: Final = 24 * 3600
 #: shorter ones stay Celery ETA messages. Must be well under VISIBILITY_TIMEOUT.
 DEFAULT_SCHEDULED_THRESHOLD: Final = 5.0
 #: The dead set keeps at most this many jobs, for at most this long (Sidekiq's values).
+#: A batch's keys live this long after their last change (s): as long as a dead job is kept by
+#: default would be 180 days of every job id; 30 days (Sidekiq Pro's batch expiry) covers a
+#: retry_dead() weeks after a failure, and a finished batch of 10,000 jobs holds ~1 MB until then.
+BATCH_TTL_S: Final = 30 * 24 * 3600
+#: The most jobs one batch may hold (its members' hash is read whole by nobody, but it is kept whole).
+BATCH_MAX_JOBS: Final = 1_000_000
+#: The most batches the index (the CLI's and the Batches page's list) keeps; older ones drop out of it.
+BATCH_INDEX_MAX: Final = 100_000
 DEAD_MAX_JOBS: Final = 10_000
 DEAD_TIMEOUT: Final = 180 * 24 * 3600
 #: The longest (s) a worker's scheduled-set poller sleeps: it wakes when the next entry is due, and at

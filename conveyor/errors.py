@@ -14,6 +14,7 @@ Hierarchy::
     ├── CompatibilityError             an installed dependency lacks a name conveyor builds on
     ├── MissingExtraError              a part needs an optional dependency that is not installed
     ├── ResultNotStoredError           job.async_result of a job that stores no result
+    ├── UnknownBatchError              Batch.find of an id no batch has (never made, or expired)
     ├── ContinuationError              a continuable job's steps are wrong, or it resumed too often
     │   ├── InvalidStepError           a step nested, repeated, or out of the recorded order
     │   ├── UnadvanceableCursorError   step.advance() without a value on a cursor that is not an int
@@ -48,6 +49,7 @@ __all__ = [
     "ResumeLimitError",
     "ScheduleError",
     "SerializationError",
+    "UnknownBatchError",
     "UnadvanceableCursorError",
     "WorkerConfigError",
 ]
@@ -182,6 +184,10 @@ class MissingExtraError(ConveyorError, ImportError):
 
     The message names the extra to install, e.g. ``pip install 'conveyor[flower]'``.
     """
+
+
+class UnknownBatchError(ConveyorError, LookupError):
+    """No batch has this id: it was never created, or its keys expired (``conveyor.broker.batches``)."""
 
 
 class ResultNotStoredError(ConveyorError):

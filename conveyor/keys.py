@@ -13,6 +13,8 @@ Example::
 from __future__ import annotations
 
 __all__ = [
+    "BATCHES_KEY",
+    "BATCH_PREFIX",
     "CLAIMS_KEY",
     "DJANGO_RESULT_PREFIX",
     "DEAD_JOBS_KEY",
@@ -76,6 +78,11 @@ LIMITS_TO_KEY = "conveyor:limits:to"
 #: Queues paused by an operator (``conveyor.broker.views.queue_state``): the claim script skips them.
 PAUSED_KEY = "conveyor:paused"
 
+#: Batches (``conveyor.broker.batches``): ``BATCH_PREFIX + id`` a hash (description, counters,
+#: callbacks), ``BATCH_PREFIX + id + ":jobs"`` its members (job id -> state), both with a TTL; and
+#: the index of batches, a sorted set (id -> created), trimmed by age and count.
+BATCH_PREFIX = "conveyor:batch:"
+BATCHES_KEY = "conveyor:batches"
 #: A ``django.tasks`` result (``conveyor.django.backend``): one hash, its worker ids and errors JSON fields in it.
 DJANGO_RESULT_PREFIX = "conveyor:django-task:"
 #: kombu's Redis transport keeps priority ``n > 0`` of queue ``q`` in the list ``q\x06\x16n``.

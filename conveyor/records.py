@@ -45,6 +45,7 @@ class JobHeader(TypedDict):
     # A continuable job's progress: {"completed": [step names], "current": [name, serialized cursor]}
     continuation: NotRequired[dict[str, Any]]
     resumptions: NotRequired[int]  # times a continuable job was resumed before this message
+    batch: NotRequired[str]  # the id of the batch the job is in (conveyor.jobs.batch)
 
 
 class RawMessage(TypedDict):
@@ -90,6 +91,7 @@ def job_header(
     attempt: tuple[int, int | None] | None = None,
     progress: dict[str, Any] | None = None,
     resumptions: int = 0,
+    batch: str | None = None,
 ) -> JobHeader:
     """The header for a job about to be sent (``error``: the retry's; ``progress``: a continuable job's)."""
     header: JobHeader = {
@@ -105,6 +107,8 @@ def job_header(
         header["attempt"] = list(attempt)
     if progress is not None:  # a continuable job enqueued again with its progress
         header["continuation"], header["resumptions"] = progress, resumptions
+    if batch is not None:
+        header["batch"] = batch
     return header
 
 
@@ -122,6 +126,7 @@ def parse_job_header(value: Any) -> JobHeader:
         **({"error": raw["error"]} if isinstance(raw.get("error"), str) else {}),  # type: ignore[typeddict-item]
         **({"attempt": raw["attempt"]} if _attempt(raw.get("attempt")) else {}),  # type: ignore[typeddict-item]
         **_progress(raw),  # type: ignore[typeddict-item]
+        **({"batch": raw["batch"]} if isinstance(raw.get("batch"), str) else {}),  # type: ignore[typeddict-item]
     }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from celery import Celery
@@ -35,10 +35,12 @@ from conveyor.jobs.serialized import Enqueueable, SerializedJob
 from conveyor.records import HEADER
 from conveyor.settings import masked_url, settings_for
 
-__all__ = ["CeleryAdapter", "QueueAdapter", "current_adapter", "use_adapter"]
+__all__ = ["BeforeChunk", "CeleryAdapter", "QueueAdapter", "current_adapter", "use_adapter"]
 
 _FILTERED = "[FILTERED]"
 A = TypeVar("A", bound="QueueAdapter")
+#: Called with each chunk of jobs before ``enqueue_all`` sends it.
+BeforeChunk = Callable[[Sequence[Enqueueable]], None]
 
 
 class QueueAdapter(Protocol):
@@ -47,8 +49,13 @@ class QueueAdapter(Protocol):
     def enqueue(self, app: Celery, job: Enqueueable) -> None:
         """Hand one job over; raise ``EnqueueError`` if it could not be."""
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
-        """Hand many jobs over, in batches; mark each sent job ``successfully_enqueued``."""
+    def enqueue_all(
+        self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int, before: BeforeChunk | None = None
+    ) -> None:
+        """Hand many jobs over, in chunks; mark each sent job ``successfully_enqueued``.
+
+        ``before(chunk)`` runs ahead of each chunk's send (a batch registers its jobs there).
+        """
 
 
 class CeleryAdapter:
@@ -199,7 +206,19 @@ class CeleryAdapter:
         self._declared.update((id(app), options["queue"]) for *_, options in chunk)  # once sent, as LeanSender
         return duplicates
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
+    def _schedule_all(
+        self, app: Celery, waits: list[tuple[Enqueueable, SerializedJob]], before: BeforeChunk | None
+    ) -> None:
+        if waits and before is not None:
+            before([job for job, _ in waits])
+        for job, serialized in waits:  # to the scheduled set, one by one (a rare case in bulk)
+            self._schedule(app, serialized)
+            job.successfully_enqueued = True
+            logs.enqueued(job)
+
+    def enqueue_all(
+        self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int, before: BeforeChunk | None = None
+    ) -> None:
         # Every argument is checked before anything is stored: the delayed jobs' first, then the rest's
         # while their messages are built (each serialized just before its message, not all kept first).
         waits = [(job, job.serialize()) for job in jobs if job.scheduled_at and self._delayed(app, job.scheduled_at)]
@@ -218,12 +237,11 @@ class CeleryAdapter:
         else:
             entries = self._prepare_generic(app, (job.serialize() for job in jobs))
             send_chunk = functools.partial(self._send_generic, app)
-        for job, serialized in waits:  # to the scheduled set, one by one (a rare case in bulk)
-            self._schedule(app, serialized)
-            job.successfully_enqueued = True
-            logs.enqueued(job)
+        self._schedule_all(app, waits, before)
         for start in range(0, len(entries), batch_size):
             chunk = entries[start : start + batch_size]
+            if before is not None:
+                before(jobs[start : start + batch_size])
             try:
                 duplicates = send_chunk(chunk)
             except NotReplicatedError:  # written to the master: its jobs are enqueued, say so, then raise

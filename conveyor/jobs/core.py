@@ -36,6 +36,7 @@ from conveyor.settings import settings_for
 if TYPE_CHECKING:
     from celery import Task
 
+    from conveyor.jobs.batch_scope import OpenBatch
     from conveyor.jobs.callbacks import Chain
     from conveyor.records import JobHeader
     from conveyor.settings import Settings
@@ -105,6 +106,12 @@ class Core:
     successfully_enqueued: bool | None
     #: Set when a ``@unique`` job was not enqueued: the id of the job holding its lock.
     duplicate_of: str | None = None
+    #: The id of the batch the job is in (enqueued inside ``Batch.jobs()``; ``conveyor.jobs.batch``), or None.
+    batch_id: str | None = None
+    #: The batch whose block this job was enqueued in, until it is sent (it registers the job first).
+    _batch: OpenBatch | None = None
+    #: How this execution ended, for its batch, when not by returning or raising (discarded, retried).
+    _batch_outcome: str | None = None
     #: True once ``@unique``, ``@limits_concurrency`` or ``@throttle`` is declared (conveyor.jobs.controls).
     _controlled: ClassVar[bool] = False
     _options: EnqueueOptions

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, Self, TypeVar
 
 from celery import Celery
@@ -35,6 +35,7 @@ from conveyor.errors import Abort, DuplicateJobError
 from conveyor.jobs import logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.app_lookup import current_app, task_name
+from conveyor.jobs.batch_scope import OpenBatch, open_batch
 from conveyor.jobs.callbacks import run_chain
 from conveyor.jobs.controls import UNIQUE_ATTR, control_headers
 from conveyor.jobs.core import Core, _ClassOrInstanceMethod
@@ -180,6 +181,7 @@ class Enqueuing(Core):
             attempt=self._retry_attempt,
             progress=self._progress_on_wire(),
             resumptions=self.resumptions,
+            batch=self.batch_id,
         )
 
     def serialize(self) -> SerializedJob:
@@ -223,13 +225,31 @@ class Enqueuing(Core):
             self.resumptions,
             note,  # shown with the arguments in Flower's task view: where a resumed job starts again
             control_headers(self, name, (args, kwargs)) if cls._controlled else _NO_CONTROLS,
+            self.batch_id,
         )
 
     def _publish(self, app: Celery, defer: bool = True) -> None:
+        batch = self._batch
+        if batch is None and self.batch_id is None:
+            batch = open_batch()  # in a Batch.jobs() block: the job goes into its batch
+            if batch is not None:
+                self._batch, self.batch_id = batch, batch.id
         if defer and _holds and _held(app, self):
             return
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
+        if batch is None:
+            self._send(app)
+            return
+        batch.register(app, [self.job_id])  # pending before any worker can see it (conveyor.jobs.batch)
+        try:
+            self._send(app)
+        finally:
+            if not self.successfully_enqueued:  # refused as a duplicate, or not sent
+                batch.forget(app, [self.job_id])
+            self._batch = None
+
+    def _send(self, app: Celery) -> None:
         try:
             current_adapter().enqueue(app, self)
         except DuplicateJobError as exc:
@@ -326,6 +346,7 @@ def perform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> i
     now = dt.datetime.now(UTC)  # one enqueue time for the jobs enqueued together
     for job in pending:
         job._resolve_options(job._options, settings, now)
+    batch = _tag(pending)
     held = 0
     if _holds:
         held = sum(_held(app, job) for job in pending)
@@ -335,8 +356,37 @@ def perform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> i
                 return held
     for queue in {job.queue_name for job in pending}:
         _warn_if_unconsumed(app, queue)
-    current_adapter().enqueue_all(app, pending, batch_size)
+    if batch is None:
+        current_adapter().enqueue_all(app, pending, batch_size)
+    else:
+        _enqueue_all_in(app, batch, pending, batch_size)
     return len(pending) + held
+
+
+def _tag(jobs: list[Enqueuing]) -> OpenBatch | None:
+    """In a ``Batch.jobs()`` block, the jobs go into its batch (a job already in one stays there)."""
+    batch = open_batch()
+    if batch is not None:
+        for job in jobs:
+            if job.batch_id is None:
+                job._batch, job.batch_id = batch, batch.id
+    return batch
+
+
+def _enqueue_all_in(app: Celery, batch: OpenBatch, jobs: list[Enqueuing], batch_size: int) -> None:
+    """Each chunk registered in the batch before it is sent; what was not sent taken back after."""
+
+    def register(chunk: Sequence[Any]) -> None:
+        batch.register(app, [job.job_id for job in chunk if job._batch is batch])
+
+    try:
+        current_adapter().enqueue_all(app, jobs, batch_size, before=register)
+    finally:
+        unsent = [job.job_id for job in jobs if job._batch is batch and not job.successfully_enqueued]
+        if unsent:  # refused duplicates, or a chunk that failed
+            batch.forget(app, unsent)
+        for job in jobs:
+            job._batch = None
 
 
 async def aperform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> int:

@@ -24,12 +24,14 @@ from typing import Any, Self
 
 from celery.exceptions import Ignore, Reject, Retry
 
+from conveyor.broker.batches import DEAD, DISCARDED, RETRYING, SUCCEEDED
 from conveyor.broker.fetch.handoff import hand_off
 from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
-from conveyor.jobs import event_loop, logs
+from conveyor.jobs import batch_scope, event_loop, logs
 from conveyor.jobs.adapters import current_adapter
 from conveyor.jobs.app_lookup import current_app, running_task
+from conveyor.jobs.batch import Batch, batch_store
 from conveyor.jobs.callbacks import run_chain
 from conveyor.jobs.continuable import Continuable
 from conveyor.jobs.controlled_run import run_controlled
@@ -55,6 +57,8 @@ UTC = dt.UTC
 _CELERY_CONTROL = (Retry, Ignore, Reject)
 #: What _perform_with_callbacks returns for a job a before/around_perform callback halted.
 _HALTED = object()
+#: A batch job's execution that did not end it (perform_now resumed it with its progress).
+_NOT_ENDED = "-"
 
 
 class _RetryRequested(Exception):
@@ -148,7 +152,8 @@ class Execution(Continuable):
             metrics.configure(lambda: redis_client(task.app))  # this process's flushes (conveyor.broker.views.metrics)
         started, failed = time.perf_counter(), True
         try:
-            result = job._execute() if not cls._controlled else run_controlled(job, request, job._execute)
+            run = job._execute_in_batch if job.batch_id is not None else job._execute
+            result = run() if not cls._controlled else run_controlled(job, request, run)
             failed = False
             return result
         except _Resumed:
@@ -183,7 +188,64 @@ class Execution(Continuable):
         job.successfully_enqueued = True
         if "continuation" in meta:
             job._progress, job.resumptions = meta["continuation"], meta["resumptions"]
+        if "batch" in meta:
+            job.batch_id = meta["batch"]
         return job
+
+    @property
+    def batch(self) -> Batch | None:
+        """The batch this job is in (``conveyor.jobs.batch``), or None.
+
+        Example::
+
+            if self.batch is not None and self.batch.cancelled:
+                return                       # the batch was cancelled: stop early
+            with self.batch.jobs():          # more jobs in the batch, before this one ends
+                NextPageJob.perform_later(page + 1)
+        """
+        return None if self.batch_id is None else Batch._handle(self.batch_id)
+
+    def _execute_in_batch(self) -> Any:
+        """``_execute``, then the job's end recorded in its batch: succeeded, discarded, dead, or retrying.
+
+        Recorded before the worker acknowledges the message (one script keyed by job id: an execution
+        delivered again finds its end recorded and changes nothing). A job resumed with its progress, a
+        Celery ``Ignore``/``Reject``, or a worker that dies records nothing: the job runs again.
+        """
+        assert self.batch_id is not None
+        reset, outcome = batch_scope.running_in(self.batch_id), None
+        try:
+            result = self._execute()
+            outcome = self._batch_outcome or SUCCEEDED
+            return result
+        except _Resumed:
+            raise
+        except Retry:
+            outcome = RETRYING
+            raise
+        except (Ignore, Reject):
+            raise
+        except Exception:
+            outcome = DEAD
+            raise
+        finally:
+            reset()
+            if outcome is not None and outcome != _NOT_ENDED:
+                self._record_batch_end(outcome)
+
+    def _record_batch_end(self, outcome: str) -> None:
+        app = self._task.app if self._task is not None else current_app()
+        try:
+            batch_store(app).end(self.batch_id, self.job_id, outcome)
+        except Exception as exc:  # the job's own outcome stands; the batch waits for a redelivery
+            logs.logger.error(
+                "conveyor: could not record the end (%s) of job %s in batch %s: %s: %s",
+                outcome,
+                self.job_id,
+                self.batch_id,
+                type(exc).__name__,
+                exc,
+            )
 
     def _execute(self) -> Any:
         if not type(self)._async_perform:  # the hot path of sync jobs stays as it was (an async callback
@@ -273,6 +335,7 @@ class Execution(Continuable):
             return self._rescue(error, started)
         task = self._task
         if task is None:
+            self._batch_outcome = _NOT_ENDED  # enqueued again with its progress: not an end
             return None
         if stopping_state() == COLD:
             # The main process acknowledges nothing in a soft-shutdown window (conveyor.broker.fetch.handoff).
@@ -300,6 +363,7 @@ class Execution(Continuable):
             error._conveyor_reason = "failed"  # type: ignore[attr-defined]  # the job's own error (dead set)
             raise error
         if isinstance(declaration, DiscardDeclaration):
+            self._batch_outcome = DISCARDED
             logs.discarded(self, error)
             if declaration.handler is not None:
                 self._awaited(declaration.handler(self, error))
@@ -320,6 +384,7 @@ class Execution(Continuable):
             self._retry(wait_s, declaration.queue, declaration.priority, error)
             return None
         if declaration.handler is not None:
+            self._batch_outcome = DISCARDED  # given up on, by its handler (unless it called retry_job)
             self._awaited(declaration.handler(self, error))
             return None
         logs.retry_stopped(self, error, count)
@@ -361,6 +426,7 @@ class Execution(Continuable):
             priority = self.priority
         task = self._task
         if task is None:  # perform_now: enqueue the retry, as ActiveJob does
+            self._batch_outcome = RETRYING
             options: dict[str, Any] = {"wait": wait_s, "queue": queue}
             if priority is not None:
                 options["priority"] = priority

@@ -62,6 +62,8 @@ class SerializedJob:
     progress_note: str
     #: ``@unique`` / ``@limits_concurrency`` / ``@throttle`` headers, keys computed from the arguments.
     controls: dict[str, Any]
+    #: The batch the job is in (``conveyor.jobs.batch``), or None.
+    batch_id: str | None = None
 
     def header(self) -> JobHeader:
         """The ``conveyor`` message header (read back by ``Execution._from_message``)."""
@@ -75,6 +77,7 @@ class SerializedJob:
             attempt=self.attempt,
             progress=self.progress,
             resumptions=self.resumptions,
+            batch=self.batch_id,
         )
 
     @property
@@ -96,8 +99,8 @@ class SerializedJob:
 
     @property
     def kind(self) -> tuple[Any, ...]:
-        """Jobs of one kind share a bulk template."""
-        return (self.job_class, self.queue, self.priority, self.executions)
+        """Jobs of one kind share a bulk template (the batch id is in the template's header)."""
+        return (self.job_class, self.queue, self.priority, self.executions, self.batch_id)
 
 
 class Enqueueable(LoggedJob, Protocol):

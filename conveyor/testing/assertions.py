@@ -176,7 +176,7 @@ class EnqueuedJobs:
                 job = entry.job_class._from_message(
                     entry.job_id, *entry.serialized, entry.meta, entry.executions, queue=entry.queue
                 )
-                job._execute()
+                job._execute_in_batch() if job.batch_id is not None else job._execute()
 
     # --- shared ---------------------------------------------------------------------------------
 

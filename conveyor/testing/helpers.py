@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 from conveyor.jobs import logs
+from conveyor.jobs.adapters import BeforeChunk
 from conveyor.jobs.serialized import Enqueueable, SerializedJob
 from conveyor.records import JobHeader
+from conveyor.testing.batches import MemoryBatchStore
 
 if TYPE_CHECKING:
     from conveyor.jobs.job import Job
@@ -70,6 +72,8 @@ class TestAdapter:
     def __init__(self) -> None:
         self.jobs: list[EnqueuedJob] = []
         self._lock = threading.Lock()
+        #: The batches opened under this adapter (``conveyor.jobs.batch`` keeps them here, not in Redis).
+        self.batches = MemoryBatchStore()
 
     def _record(self, job: SerializedJob) -> None:
         entry = EnqueuedJob(
@@ -90,8 +94,12 @@ class TestAdapter:
     def enqueue(self, app: Celery, job: Enqueueable) -> None:
         self._record(job.serialize())
 
-    def enqueue_all(self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int) -> None:
+    def enqueue_all(
+        self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int, before: BeforeChunk | None = None
+    ) -> None:
         serialized = [job.serialize() for job in jobs]  # all first, as the real adapter does
+        if before is not None and jobs:
+            before(jobs)
         for job, one in zip(jobs, serialized, strict=True):
             self._record(one)
             job.successfully_enqueued = True

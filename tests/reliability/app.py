@@ -175,4 +175,4 @@ class ContinuableImportJob(Job):
         client.rpush("resumptions", self.resumptions)
 
 
-from tests.reliability import async_jobs  # noqa: E402,F401 - the async jobs run in the same workers
+from tests.reliability import async_jobs, batch_jobs  # noqa: E402,F401 - their jobs run in the same workers

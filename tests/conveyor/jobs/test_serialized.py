@@ -109,7 +109,7 @@ def test_only_a_job_set_apart_by_id_arguments_and_time_alone_is_templatable(enqu
 
     # Then plain jobs share a kind; another queue is another kind; a scheduled job has no template
     assert [first.templatable, second.templatable, elsewhere.templatable] == [True, True, True]
-    assert first.kind == second.kind == (EchoJob, first.queue, first.priority, 0)
+    assert first.kind == second.kind == (EchoJob, first.queue, first.priority, 0, None)  # no batch
     assert elsewhere.kind != first.kind
     assert scheduled.templatable is False
 
