@@ -12,6 +12,7 @@
     celery -A app jobs scheduled|retries [list --search T | run ID | delete ID | kill ID]
     celery -A app jobs clear QUEUE   # delete the jobs waiting in QUEUE (asks first; --yes)
     celery -A app jobs dead list     # jobs that failed for good; dead retry ID|--all, dead delete ID, dead clear
+    celery -A app jobs batches [list | show ID | retry-dead ID | cancel ID]   # conveyor.Batch
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import click
 
+from conveyor.cli.batches_commands import batches
 from conveyor.cli.group import OneLineErrors
 from conveyor.cli.output import printable
 from conveyor.cli.queues_commands import queues
@@ -81,6 +83,7 @@ def jobs() -> None:
     """Generate, enqueue and inspect jobs."""
 
 
+jobs.add_command(batches)
 jobs.add_command(busy)
 jobs.add_command(workers)
 jobs.add_command(limits)

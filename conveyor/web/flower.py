@@ -83,6 +83,11 @@ _NAV_ITEM = """        <li class="nav-item">
             href="{{ reverse_url('busy') }}"
             {% if active_tab == 'busy' %}aria-current="page"{% end %}>Busy</a>
         </li>
+        <li class="nav-item">
+          <a class="nav-link{% if active_tab == 'batches' %} active{% end %}"
+            href="{{ reverse_url('batches') }}"
+            {% if active_tab == 'batches' %}aria-current="page"{% end %}>Batches</a>
+        </li>
 """
 
 
@@ -183,6 +188,7 @@ def install(app: Any = None, allowed_hosts: Iterable[str] = ()) -> None:
     from tornado.web import GZipContentEncoding
 
     from conveyor.jobs.app_lookup import current_app
+    from conveyor.web.batch_views import BatchActionView, BatchesView, BatchView
     from conveyor.web.busy_views import BusyView, WorkerActionView
     from conveyor.web.metrics_views import MetricsView
     from conveyor.web.queue_views import QueueActionView, QueuesView
@@ -214,6 +220,9 @@ def install(app: Any = None, allowed_hosts: Iterable[str] = ()) -> None:
         tornado.web.url(r"/scheduled", ScheduledView, name="scheduled"),
         tornado.web.url(r"/retries", RetriesView, name="retries"),
         (r"/waiting/(?P<page>scheduled|retries)/(?P<action>run|delete|kill)", WaitingActionView),
+        tornado.web.url(r"/batches", BatchesView, name="batches"),
+        tornado.web.url(r"/batches/(?P<batch_id>[0-9a-f-]+)", BatchView, name="batch"),
+        (r"/batches/(?P<batch_id>[0-9a-f-]+)/(?P<action>retry-dead|cancel)", BatchActionView),
     ]
     settings["template_loader"] = _Loader([TEMPLATES, Path(settings["template_path"])])
     # tornado's Application takes ``transforms`` beside its settings; Flower passes the settings through.

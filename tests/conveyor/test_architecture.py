@@ -109,6 +109,7 @@ TESTED_ELSEWHERE = {
     "jobs/enqueuing.py": ("tests/conveyor/jobs/test_enqueuing_on_redis.py", "perform_later is worth testing on Redis"),
     "jobs/execution.py": ("tests/conveyor/jobs/test_execution_on_a_worker.py", "a job's run, on a real worker"),
     "schedule/beat.py": ("tests/integration/test_beat.py", "redbeat's scheduler, in a real beat process"),
+    "web/batch_views.py": ("tests/integration/test_flower.py", "the Batches pages, in a real Flower process"),
     "web/flower.py": ("tests/integration/test_flower.py", "pages installed into a real Flower process"),
     "web/queue_views.py": ("tests/security/test_operator_pages.py", "the Queues page's actions, on a real Flower"),
     "web/waiting_views.py": ("tests/security/test_operator_pages.py", "the Scheduled page's actions, on a real Flower"),

@@ -384,3 +384,83 @@ def test_quiet_then_stop_a_worker_from_the_busy_page(flower: str) -> None:
     finally:
         if worker.process.poll() is None:
             worker.stop()
+
+
+def test_the_batches_pages_show_progress_and_jobs_by_state_and_retry_dead_and_cancel_with_sure_and_token(
+    flower: str,
+) -> None:
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import uuid
+
+    from conveyor.broker.batches import DEAD, SUCCEEDED, RedisBatchStore
+    from conveyor.broker.dead.dead_set import DeadSet
+    from tests.redis_reading import queued_messages
+
+    client = redis.Redis.from_url(FLOWER_REDIS_URL)
+    store, batch_id = RedisBatchStore(client), str(uuid.uuid4())
+    # Given a batch "Import <7>" of 3 jobs: one succeeded, one dead (kept in the dead set), one pending
+    store.open(batch_id, description="Import <7>", properties='{"import_id": 7}', parent=None, callbacks={})
+    store.add(batch_id, ["row-1", "row-2", "row-3"])
+    store.close(batch_id)
+    store.end(batch_id, "row-1", SUCCEEDED)
+    store.end(batch_id, "row-2", DEAD)
+    DeadSet(client).add(
+        {
+            "id": "row-2",
+            "task": "tasks.data_processing_job.DataProcessingJob",
+            "job_class": "DataProcessingJob",
+            "args": [7],
+            "kwargs": {},
+            "queue": "default",
+            "meta": {"batch": batch_id},
+            "reason": "failed",
+            "error": "ValueError: bad row",
+            "attempts": 1,
+        }
+    )
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    auth = {"Authorization": "Basic " + base64.b64encode(LOGIN.encode()).decode()}
+
+    def get(path: str) -> str:
+        with opener.open(urllib.request.Request(flower + path, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    def post(path: str, **fields: str) -> str:
+        data = urllib.parse.urlencode({"_xsrf": token, **fields}).encode()
+        with opener.open(urllib.request.Request(flower + path, data=data, headers=auth), timeout=10) as response:
+            return str(response.read().decode())
+
+    # The list shows its progress (escaped description), linking to the batch's page
+    listing = get("/batches")
+    assert "Batches · Flower" in listing
+    assert 'href="/batches"' in listing
+    row = listing[listing.index(f'id="batch-{batch_id}"') :]
+    assert f'<a href="/batches/{batch_id}"><strong>Import &lt;7&gt;</strong></a>' in row
+    assert '<progress max="3" value="2"' in row
+    assert "2 of 3 ended: 1 succeeded, 0 discarded, 1 dead" in row
+    # The batch's page shows its jobs by state and its actions, each asking "sure"
+    page = get(f"/batches/{batch_id}")
+    assert "3 in all: 1 pending (0 retrying), 1 succeeded, 0 discarded, 1 dead" in page
+    assert '<h2 class="h6 mt-3" id="jobs-dead">dead (1)</h2>' in page
+    assert "<li>row-2</li>" in page
+    assert page.count('name="confirm" value="yes" required') == 2
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    # Without "sure", nothing is done
+    assert "Nothing done: tick &#x27;sure&#x27; next to Retry dead" in post(f"/batches/{batch_id}/retry-dead")
+    assert store.state(batch_id).dead == 1
+    # With it, the dead job is sent again (same id, with its batch) and the batch has it pending again
+    after = post(f"/batches/{batch_id}/retry-dead", confirm="yes")
+    assert f"Sent 1 dead job(s) of batch {batch_id} again" in after
+    assert (store.state(batch_id).dead, store.state(batch_id).pending) == (0, 2)
+    [message] = queued_messages(client, "default")
+    assert message["headers"]["id"] == "row-2"
+    assert message["headers"]["conveyor"]["batch"] == batch_id
+    assert "Cancelled batch" in post(f"/batches/{batch_id}/cancel", confirm="yes")
+    assert store.state(batch_id).cancelled
+    # An unknown id, or one that is not a batch id, is a 404; a post without the form's token a 403
+    assert request(f"{flower}/batches/{uuid.uuid4()}", LOGIN)[0] == 404
+    assert request(f"{flower}/batches/abc-def", LOGIN)[0] == 404
+    assert request(f"{flower}/batches/{batch_id}/cancel", LOGIN, data=b"confirm=yes")[0] == 403
+    client.delete("default")

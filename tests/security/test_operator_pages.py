@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from conveyor.broker.batches import DEAD, RedisBatchStore
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.keys import PAUSED_KEY, SCHEDULED_KEY
 from conveyor.records import dead_record
@@ -254,10 +255,14 @@ def test_read_only_mode_covers_conveyors_actions(tmp_path: Path) -> None:
     require_redis()
     client = redis.Redis.from_url(FLOWER_REDIS_URL)
     DeadSet(client).add(dead_record("ro-1", "r", error="E", task="x.Y", queue="default"))
+    batches, batch_id = RedisBatchStore(client), "3f2c1a9e-0000-4000-8000-00000000000a"
+    batches.open(batch_id, description="", properties="{}", parent=None, callbacks={})
+    batches.add(batch_id, ["ro-1"])
+    batches.end(batch_id, "ro-1", DEAD)
     flower, url = start_flower(tmp_path, FLOWER_BASIC_AUTH=LOGIN, FLOWER_READ_ONLY="true")
     try:
         flower.wait_listening(int(url.rsplit(":", 1)[1]))
-        for page in ("/queues", "/dead", "/schedule", "/scheduled", "/busy"):
+        for page in ("/queues", "/dead", "/schedule", "/scheduled", "/busy", "/batches", f"/batches/{batch_id}"):
             status, _, html = request(url + page, basic(LOGIN))
             assert status == 200, page
             assert 'method="post"' not in html, page  # no action form is offered
@@ -266,6 +271,8 @@ def test_read_only_mode_covers_conveyors_actions(tmp_path: Path) -> None:
             ("/queues/default/clear", {"confirm": "default"}),
             ("/dead/ro-1/delete", {"confirm": "yes"}),
             ("/waiting/scheduled/kill", {"id": "x"}),
+            (f"/batches/{batch_id}/retry-dead", {"confirm": "yes"}),
+            (f"/batches/{batch_id}/cancel", {"confirm": "yes"}),
         ):
             status, headers, _ = request(url + "/queues", basic(LOGIN))
             cookie = headers.get("Set-Cookie", "").split(";")[0]
@@ -273,6 +280,7 @@ def test_read_only_mode_covers_conveyors_actions(tmp_path: Path) -> None:
             assert request(url + path, {**basic(LOGIN), "Cookie": cookie}, data=body)[0] == 403, path
         assert client.smembers(PAUSED_KEY) == set()
         assert DeadSet(client).get("ro-1") is not None
+        assert (batches.state(batch_id).dead, batches.state(batch_id).cancelled) == (1, False)
     finally:
         flower.stop()
         DeadSet(client).delete("ro-1")

@@ -18,9 +18,10 @@ from typing import Any
 
 from kombu.utils.encoding import bytes_to_str
 
+from conveyor.broker.batches import DEAD, RedisBatchStore, check_batch_id
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.keys import POISONED_KEY
-from conveyor.records import dead_record
+from conveyor.records import HEADER, dead_record
 
 __all__ = ["bury_poisoned", "poison_reason"]
 
@@ -42,10 +43,24 @@ def bury_poisoned(client: Any, hostname: str | None = None) -> int:
         length, deaths, rest = entry.split(b" ", 2)
         source, item = bytes_to_str(rest[: int(length)]), rest[int(length) :]
         queue = source.split("\x06\x16", 1)[0]
-        dead.add(_poison_record(item, queue, int(deaths), hostname))
+        record = _poison_record(item, queue, int(deaths), hostname)
+        dead.add(record)
+        _end_in_batch(client, record)
         client.lrem(POISONED_KEY, 1, entry)
         buried += 1
     return buried
+
+
+def _end_in_batch(client: Any, record: Any) -> None:
+    """A poison pill of a batch is a dead job of its batch (its perform never ended to say so)."""
+    header = ((record.get("message") or {}).get("headers") or {}).get(HEADER)
+    batch_id = header.get("batch") if isinstance(header, dict) else None
+    if not isinstance(batch_id, str):
+        return
+    try:
+        RedisBatchStore(client).end(check_batch_id(batch_id), record["id"], DEAD)
+    except ValueError:  # not a batch id: a forged header names no key
+        return
 
 
 def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -> Any:

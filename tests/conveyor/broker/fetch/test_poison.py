@@ -65,3 +65,27 @@ def test_a_poison_pill_that_is_not_json_is_kept_raw(redis_client: redis.Redis) -
     assert record["reason"] == poison_reason(5) == "its worker died 5 times while running it"
     assert record["queue"] == "default"
     assert base64.b64decode(record["raw_entry"]) == b"not json"
+
+
+def test_a_poison_pill_of_a_batch_is_a_dead_job_of_its_batch_and_a_forged_batch_id_names_no_key(
+    redis_client: redis.Redis,
+) -> None:
+    from conveyor.broker.batches import RedisBatchStore, batch_key
+
+    store = RedisBatchStore(redis_client)
+    batch_id = "3f2c1a9e-0000-4000-8000-000000000001"
+    store.open(batch_id, description="", properties="{}", parent=None, callbacks={})
+    store.add(batch_id, ["job-7"])
+    store.close(batch_id)
+
+    def entry(job_id: str, batch: str) -> str:
+        headers = {"id": job_id, "task": "x.RowJob", "conveyor": {"batch": batch}}
+        message = {"body": "W10=", "headers": headers, "properties": {"body_encoding": "base64"}}
+        return poisoned_entry("rel", 3, json.dumps(message))
+
+    redis_client.rpush(POISONED_KEY, entry("job-7", batch_id), entry("job-8", "conveyor:dead"))
+    assert bury_poisoned(redis_client) == 2
+    # the batch's job is dead there (its perform never ended to say so): the batch finished
+    assert (store.state(batch_id).dead, store.state(batch_id).finished) == (1, True)
+    assert not redis_client.exists(batch_key("conveyor:dead"))
+    assert DeadSet(redis_client).count() == 2
