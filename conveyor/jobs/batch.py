@@ -96,6 +96,12 @@ class Batch:
         self.parent_id = batch_scope.running_batch_id()
         self._callbacks: dict[str, Enqueuing] = {}
         self._exists = False  # in Redis already (found, or a job's own batch): never created by jobs()
+        self._init_holds()
+
+    def _init_holds(self) -> None:
+        # Jobs of its blocks held until their transaction commits, and the blocks whose close waits for them.
+        self._holds_lock = threading.Lock()
+        self._held_jobs = self._closes_waiting = 0
 
     @classmethod
     def _handle(cls, batch_id: str) -> Batch:
@@ -104,6 +110,7 @@ class Batch:
         batch.id = check_batch_id(batch_id)
         batch.description, batch.properties, batch._properties_json = "", {}, "{}"
         batch.parent_id, batch._callbacks, batch._exists = None, {}, True
+        batch._init_holds()
         return batch
 
     @classmethod
@@ -166,7 +173,11 @@ class Batch:
             yield self
         finally:
             batch_scope.closed(token)
-            store.close(self.id)
+            with self._holds_lock:
+                waits = self._held_jobs > 0
+                self._closes_waiting += waits
+            if not waits:
+                store.close(self.id)
 
     def _target(self, app: Celery, store: Any, job: Enqueuing) -> Any:
         """What the store pushes when the callback fires: the job itself in memory, or its message in Redis."""
@@ -191,6 +202,24 @@ class Batch:
         """Take back jobs that were registered but not sent."""
         if job_ids:
             batch_store(app).forget(self.id, job_ids)
+
+    def held(self, count: int) -> None:
+        """``count`` jobs of a block wait for their transaction's commit: the block's close waits for them.
+
+        Sealing at the block's end would let the batch finish (empty) before they are sent; after a
+        rollback they are never sent, and the batch stays open until its keys expire.
+        """
+        with self._holds_lock:
+            self._held_jobs += count
+
+    def released(self, app: Any) -> None:
+        """A held job was sent: the last one closes the blocks that ended meanwhile."""
+        with self._holds_lock:
+            self._held_jobs -= 1
+            closes = self._closes_waiting if self._held_jobs <= 0 else 0
+            self._closes_waiting -= closes
+        for _ in range(closes):
+            batch_store(app).close(self.id)
 
     # --- status and control ------------------------------------------------------------------
 

@@ -33,6 +33,12 @@ class OpenBatch(Protocol):
     def forget(self, app: Any, job_ids: Sequence[str]) -> None:
         """Take back jobs registered but not sent (a failed send, a refused duplicate)."""
 
+    def held(self, count: int) -> None:
+        """``count`` of its jobs wait for their transaction to commit: the batch is not sealed before they are sent."""
+
+    def released(self, app: Any) -> None:
+        """A held job was sent (or given up after its commit)."""
+
 
 _open: ContextVar[OpenBatch | None] = ContextVar("conveyor_open_batch", default=None)
 _running: ContextVar[str | None] = ContextVar("conveyor_running_batch", default=None)

@@ -235,19 +235,25 @@ class Enqueuing(Core):
             if batch is not None:
                 self._batch, self.batch_id = batch, batch.id
         if defer and _holds and _held(app, self):
+            if batch is not None:
+                batch.held(1)  # sent after its commit: the batch is sealed only then
             return
         self.successfully_enqueued = False
         _warn_if_unconsumed(app, self.queue_name)
         if batch is None:
             self._send(app)
             return
-        batch.register(app, [self.job_id])  # pending before any worker can see it (conveyor.jobs.batch)
         try:
-            self._send(app)
+            batch.register(app, [self.job_id])  # pending before any worker can see it (conveyor.jobs.batch)
+            try:
+                self._send(app)
+            finally:
+                if not self.successfully_enqueued:  # refused as a duplicate, or not sent
+                    batch.forget(app, [self.job_id])
         finally:
-            if not self.successfully_enqueued:  # refused as a duplicate, or not sent
-                batch.forget(app, [self.job_id])
             self._batch = None
+            if not defer:  # it was held until its transaction committed
+                batch.released(app)
 
     def _send(self, app: Celery) -> None:
         try:
@@ -350,6 +356,8 @@ def perform_all_later(jobs: Iterable[Enqueuing], *, batch_size: int = 1000) -> i
     held = 0
     if _holds:
         held = sum(_held(app, job) for job in pending)
+        if held and batch is not None:
+            batch.held(sum(1 for job in pending if job._batch is batch and job.successfully_enqueued is None))
         if held:
             pending = [job for job in pending if job.successfully_enqueued is not None]
             if not pending:

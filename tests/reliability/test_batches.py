@@ -40,14 +40,16 @@ def drained(broker: redis.Redis) -> bool:
 
 
 def import_batch(rel_app: Any) -> tuple[Batch, set[int]]:
-    """1,000 row jobs in a batch, 10 of which fail until fixed (3 attempts each, then dead)."""
+    """1,000 row jobs in a batch, 10 of which fail until fixed (3 attempts each, then dead); 5 wait 1.5 s
+    in the scheduled set first (set(wait=...) above the app's 1 s threshold)."""
     failing = set(random.sample(range(ROWS), FAILING))
     with enqueuing_through(rel_app):
         batch = Batch(description="Import 42", properties={"import_id": 42})
         for event in ("success", "finish", "discard"):
             batch.on(event, _callback(), event)
         with batch.jobs():
-            perform_all_later([_row()(row, row in failing, 5) for row in range(ROWS)])
+            rows = [_row()(row, row in failing, 5) for row in range(ROWS)]
+            perform_all_later([*rows[:-5], *(row.set(wait=1.5) for row in rows[-5:])])
     return batch, failing
 
 

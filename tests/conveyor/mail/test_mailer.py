@@ -99,6 +99,22 @@ def test_deliver_later_enqueues_the_action_and_its_arguments_not_the_message(
     assert [m["To"] for m in deliveries] == [user.email, user.email]
 
 
+def test_mails_delivered_later_in_a_batch_are_its_jobs_and_it_finishes_when_they_are_sent(
+    user: User, enqueued_jobs: EnqueuedJobs, deliveries: list[EmailMessage]
+) -> None:
+    from conveyor import Batch
+
+    batch = Batch(description="welcome mails")
+    with batch.jobs():
+        UserMailer.welcome_email(user).deliver_later()
+        UserMailer.welcome_email(user).deliver_later(wait=60)
+    assert [job.meta.get("batch") for job in enqueued_jobs.jobs] == [batch.id, batch.id]
+    assert batch.status.pending == 2
+    enqueued_jobs.perform_all()
+    assert len(deliveries) == 2
+    assert (batch.status.finished, batch.status.succeeded) == (True, 2)
+
+
 def test_adeliver_later_enqueues_from_a_running_loop_as_deliver_later_does(
     user: User, enqueued_jobs: EnqueuedJobs, deliveries: list[EmailMessage]
 ) -> None:

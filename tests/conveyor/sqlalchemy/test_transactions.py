@@ -111,3 +111,47 @@ def test_an_argument_that_cannot_travel_fails_at_enqueue_inside_a_transaction_to
         with pytest.raises(SerializationError, match="object"):
             CountJob.perform_later(object())  # at perform_later, not in the code that commits
     enqueued_jobs.assert_no_enqueued_jobs()
+
+
+class BatchFinishedJob(Job):
+    def perform(self, batch: object) -> None:
+        pass
+
+
+def test_a_batch_opened_in_a_transaction_is_sealed_when_its_held_jobs_are_sent_at_commit(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    from conveyor import Batch
+
+    batch = Batch()
+    with Session.begin() as session:
+        session.add(Report(title="held"))
+        with batch.jobs():
+            CountJob.perform_later(1)
+            perform_all_later([CountJob(2), CountJob(3)])
+        # the block ended, its jobs wait for the commit: the batch is open, not finished (and empty)
+        assert batch.status.state == "open"
+        assert batch.status.total == 0
+    # sent at the commit, then sealed: pending until they run
+    assert (batch.status.state, batch.status.pending) == ("running", 3)
+    enqueued_jobs.perform_all()
+    assert (batch.status.finished, batch.status.succeeded) == (True, 3)
+
+
+def test_a_batch_whose_transaction_rolled_back_stays_open_and_runs_no_callback(enqueued_jobs: EnqueuedJobs) -> None:
+    from conveyor import Batch
+
+    batch = Batch().on("finish", BatchFinishedJob)
+
+    def failing_request() -> None:
+        with Session.begin() as session:
+            session.add(Report(title="never"))
+            with batch.jobs():
+                CountJob.perform_later(1)
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
+    assert batch.status.state == "open"
+    assert batch.status.total == 0
+    enqueued_jobs.assert_no_enqueued_jobs()
