@@ -18,7 +18,7 @@ import redis
 from celery import Celery
 
 import conveyor
-from conveyor import Job
+from conveyor import Batch, Job
 from conveyor.broker.worker_file import WorkerConfig, apply
 
 REDIS_URL = os.environ["REDIS_URL"]
@@ -62,6 +62,13 @@ class MarkJob(Job):
 @app.task(name="bench.plain_mark")  # type: ignore[untyped-decorator]
 def plain_mark(key: str) -> None:
     _redis.set(key, time.time())
+
+
+class BatchMarkJob(Job):
+    """A batch's callback: records the time it ran under ``key``."""
+
+    def perform(self, batch: Batch, key: str) -> None:
+        _redis.set(key, time.time())
 
 
 class LatencyJob(Job):

@@ -79,7 +79,8 @@ LIMITS_TO_KEY = "conveyor:limits:to"
 PAUSED_KEY = "conveyor:paused"
 
 #: Batches (``conveyor.broker.batches``): ``BATCH_PREFIX + id`` a hash (description, counters,
-#: callbacks), ``BATCH_PREFIX + id + ":jobs"`` its members (job id -> state), both with a TTL; and
+#: callbacks), ``BATCH_PREFIX + id + ":pending"`` the set of its pending job ids and ``+ ":jobs"`` a
+#: hash of those that ended (job id -> state), each with a TTL; and
 #: the index of batches, a sorted set (id -> created), trimmed by age and count.
 BATCH_PREFIX = "conveyor:batch:"
 BATCHES_KEY = "conveyor:batches"

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from app.models import ImportedRecord, Session, engine
-from conveyor import Job, discard_on, polynomially_longer, retry_on, unique
+from conveyor import Batch, Job, discard_on, perform_all_later, polynomially_longer, retry_on, unique
+from tasks.batch_summary_job import BatchSummaryJob
 
 
 # A file is not enqueued for import twice while an import of it waits or runs (an hour at most).
@@ -61,3 +62,19 @@ class DataImportJob(Job):
         with Session.begin() as session:
             session.execute(statement)
         return len(rows)
+
+
+def import_files(file_paths: list[str]) -> Batch:
+    """Import each file in a job of its own, as a batch whose summary is logged when all have ended.
+
+    A file already being imported is not enqueued again (``@unique``): it is not in the batch.
+
+    Example::
+
+        batch = import_files(["/data/a.csv", "/data/b.csv"])
+    """
+    batch = Batch(description=f"Import {len(file_paths)} file(s)", properties={"files": len(file_paths)})
+    batch.on("finish", BatchSummaryJob)
+    with batch.jobs():
+        perform_all_later([DataImportJob(path) for path in file_paths])
+    return batch

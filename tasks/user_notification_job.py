@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from app.mailers import UserMailer
 from app.models import Session, User
-from conveyor import Job, perform_all_later
+from conveyor import Batch, Job, perform_all_later
+from tasks.batch_summary_job import BatchSummaryJob
 
 
 class UserNotificationJob(Job):
@@ -29,13 +30,18 @@ class UserNotificationJob(Job):
         return notified
 
 
-def enqueue_in_batches(user_ids: Iterable[int], of: int = 1000, message: str = "You have news.") -> int:
-    """Enqueue one UserNotificationJob per ``of`` users, in one bulk enqueue; returns the job count.
+def enqueue_in_batches(user_ids: Iterable[int], of: int = 1000, message: str = "You have news.") -> Batch:
+    """Enqueue one UserNotificationJob per ``of`` users, in one bulk enqueue, as a batch whose summary is
+    logged when every job has ended (``BatchSummaryJob``); returns the batch.
 
     Example::
 
-        enqueue_in_batches(session.scalars(select(User.id).where(User.active)), of=1000)
+        batch = enqueue_in_batches(session.scalars(select(User.id).where(User.active)), of=1000)
+        batch.status.pending                       # jobs not ended yet
     """
     ids = list(user_ids)
-    jobs = [UserNotificationJob(ids[start : start + of], message) for start in range(0, len(ids), of)]
-    return perform_all_later(jobs)
+    batch = Batch(description=f"Notify {len(ids)} users", properties={"users": len(ids)})
+    batch.on("finish", BatchSummaryJob)
+    with batch.jobs():
+        perform_all_later([UserNotificationJob(ids[start : start + of], message) for start in range(0, len(ids), of)])
+    return batch

@@ -1,9 +1,10 @@
 """Batches in Redis: a batch's members and counters, each job's end recorded once, callbacks pushed once.
 
-A batch is two keys (``conveyor.keys``): a hash of its description, counters and callbacks, and a
-hash of its members (job id -> state). Every change is one Lua script (``lua/batch_*.lua``, with
-the shared functions in ``lua/batch.lua``) keyed by job id: a job's end moves its member from
-pending to succeeded, discarded or dead only once, so an execution that super fetch delivers again
+A batch is three keys (``conveyor.keys``): a hash of its description, counters and callbacks, the
+set of its pending members (job ids) and a hash of its members that ended (job id -> state). Every
+change is one Lua script (``lua/batch_*.lua``, with the shared functions in ``lua/batch.lua``) keyed
+by job id: a job's end takes its id out of the pending set (``SREM`` says whether it was there) and
+records succeeded, discarded or dead only once, so an execution that super fetch delivers again
 (by design, after a worker died before its acknowledgement) or that runs twice changes nothing the
 second time. The script that records the last end also finds the batch complete and pushes its
 callback messages (built by ``conveyor.jobs.batch`` when they were declared) under a once-only guard
@@ -37,6 +38,7 @@ from conveyor.errors import UnknownBatchError
 from conveyor.keys import BATCH_PREFIX, BATCHES_KEY, WAKE_CAP, WAKE_PREFIX
 
 __all__ = [
+    "CHILD_PREFIX",
     "DEAD",
     "DISCARDED",
     "EVENTS",
@@ -47,8 +49,11 @@ __all__ = [
     "BatchState",
     "RedisBatchStore",
     "UnknownBatchError",
+    "ack_succeeded",
     "batch_key",
     "check_batch_id",
+    "succeeded_at_ack",
+    "take_succeeded_at_ack",
 ]
 
 #: A member's state in the members hash (one letter: a batch of 10,000 keeps 10,000 of them).
@@ -66,6 +71,29 @@ _ADD = Script("batch_add")
 _FORGET = Script("helpers", "batch", "batch_forget")
 _END = Script("helpers", "batch", "batch_end")
 _REOPEN = Script("batch_reopen")
+_ACK_SUCCEEDED = Script("helpers", "batch", "ack_succeeded")
+
+#: Successes to record with the acknowledgement of their message: delivery tag -> (batch id, job id).
+#: The worker's request (``conveyor.jobs.worker_lost``) adds one just before it acknowledges a batch
+#: job that returned; the acknowledgement (``conveyor.broker.fetch.acks``) takes it, in the same thread.
+_SUCCEEDED_AT_ACK: dict[str, tuple[str, str]] = {}
+
+
+def succeeded_at_ack(tag: str, batch_id: str, job_id: str) -> None:
+    """The acknowledgement of ``tag`` records its job's success in ``batch_id`` (one script, one round trip)."""
+    _SUCCEEDED_AT_ACK[tag] = (batch_id, job_id)
+
+
+def take_succeeded_at_ack(tag: str) -> tuple[str, str] | None:
+    """The success to record with the acknowledgement of ``tag``, if any (taken: recorded once)."""
+    return _SUCCEEDED_AT_ACK.pop(tag, None)
+
+
+def ack_succeeded(client: Any, ack_keys: list[str], tag: str, batch_id: str, job_id: str) -> bool:
+    """``lua/ack.lua`` and the job's success in its batch, in one script; True if this owner acknowledged it."""
+    key = batch_key(batch_id)
+    args = [tag, batch_id, BATCH_PREFIX, time.time(), BATCH_TTL_S, WAKE_PREFIX, WAKE_CAP, job_id]
+    return bool(_ACK_SUCCEEDED(client, [*ack_keys, key], args))
 
 
 def check_batch_id(batch_id: Any) -> str:
@@ -79,7 +107,7 @@ def check_batch_id(batch_id: Any) -> str:
 
 
 def batch_key(batch_id: str) -> str:
-    """The batch's hash; its members are ``batch_key(id) + ":jobs"``."""
+    """The batch's hash; its pending set is ``batch_key(id) + ":pending"``, its ended members ``+ ":jobs"``."""
     return BATCH_PREFIX + batch_id
 
 
@@ -149,7 +177,8 @@ class BatchState:
             total=number("total"),
             pending=number("pending"),
             retrying=number("retrying"),
-            succeeded=number("succeeded"),
+            # Not stored: what neither is pending nor ended otherwise (one counter less per job's end).
+            succeeded=number("total") - number("pending") - number("discarded") - number("dead"),
             discarded=number("discarded"),
             dead=number("dead"),
             children=number("children"),
@@ -183,7 +212,7 @@ class RedisBatchStore:
         key = batch_key(batch_id)
         keys = [key, key + ":jobs", BATCHES_KEY]
         if parent:
-            keys += [batch_key(parent), batch_key(parent) + ":jobs"]
+            keys += [batch_key(parent), batch_key(parent) + ":pending", batch_key(parent) + ":jobs"]
         pairs = [
             part
             for event, (queue_list, envelope) in callbacks.items()
@@ -218,7 +247,7 @@ class RedisBatchStore:
         """Register ``job_ids`` as pending members, before they are sent; how many were new."""
         key = batch_key(batch_id)
         try:
-            return int(_ADD(self.client, [key, key + ":jobs"], [self.ttl, self.max_jobs, *job_ids]))
+            return int(_ADD(self.client, [key, key + ":pending"], [self.ttl, self.max_jobs, " ".join(job_ids)]))
         except Exception as exc:
             if "no such batch" in str(exc):
                 raise UnknownBatchError(f"batch {batch_id} is gone: its keys expired") from exc
@@ -227,7 +256,7 @@ class RedisBatchStore:
     def forget(self, batch_id: str, job_ids: Sequence[str]) -> int:
         """Take back members that were registered but not sent; how many were still pending."""
         key = batch_key(batch_id)
-        return int(_FORGET(self.client, [key, key + ":jobs"], [*self._settle_args(batch_id), *job_ids]))
+        return int(_FORGET(self.client, [key, key + ":pending"], [*self._settle_args(batch_id), " ".join(job_ids)]))
 
     def end(self, batch_id: str, member: str, outcome: str) -> bool:
         """Record a member's end (``SUCCEEDED``, ``DISCARDED``, ``DEAD``; or ``RETRYING``); False if nothing changed."""
@@ -236,7 +265,7 @@ class RedisBatchStore:
     def reopen(self, batch_id: str, members: Iterable[str]) -> int:
         """Dead members pending again (their jobs were sent again); how many."""
         key = batch_key(batch_id)
-        return int(_REOPEN(self.client, [key, key + ":jobs"], [self.ttl, *members]))
+        return int(_REOPEN(self.client, [key, key + ":jobs", key + ":pending"], [self.ttl, *members]))
 
     def cancel(self, batch_id: str) -> bool:
         """Mark the batch cancelled (its jobs read it); False if there is no such batch."""
@@ -263,15 +292,22 @@ class RedisBatchStore:
     def members(self, batch_id: str, state: str | None = None, limit: int = 1000) -> dict[str, list[str]]:
         """Up to ``limit`` members per state (all states, or one), in the hash's order."""
         found: dict[str, list[str]] = {name: [] for name in STATES}
-        wanted = None if state is None else {state}
+        key = batch_key(batch_id)
+        if state in (None, PENDING):  # the pending set (retrying ones included)
+            for member in self.client.sscan_iter(key + ":pending", count=1000):
+                if len(found[PENDING]) >= limit:
+                    break
+                found[PENDING].append(_text(member))
+        if state == PENDING:
+            return found
         cursor = 0
-        while True:
-            cursor, chunk = self.client.hscan(batch_key(batch_id) + ":jobs", cursor, count=1000)
+        while True:  # the members that failed once or ended
+            cursor, chunk = self.client.hscan(key + ":jobs", cursor, count=1000)
             for member, value in chunk.items():
                 code = _text(value)
-                if (wanted is None or code in wanted) and code in found and len(found[code]) < limit:
+                if code != PENDING and code in found and (state is None or code == state) and len(found[code]) < limit:
                     found[code].append(_text(member))
-            if cursor == 0 or all(len(ids) >= limit for code, ids in found.items() if wanted is None or code in wanted):
+            if cursor == 0:
                 return found
 
     def ids(self, limit: int = 50, offset: int = 0) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -216,6 +217,19 @@ class CeleryAdapter:
             job.successfully_enqueued = True
             logs.enqueued(job)
 
+    def _prepare_all(self, app: Celery, jobs: Sequence[Enqueueable]) -> tuple[Sequence[Any], Callable[..., Any]]:
+        lean = _lean_redis_sender(app, self)
+        if lean is None:
+            return self._prepare_generic(app, (job.serialize() for job in jobs)), functools.partial(
+                self._send_generic, app
+            )
+        try:  # kombu's Redis transport: messages from templates, one pipeline per chunk
+            return lean.prepare(job.serialize() for job in jobs), lean.send
+        except OperationalError as exc:  # the broker is down: its connection opens here, nothing is sent
+            raise EnqueueError(
+                f"perform_all_later: could not enqueue any of the {len(jobs)} job(s): {type(exc).__name__}: {exc}"
+            ) from exc
+
     def enqueue_all(
         self, app: Celery, jobs: Sequence[Enqueueable], batch_size: int, before: BeforeChunk | None = None
     ) -> None:
@@ -225,23 +239,20 @@ class CeleryAdapter:
         if waits:
             delayed = {id(job) for job, _ in waits}
             jobs = [job for job in jobs if id(job) not in delayed]
-        lean = _lean_redis_sender(app, self)
-        if lean is not None:  # kombu's Redis transport: messages from templates, one pipeline per chunk
-            try:
-                entries: Sequence[Any] = lean.prepare(job.serialize() for job in jobs)
-            except OperationalError as exc:  # the broker is down: its connection opens here, nothing is sent
-                raise EnqueueError(
-                    f"perform_all_later: could not enqueue any of the {len(jobs)} job(s): {type(exc).__name__}: {exc}"
-                ) from exc
-            send_chunk = lean.send
-        else:
-            entries = self._prepare_generic(app, (job.serialize() for job in jobs))
-            send_chunk = functools.partial(self._send_generic, app)
+        # A batch registers the jobs while their messages are built (its Redis time overlaps ours); nothing
+        # is sent before it is done.
+        ahead = _Ahead(before, jobs, batch_size) if before is not None else None
+        try:
+            entries, send_chunk = self._prepare_all(app, jobs)
+        except BaseException:
+            if ahead is not None:  # done registering before the caller takes back what was not sent
+                ahead.thread.join()
+            raise
+        if ahead is not None:
+            ahead.wait()
         self._schedule_all(app, waits, before)
         for start in range(0, len(entries), batch_size):
             chunk = entries[start : start + batch_size]
-            if before is not None:
-                before(jobs[start : start + batch_size])
             try:
                 duplicates = send_chunk(chunk)
             except NotReplicatedError:  # written to the master: its jobs are enqueued, say so, then raise
@@ -260,6 +271,31 @@ class CeleryAdapter:
                     continue
                 job.successfully_enqueued = True
                 logs.enqueued(job)
+
+
+class _Ahead:
+    """``before(chunk)`` for every chunk, in a thread of its own, while the caller builds the messages.
+
+    ``wait()`` joins it and raises what it raised (then nothing is sent: the caller has not sent yet).
+    """
+
+    def __init__(self, before: BeforeChunk, jobs: Sequence[Enqueueable], batch_size: int) -> None:
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                for start in range(0, len(jobs), batch_size):
+                    before(jobs[start : start + batch_size])
+            except BaseException as exc:  # raised in the caller's thread by wait()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="conveyor-batch-register", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 _DEFAULT = CeleryAdapter()

@@ -230,8 +230,14 @@ class Execution(Continuable):
             raise
         finally:
             reset()
-            if outcome is not None and outcome != _NOT_ENDED:
+            if outcome is not None and outcome != _NOT_ENDED and not self._success_at_ack(outcome):
                 self._record_batch_end(outcome)
+
+    def _success_at_ack(self, outcome: str) -> bool:
+        """A success in a worker that acknowledges after the run is recorded with the acknowledgement
+        (``conveyor.jobs.worker_lost.JobRequest``): one script, no round trip here."""
+        task = self._task
+        return outcome == SUCCEEDED and task is not None and bool(task.acks_late) and not task.request.is_eager
 
     def _record_batch_end(self, outcome: str) -> None:
         app = self._task.app if self._task is not None else current_app()

@@ -21,13 +21,15 @@ from typing import Any
 
 from celery.worker.request import Request
 
+from conveyor.broker.batches import SUCCEEDED, check_batch_id, succeeded_at_ack
+from conveyor.broker.fetch.acks import QoS
 from conveyor.broker.fetch.poison import poison_reason
 from conveyor.defaults import MAX_WORKER_DEATHS, WORKER_DEATHS_TTL_S
 from conveyor.jobs.controlled_run import release_controls
 from conveyor.keys import DEATHS_PREFIX
 from conveyor.settings import redis_client
 
-__all__ = ["JobRequest", "count_death"]
+__all__ = ["JobRequest", "count_death", "record_success"]
 
 logger = logging.getLogger("conveyor.jobs.worker_lost")
 
@@ -51,7 +53,36 @@ def count_death(app: Any, job_id: str) -> int:
 
 
 class JobRequest(Request):  # type: ignore[misc]
-    """Celery's request, with worker deaths counted before a job is sent again."""
+    """Celery's request, with worker deaths counted before a job is sent again, and a batch job's success
+    recorded with its acknowledgement (``conveyor.jobs.batch``): one script, no round trip of its own.
+    """
+
+    #: Set by on_success when the job returned: its acknowledgement (acks_late) then records the success.
+    _conveyor_returned = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Celery's worker makes a subclass per task (celery.worker.request.create_request_cls) whose own
+        # on_success acknowledges: wrap it, so that acknowledge() knows it follows a success.
+        super().__init_subclass__(**kwargs)
+        generated = cls.__dict__.get("on_success")
+        if generated is not None:
+            cls.on_success = _noting_success(generated)  # type: ignore[method-assign]
+
+    def on_success(self, failed__retval__runtime: Any, **kwargs: Any) -> Any:
+        self._conveyor_returned = not failed__retval__runtime[0]
+        return super().on_success(failed__retval__runtime, **kwargs)
+
+    def acknowledge(self) -> None:
+        batch_id = _batch_of(self.message) if self._conveyor_returned and not self.acknowledged else None
+        if batch_id is not None:
+            tag = str(self.message.delivery_tag)
+            qos = getattr(getattr(self.message, "channel", None), "qos", None)
+            if isinstance(qos, QoS) and tag in qos.claimed:
+                # Celery sends the acknowledgement soon, from its loop: conveyor's QoS.ack takes this then.
+                succeeded_at_ack(tag, batch_id, str(self.id))
+            else:  # acknowledged by kombu's own code: recorded on its own, first
+                record_success(self.task.app, batch_id, str(self.id))
+        return super().acknowledge()  # type: ignore[no-any-return]
 
     def _retry_worker_lost(self, exc: BaseException, exc_info: Any) -> bool:
         deaths = count_death(self.task.app, str(self.id))
@@ -63,3 +94,31 @@ class JobRequest(Request):  # type: ignore[misc]
             logger.error("conveyor: job %s[%s]: %s; not run again", self.task_name, self.id, poison_reason(deaths))
             return False
         return bool(super()._retry_worker_lost(exc, exc_info))
+
+
+def _noting_success(on_success: Any) -> Any:
+    def noted(self: JobRequest, failed__retval__runtime: Any, **kwargs: Any) -> Any:
+        self._conveyor_returned = not failed__retval__runtime[0]
+        return on_success(self, failed__retval__runtime, **kwargs)
+
+    return noted
+
+
+def _batch_of(message: Any) -> str | None:
+    """The batch id in a message's ``conveyor`` header, if it is one (a header is data: checked)."""
+    header = (getattr(message, "headers", None) or {}).get("conveyor")
+    batch_id = header.get("batch") if isinstance(header, dict) else None
+    try:
+        return check_batch_id(batch_id) if batch_id is not None else None
+    except ValueError:
+        return None
+
+
+def record_success(app: Any, batch_id: str, job_id: str) -> None:
+    """A batch job's success, recorded on its own (its acknowledgement does not go through conveyor's fetch)."""
+    from conveyor.jobs.batch import batch_store
+
+    try:
+        batch_store(app).end(batch_id, job_id, SUCCEEDED)
+    except Exception as exc:
+        logger.error("conveyor: could not record the success of job %s in batch %s: %s", job_id, batch_id, exc)

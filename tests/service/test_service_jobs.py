@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.models import ImportedRecord, Session, User
 from conveyor.testing import EnqueuedJobs, interrupt_job_during_step
-from tasks.data_import_job import DataImportJob
+from tasks.data_import_job import DataImportJob, import_files
 from tasks.data_processing_job import DataProcessingJob
 from tasks.notification_job import NotificationJob
 from tasks.user_notification_job import UserNotificationJob, enqueue_in_batches
@@ -66,10 +66,30 @@ def test_user_notifications_continue_past_a_failing_user(
     assert f"Failed to notify user {ids[1]}" in caplog.text
 
 
-def test_enqueue_in_batches_sends_one_job_per_thousand_users(enqueued_jobs: EnqueuedJobs) -> None:
-    assert enqueue_in_batches(range(1, 2501), of=1000) == 3
+def test_enqueue_in_batches_sends_one_job_per_thousand_users_as_a_batch_that_logs_its_summary(
+    enqueued_jobs: EnqueuedJobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tasks")
+    batch = enqueue_in_batches(range(1, 2501), of=1000)
     enqueued_jobs.assert_enqueued_jobs(3, only=UserNotificationJob, queue="notifications")
     assert [len(entry.args[0]) for entry in enqueued_jobs.jobs] == [1000, 1000, 500]
+    assert batch.status.pending == 3
+    enqueued_jobs.perform_all()  # the three jobs, then the batch's finish callback
+    assert batch.status.finished
+    assert "Notify 2500 users: 3 of 3 job(s) done, 0 failed" in caplog.text
+
+
+def test_importing_files_as_a_batch_counts_a_missing_file_as_failed(
+    tmp_path: Path, enqueued_jobs: EnqueuedJobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tasks")
+    csv_file = tmp_path / "records.csv"
+    csv_file.write_text(f"external_id,name,amount\n{uuid.uuid4().hex}-1,Item,1\n")
+    batch = import_files([str(csv_file), str(tmp_path / "missing.csv")])
+    enqueued_jobs.perform_all()
+    status = batch.status
+    assert (status.succeeded, status.discarded, status.finished) == (1, 1, True)
+    assert "Import 2 file(s): 1 of 2 job(s) done, 1 failed" in caplog.text
 
 
 def test_notification_job_is_urgent_and_mails_the_user(

@@ -48,6 +48,7 @@ from kombu.transport.virtual import base as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
+from conveyor.broker.batches import ack_succeeded, take_succeeded_at_ack
 from conveyor.broker.fetch.promotion import JOURNAL_CAP
 from conveyor.broker.scripts import Script
 from conveyor.keys import CLAIMS_KEY, WAKE_CAP, WAKE_PREFIX
@@ -98,8 +99,13 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
         tag = bytes_to_str(delivery_tag)
         if tag not in self.claimed:
             return super().ack(delivery_tag)  # type: ignore[no-any-return]
+        succeeded = take_succeeded_at_ack(tag)  # a batch job that returned: its success in the same script
         with self._client() as client:
-            if not _ACK(client, self._keys(), [tag]):
+            if succeeded is not None:
+                acked = ack_succeeded(client, self._keys(), tag, *succeeded)
+            else:
+                acked = bool(_ACK(client, self._keys(), [tag]))
+            if not acked:
                 logger.warning(
                     "conveyor: acknowledgement of %s came after its job was recovered from this worker "
                     "(it stopped sending heartbeats for a while): the job runs, or ran, again elsewhere",

@@ -2,24 +2,29 @@
 -- batch script): record a member's end once, find a batch's completion, push its callbacks once.
 -- KEYS: none of its own.
 -- ARGV: none of its own.
--- Keys from data: `batch` and `jobs` (a batch's hash and its members' hash: the caller's KEYS, or those of
--- a parent batch, `prefix .. id` with the id its child's `parent` field names: a finished child counts in
--- its parent in the same step), `list` (a callback's queue list, from the batch's `cb:<event>` field, which
--- conveyor wrote from kombu's own layout when the callback was declared).
+-- Keys from data: `batch`, `jobs` and `pending` (a batch's hash, its ended members' hash and its pending
+-- set: the caller's KEYS, or those of a parent batch, `prefix .. id` with the id its child's `parent`
+-- field names: a finished child counts in its parent in the same step), `list` (a callback's queue list,
+-- from the batch's `cb:<event>` field, which conveyor wrote from kombu's own layout when it was declared).
 --
 -- A batch hash: description, properties (JSON), created_at, parent (an id or ''), sealed (0/1: a
 -- jobs() block ended), opens (jobs() blocks still open), cancelled (0/1), finished_at; the counters
--- total, pending, retrying, succeeded, discarded, dead, children; `cb:<event>` (cjson [list, envelope])
--- and `fired:<event>` (when that callback was pushed: at most once). Its members' hash: a job id, or
--- `b:<id>` for a child batch, -> p pending, r retrying (failed, a retry is on its way), s succeeded,
--- x discarded, d dead. A member's state moves only forward (p/r -> s/x/d; d -> s/x when a dead job
--- sent again ends), so an execution that is delivered again or duplicated changes nothing twice.
-local COUNTER = {p = 'pending', r = 'retrying', s = 'succeeded', x = 'discarded', d = 'dead'}
+-- total, pending (retrying included), retrying, discarded, dead, children (succeeded is what remains:
+-- total - pending - discarded - dead); `cb:<event>` (cjson [list, envelope]) and `fired:<event>` (when
+-- that callback was pushed: at most once). Its pending set: the members registered and not ended (a
+-- job id, or `b:<id>` for a child batch). Its members' hash: `_` (so that it exists, with its TTL, from
+-- the start) and each member that failed once or ended -> r retrying (failed, a retry is on its way), s
+-- succeeded, x discarded, d dead. A member leaves the pending set once (SREM says whether it was there)
+-- and its state moves only forward (d -> s/x when a dead job sent again ends), so an execution that is
+-- delivered again or duplicated changes nothing twice. The common end, pending -> succeeded, is SREM +
+-- HSET + HINCRBY. Ends do not refresh the TTL (registrations, blocks and the finish do).
+local COUNTER = {x = 'discarded', d = 'dead'}
 
 local function touch(batch, ttl)
-  local jobs = batch .. ':jobs'
+  local jobs, pending = batch .. ':jobs', batch .. ':pending'
   redis.call('EXPIRE', batch, ttl)
   redis.call('EXPIRE', jobs, ttl)
+  redis.call('EXPIRE', pending, ttl)
 end
 
 -- Push the callback declared for `event`, once ever per batch.
@@ -34,28 +39,33 @@ local function fire(batch, event, now, wake_prefix, cap)
   return 1
 end
 
--- Move `member` to `outcome`; true when it ended now (it was pending or retrying, or dead and sent again).
+-- Move `member` to `outcome`; true when it ended now (it was pending, or dead and sent again), with the
+-- batch's pending count after it. `r` (a retry is on its way) is not an end: it is counted once.
 local function end_member(batch, member, outcome, now, wake_prefix, cap)
-  local jobs = batch .. ':jobs'
-  local state = redis.call('HGET', jobs, member)
-  if not state or state == 's' or state == 'x' or state == outcome then return false end
+  local jobs, pending = batch .. ':jobs', batch .. ':pending'
   if outcome == 'r' then
-    if state == 'p' then
-      redis.call('HSET', jobs, member, 'r')
+    if redis.call('SISMEMBER', pending, member) == 1 and redis.call('HSETNX', jobs, member, 'r') == 1 then
       redis.call('HINCRBY', batch, 'retrying', 1)
     end
     return false
   end
-  redis.call('HSET', jobs, member, outcome)
-  if state == 'd' then
-    redis.call('HINCRBY', batch, 'dead', -1)
+  local left
+  if redis.call('SREM', pending, member) == 1 then
+    if redis.call('HSET', jobs, member, outcome) == 0 then  -- it had a state already: retrying
+      redis.call('HINCRBY', batch, 'retrying', -1)
+    end
+    left = redis.call('HINCRBY', batch, 'pending', -1)
   else
-    redis.call('HINCRBY', batch, 'pending', -1)
-    if state == 'r' then redis.call('HINCRBY', batch, 'retrying', -1) end
+    if outcome == 'd' or redis.call('HGET', jobs, member) ~= 'd' then return false end  -- unknown or ended
+    redis.call('HSET', jobs, member, outcome)
+    redis.call('HINCRBY', batch, 'dead', -1)
+    left = tonumber(redis.call('HGET', batch, 'pending') or 0)
   end
-  redis.call('HINCRBY', batch, COUNTER[outcome], 1)
-  if outcome ~= 's' then fire(batch, 'discard', now, wake_prefix, cap) end
-  return true
+  if outcome ~= 's' then
+    redis.call('HINCRBY', batch, COUNTER[outcome], 1)
+    fire(batch, 'discard', now, wake_prefix, cap)
+  end
+  return true, left
 end
 
 -- A batch is complete when sealed, no jobs() block is open and nothing is pending: then `finish` (once),
@@ -76,7 +86,8 @@ local function settle(prefix, id, now, ttl, wake_prefix, cap)
     if not failed and f[7] ~= '1' then fire(batch, 'success', now, wake_prefix, cap) end
     local parent = f[8]
     if not parent or parent == '' then return end
-    if not end_member(prefix .. parent, 'b:' .. id, failed and 'd' or 's', now, wake_prefix, cap) then return end
+    local ended, left = end_member(prefix .. parent, 'b:' .. id, failed and 'd' or 's', now, wake_prefix, cap)
+    if not ended or left > 0 then return end
     id = parent
   end
 end

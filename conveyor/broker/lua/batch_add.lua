@@ -1,15 +1,20 @@
--- Register jobs in a batch before they are sent (conveyor.broker.batches): each id becomes pending once
--- (a second registration of an id changes nothing); a finished batch that gets jobs is open again.
--- KEYS: 1 batch, 2 its members.
--- ARGV: 1 TTL s, 2 most members a batch may hold, 3... job ids.
+-- Register jobs in a batch before they are sent (conveyor.broker.batches): each id joins the pending set
+-- once (an id pending already changes nothing); a finished batch that gets jobs is open again. The ids
+-- come as one space-separated argument (a chunk of 1,000 is one string to send, not 1,000 arguments)
+-- and are added with one SADD per 500.
+-- KEYS: 1 batch, 2 its pending set.
+-- ARGV: 1 TTL s, 2 most members a batch may hold, 3 job ids, separated by spaces.
 -- Returns how many ids were new; an error if the batch is gone or would hold more than its bound.
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('ERR conveyor: no such batch (its keys expired?)') end
-if redis.call('HLEN', KEYS[2]) + #ARGV - 2 > tonumber(ARGV[2]) then
+local total = redis.call('HGET', KEYS[1], 'total')
+if not total then return redis.error_reply('ERR conveyor: no such batch (its keys expired?)') end
+local ids = {}
+for id in string.gmatch(ARGV[3], '%S+') do ids[#ids + 1] = id end
+if tonumber(total) + #ids > tonumber(ARGV[2]) then
   return redis.error_reply('ERR conveyor: the batch would hold more than ' .. ARGV[2] .. ' jobs')
 end
 local added = 0
-for i = 3, #ARGV do
-  added = added + redis.call('HSETNX', KEYS[2], ARGV[i], 'p')
+for first = 1, #ids, 500 do
+  added = added + redis.call('SADD', KEYS[2], unpack(ids, first, math.min(first + 499, #ids)))
 end
 if added > 0 then
   redis.call('HINCRBY', KEYS[1], 'total', added)

@@ -194,6 +194,7 @@ def test_keys_have_a_ttl_the_members_a_bound_and_unknown_ids_a_clear_error(
     store.add(batch, ["a"])
     assert 0 < redis_client.ttl(batch_key(batch)) <= 600
     assert 0 < redis_client.ttl(batch_key(batch) + ":jobs") <= 600
+    assert 0 < redis_client.ttl(batch_key(batch) + ":pending") <= 600
     assert 0 < redis_client.ttl(BATCHES_KEY) <= 600
     with pytest.raises(redis.ResponseError, match="more than 100 jobs"):
         store.add(batch, [str(n) for n in range(100)])
