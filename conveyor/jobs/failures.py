@@ -16,8 +16,10 @@ import logging
 import traceback as tb
 from typing import Any
 
+from conveyor.broker.batches import DEAD, check_batch_id
 from conveyor.broker.dead.dead_set import BROKER_ERRORS, DeadSet
 from conveyor.defaults import is_redis_url
+from conveyor.jobs.batch import batch_store
 from conveyor.jobs.task import JobTask
 from conveyor.records import HEADER, DeadRecord, dead_record, parse_job_header
 
@@ -94,4 +96,20 @@ def record_task_failure(
     except Exception as exc:
         logger.error("conveyor: could not add job %s to the dead set: %s: %s", task_id, type(exc).__name__, exc)
         return
+    _dead_in_batch(task, str(task_id))
     logger.warning("conveyor: %s (Job ID: %s) moved to the dead set: %s", record["job_class"], task_id, record["error"])
+
+
+def _dead_in_batch(task: JobTask, job_id: str) -> None:
+    """A dead job of a batch is dead there too. The job's own execution recorded it already when it ran to
+    its end; a job whose pool process died under it for the last time (``conveyor.jobs.worker_lost``) or
+    that hit its hard time limit did not: this records it (keyed by job id: once either way)."""
+    batch_id = parse_job_header(getattr(task.request, HEADER, None)).get("batch")
+    if batch_id is None:
+        return
+    try:
+        batch_store(task.app).end(check_batch_id(batch_id), job_id, DEAD)
+    except Exception as exc:  # a forged id names no key; Redis away: the batch waits, the job stays dead
+        logger.error(
+            "conveyor: could not record dead job %s in batch %r: %s: %s", job_id, batch_id, type(exc).__name__, exc
+        )
