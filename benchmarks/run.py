@@ -27,6 +27,8 @@ Scenarios (each conveyor run next to the equivalent plain-Celery run, same app c
              the equivalent job: enqueue and drain, run once at the end.
 11. async    ``benchmarks.async_jobs``: ``async def perform`` drained next to ``def perform``; 200 jobs x 1 s
              of I/O on one threads worker; the loop lag of ``aperform_later`` against ``perform_later``.
+12. batches  ``benchmarks.batches``: 10,000 no-op jobs in a batch next to the same jobs outside one: enqueue,
+             drain, Redis commands and CPU per job, Redis memory per job once the batch finished.
 
 Ends with the targets of issue 18, each met or missed (``benchmarks.targets``).
 
@@ -294,9 +296,16 @@ def main() -> int:
     drains = {side: statistics.median(values) for side, values in results["drain prefork"].items()}
     super_vs_reliable = drains["conveyor"] / drains["conveyor, reliable fetch alone"]
     super_vs_kombu = drains["conveyor"] / drains["plain, kombu's fetch"]
-    priority, selections, durable, django_tasks, async_jobs = (
+    priority, selections, durable, django_tasks, async_jobs, batches = (
         _run_once(module)
-        for module in ("priority_latency", "operator_actions", "durable_enqueue", "django_tasks", "async_jobs")
+        for module in (
+            "priority_latency",
+            "operator_actions",
+            "durable_enqueue",
+            "django_tasks",
+            "async_jobs",
+            "batches",
+        )
     )
 
     verdicts = targets.evaluate(results, publishes_per_job, priority) + targets.redis_cost(counts, 3000)
@@ -370,6 +379,10 @@ def main() -> int:
             "`async def perform` next to `def perform`, and the async enqueue (`benchmarks/async_jobs.py`, issue 30):",
             "",
             async_jobs.strip(),
+            "",
+            "Jobs in a batch next to the same jobs outside one (`benchmarks/batches.py`, issue 31):",
+            "",
+            batches.strip(),
             "",
             profile.read_text() if profile.exists() else "(no profile yet: `make profile` writes one)",
         ]

@@ -38,3 +38,21 @@ class BatchCallbackJob(Job):
     def perform(self, batch: Batch, event: str) -> None:
         status = batch.status
         records().rpush("callbacks", json.dumps([event, batch.id, status.succeeded, status.dead, status.pending]))
+
+
+class FanOutJob(Job):
+    """Adds ``more`` rows to its own batch and opens a child batch of ``children`` rows (its parent: this
+    job's batch), recording the child's id."""
+
+    queue_as = "rel"
+
+    def perform(self, more: int, children: int) -> None:
+        from conveyor import perform_all_later
+
+        assert self.batch is not None
+        with self.batch.jobs():
+            perform_all_later([ImportRowJob(10_000 + n) for n in range(more)])
+        child = Batch(description="child").on("success", BatchCallbackJob, "child-success")
+        with child.jobs():
+            perform_all_later([ImportRowJob(20_000 + n) for n in range(children)])
+        records().set("child", child.id)

@@ -145,3 +145,27 @@ def test_a_batch_job_that_kills_its_pool_process_every_time_is_dead_in_its_batch
     with enqueuing_through(rel_app):
         status = Batch.find(batch.id).status
     assert (status.dead, status.succeeded, status.pending) == (1, 1, 0)
+
+
+def test_a_job_adding_100_jobs_and_a_child_batch_of_50_in_a_batch_of_50_the_parent_succeeds_after_both_once(
+    rel_app: Any, records: redis.Redis, workers: Workers
+) -> None:
+    from tests.reliability.batch_jobs import FanOutJob
+
+    broker = redis.Redis.from_url(rel_app.conf.broker_url)
+    workers.start(2, concurrency=2)
+    with enqueuing_through(rel_app):
+        batch = Batch(description="parent").on("success", _callback(), "success")
+        with batch.jobs():
+            perform_all_later([*(_row()(n) for n in range(49)), FanOutJob(100, 50)])
+    wait_until(lambda: fired(records)["success"] >= 1, 60, message=lambda: f"callbacks: {callbacks(records)}")
+    wait_until(lambda: drained(broker), 30, message="the queues drained")
+    assert fired(records) == {"child-success": 1, "success": 1}
+    with enqueuing_through(rel_app):
+        status = Batch.find(batch.id).status
+        child = Batch.find(records.get("child").decode()).status  # type: ignore[union-attr]
+    assert child.parent == batch.id
+    assert child.fired["success"] <= status.fired["success"]  # the child's success was pushed first
+    # 49 rows + the fan-out job + its 100 rows + the child batch; the child's 50 rows in the child
+    assert (status.total, status.succeeded, status.children, status.pending) == (151, 151, 1, 0)
+    assert records.scard("done") == 49 + 100 + 50

@@ -209,7 +209,9 @@ def test_a_failing_callback_is_a_normal_job_in_the_dead_set_and_the_batch_record
     assert len(running.of("failing-callback")) == 1
 
 
-def test_a_batch_s_keys_expire_and_its_members_are_ids_not_results(running: Recorder, redis_client: redis.Redis) -> None:
+def test_a_batch_s_keys_expire_and_its_members_are_ids_not_results(
+    running: Recorder, redis_client: redis.Redis
+) -> None:
     batch = Batch()
     with batch.jobs():
         job = BatchRowJob.perform_later(1)
