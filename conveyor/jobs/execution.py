@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from celery.exceptions import Ignore, Reject, Retry
 
-from conveyor.broker.batches import DEAD, DISCARDED, RETRYING, SUCCEEDED
+from conveyor.broker.batches import DEAD, DISCARDED, RETRYING, SUCCEEDED, check_batch_id
 from conveyor.broker.fetch.handoff import hand_off
 from conveyor.broker.views import metrics
 from conveyor.errors import Abort, ContinuationError, Interrupt, ResumeLimitError
@@ -72,6 +72,15 @@ class _RetryRequested(Exception):
 
 class _Resumed(Retry):  # type: ignore[misc]
     """Celery's RETRY state for a job enqueued again with its progress (not counted as a failure)."""
+
+
+def _batch_id(value: str) -> str | None:
+    """A header's batch id, if it is one: a key is built from it (a forged one is ignored, and logged)."""
+    try:
+        return check_batch_id(value)
+    except ValueError:
+        logs.logger.warning("conveyor: ignored a message's batch header %r: not a batch id", value[:80])
+        return None
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
@@ -189,7 +198,7 @@ class Execution(Continuable):
         if "continuation" in meta:
             job._progress, job.resumptions = meta["continuation"], meta["resumptions"]
         if "batch" in meta:
-            job.batch_id = meta["batch"]
+            job.batch_id = _batch_id(meta["batch"])
         return job
 
     @property

@@ -287,11 +287,51 @@ def test_the_dashboard_in_a_real_browser(stack: Stack) -> None:
                 restore = Service.celery("control", "add_consumer", queue, "-d", node, env=stack.env)
                 assert restore.wait() == 0, restore.output
             stack.wait_succeeded(job, quiet_id)
+
+            # Batches: the service's enqueue_in_batches, run as a user would; its page once it finished
+            batch_id = _enqueue_in_batches(stack)
+            stack.service.wait_for("Notify 2500 users: 3 of 3 job(s) done, 0 failed", timeout_s=60)
+            page.get_by_role("link", name="Batches", exact=True).click()
+            row = page.locator(f"[id='batch-{batch_id}']")
+            expect(row).to_contain_text("Notify 2500 users")
+            expect(row.locator(".counts")).to_have_text("3 of 3 ended: 3 succeeded, 0 discarded, 0 dead")
+            expect(row.locator(".state")).to_have_text("finished")
+            row.get_by_role("link", name="Notify 2500 users").click()
+            expect(page.locator("#batch-counts .counts")).to_contain_text(
+                "3 in all: 0 pending (0 retrying), 3 succeeded"
+            )
+            expect(page.locator("#batch-callbacks")).to_contain_text("finish: sent ")
+            expect(page.locator("#jobs-succeeded")).to_have_text("succeeded (3)")
+            page.screenshot(path=ARTIFACTS / "batch.png", full_page=True)
+            _docs_screenshot(page, "batch.jpg")
         finally:
             browser.close()
 
     stack.wait_succeeded("tasks.daily_cleanup_job.DailyCleanupJob", enqueued_id.group(1))
     assert re.search(r"schedule: admin enqueued daily_cleanup now \(job [0-9a-f-]+\)", stack.service.output)
+
+
+def _enqueue_in_batches(stack: Stack) -> str:
+    """The reference service's ``enqueue_in_batches`` for 2,500 users, from the checkout; the batch's id."""
+    import subprocess
+    import sys
+
+    code = (
+        "from app.celery import app\n"
+        "from tasks.user_notification_job import enqueue_in_batches\n"
+        "app.set_current()\n"
+        "print(enqueue_in_batches(range(1, 2501), of=1000).id)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
 
 
 def quickstart_blocks() -> list[tuple[str, str]]:

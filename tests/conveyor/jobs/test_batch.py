@@ -188,3 +188,46 @@ def test_wrong_declarations_fail_at_on_and_unknown_ids_fail_at_find(enqueued_job
         Batch.find("3f2c1a9e-0000-4000-8000-000000000000")
     with pytest.raises(ValueError, match="is not a batch id"):
         Batch.find("conveyor:dead")
+
+
+def test_a_callback_declared_after_the_block_still_runs_and_async_enqueues_go_in_the_batch(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    import asyncio
+
+    from conveyor import aperform_all_later
+
+    batch = Batch()
+
+    async def enqueue() -> None:
+        await RowJob.aperform_later(1)
+        await aperform_all_later([RowJob(2), RowJob(3)])
+
+    with batch.jobs():
+        asyncio.run(enqueue())  # the send runs in a thread: the block's context goes with it
+    batch.on("finish", SummaryJob, note="late")  # the batch exists: stored at once
+    assert [job.meta.get("batch") for job in enqueued_jobs.jobs] == [batch.id] * 3
+    enqueued_jobs.perform_all()
+    assert events("summary") == [(batch.id, 3, 0, 0, "late")]
+
+
+def test_a_job_enqueued_in_a_thread_the_block_started_is_not_in_the_batch_unless_that_thread_opens_one(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    import threading
+
+    batch = Batch()
+    with batch.jobs():
+        outside = threading.Thread(target=RowJob.perform_later, args=(1,))
+        outside.start()
+        outside.join()
+
+        def inside() -> None:
+            with batch.jobs():
+                RowJob.perform_later(2)
+
+        opened = threading.Thread(target=inside)
+        opened.start()
+        opened.join()
+    assert [job.meta.get("batch") for job in enqueued_jobs.jobs] == [None, batch.id]
+    assert batch.status.total == 1
