@@ -126,27 +126,6 @@ def test_kill_9_of_one_of_three_workers_mid_batch_every_callback_once_and_no_job
     )
 
 
-def test_a_batch_job_that_kills_its_pool_process_every_time_is_dead_in_its_batch_which_finishes(
-    rel_app: Any, records: redis.Redis, workers: Workers
-) -> None:
-    from tests.reliability.app import KillerJob
-
-    broker = redis.Redis.from_url(rel_app.conf.broker_url)
-    workers.start(1, concurrency=1)
-    with enqueuing_through(rel_app):
-        batch = Batch().on("finish", _callback(), "finish")
-        with batch.jobs():
-            killer = KillerJob.perform_later()
-            _row().perform_later(1)
-    # its process died under it three times: not sent again, in the dead set, and dead in its batch
-    wait_until(lambda: fired(records)["finish"] >= 1, 90, message=lambda: f"runs: {records.hgetall('runs')}")
-    assert int(records.hget("runs", killer.job_id) or 0) == 3
-    assert broker.zscore(DEAD_KEY, killer.job_id) is not None
-    with enqueuing_through(rel_app):
-        status = Batch.find(batch.id).status
-    assert (status.dead, status.succeeded, status.pending) == (1, 1, 0)
-
-
 def test_a_job_adding_100_jobs_and_a_child_batch_of_50_in_a_batch_of_50_the_parent_succeeds_after_both_once(
     rel_app: Any, records: redis.Redis, workers: Workers
 ) -> None:

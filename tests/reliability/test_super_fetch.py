@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from conveyor import perform_all_later
+from conveyor import Batch, perform_all_later
 from conveyor.broker.dead.dead_set import DeadSet
 from conveyor.keys import CLAIMS_KEY, HEARTBEAT_PREFIX, HELD_PREFIX
 from tests.integration.services import ROOT
@@ -199,13 +199,18 @@ def test_a_job_that_kills_its_process_goes_to_the_dead_set_after_three_deaths(
     started = time.monotonic()
     [worker] = workers.start(1, concurrency=2)
     with enqueuing_through(rel_app):
-        killer = KillerJob.perform_later()
-        others = [RecordJob(10) for _ in range(50)]
-        perform_all_later(others)
+        batch = Batch(description="with a job that kills its process")
+        with batch.jobs():  # its death is recorded by the worker's main process: dead in its batch too
+            killer = KillerJob.perform_later()
+            others = [RecordJob(10) for _ in range(50)]
+            perform_all_later(others)
     dead = DeadSet(redis.Redis.from_url(workers.broker.url))
 
     wait_until(lambda: dead.get(killer.job_id) is not None, 60, message="the killer job in the dead set")
     wait_until(lambda: records.scard("done") == 50, 30, message="every other job done")
+    with enqueuing_through(rel_app):
+        wait_until(lambda: batch.status.finished, 30, message=lambda: f"the batch's end: {batch.status}")
+        assert (batch.status.dead, batch.status.succeeded) == (1, 50)
     record = dead.get(killer.job_id)
     report(
         "10. a job that kill -9s its own process",
