@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks import bench_app
 from benchmarks.workers import QUIET
+from benchmarks.workers import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,14 +39,6 @@ def _worker(pool: str, concurrency: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def _wait_for(check: object, what: str, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not happen in {timeout_s:g} s")
-        time.sleep(0.02)
 
 
 def drain(jobs: int, asynchronous: bool) -> float:

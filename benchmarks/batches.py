@@ -19,34 +19,18 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from benchmarks import bench_app
-from benchmarks.workers import QUIET
+from benchmarks.workers import QUIET, bench_worker
+from benchmarks.workers import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _worker() -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "celery", "-A", "benchmarks.bench_app", "worker", "-c", "2", "-P", "prefork"]
-    return subprocess.Popen(
-        [*argv, "--loglevel=WARNING", *QUIET],
-        cwd=ROOT,
-        env={**os.environ, "BENCH_FETCH": "super"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait_for(check: Any, what: str, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not happen in {timeout_s:g} s")
-        time.sleep(0.02)
+    return bench_worker("benchmarks.bench_app", "prefork", *QUIET, env={**os.environ, "BENCH_FETCH": "super"})
 
 
 def enqueue(jobs: int, batched: bool) -> float:

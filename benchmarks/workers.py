@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["QUIET", "bench_worker"]
+__all__ = ["QUIET", "bench_worker", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The start-up chatter a benchmark of conveyor's own paths leaves out (the "as shipped" runs keep it).
@@ -29,3 +31,12 @@ def bench_worker(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def wait_for(check: Any, what: str, timeout_s: float = 600) -> None:
+    """Until ``check()`` is true (a worker's effect in Redis), polling every 20 ms; RuntimeError past the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not happen in {timeout_s:g} s")
+        time.sleep(0.02)
