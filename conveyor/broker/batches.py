@@ -237,7 +237,15 @@ class RedisBatchStore:
 
     def set_callback(self, batch_id: str, event: str, target: tuple[str, str]) -> None:
         """Declare a callback on a batch already in Redis (``Batch.on`` after its first ``jobs()``)."""
-        self.client.hset(batch_key(batch_id), f"cb:{event}", json.dumps(list(target)))
+        key = batch_key(batch_id)
+        with self.client.pipeline(transaction=True) as pipe:  # never a hash without its TTL
+            pipe.exists(key)
+            pipe.hset(key, f"cb:{event}", json.dumps(list(target)))
+            pipe.expire(key, self.ttl)
+            exists, *_ = pipe.execute()
+        if not exists:
+            self.client.delete(key)
+            raise UnknownBatchError(f"batch {batch_id} is gone: its keys expired")
 
     def close(self, batch_id: str) -> int:
         """Close a ``jobs()`` block: sealed, and complete if nothing is pending; the blocks still open."""

@@ -144,6 +144,11 @@ class Batch:
         if self._exists:  # declared on a batch already in Redis: stored now
             app = current_app()
             store = batch_store(app)
+            if store.state(self.id).finished:
+                raise ValueError(
+                    f"Batch.on({event!r}, ...): batch {self.id} has finished, so the callback would never run; "
+                    "declare callbacks before its last job ends (before or inside its first jobs() block)"
+                )
             store.set_callback(self.id, event, self._target(app, store, self._callbacks[event]))
         return self
 
@@ -154,20 +159,24 @@ class Batch:
 
         Blocks may be nested, repeated, or open in several threads at once (each thread opens its own):
         the batch cannot finish while one is open. Inside a batch job, ``with self.batch.jobs():``
-        adds jobs before the running one ends. A block that raises still seals what it sent.
+        adds jobs before the running one ends: the running job, pending until then, keeps the batch
+        open, so that block is not counted (a worker killed inside it leaves nothing open). A block
+        that raises still seals what it sent.
         """
         app = current_app()
         store = batch_store(app)
-        targets = {event: self._target(app, store, job) for event, job in self._callbacks.items()}
-        store.open(
-            self.id,
-            description=self.description,
-            properties=self._properties_json,
-            parent=self.parent_id,
-            callbacks=targets,
-            must_exist=self._exists,
-        )
-        self._exists = True
+        counted = self.id != batch_scope.running_batch_id()
+        if counted:
+            targets = {event: self._target(app, store, job) for event, job in self._callbacks.items()}
+            store.open(
+                self.id,
+                description=self.description,
+                properties=self._properties_json,
+                parent=self.parent_id,
+                callbacks=targets,
+                must_exist=self._exists,
+            )
+            self._exists = True
         token = batch_scope.opened(self)
         try:
             yield self
@@ -175,8 +184,8 @@ class Batch:
             batch_scope.closed(token)
             with self._holds_lock:
                 waits = self._held_jobs > 0
-                self._closes_waiting += waits
-            if not waits:
+                self._closes_waiting += waits and counted
+            if counted and not waits:
                 store.close(self.id)
 
     def _target(self, app: Celery, store: Any, job: Enqueuing) -> Any:
@@ -275,7 +284,16 @@ class Batch:
                 sent += 1
             else:
                 store.end(self.id, member, DEAD)
+        self._reopen_in_parents(store, sent)
         return sent
+
+    def _reopen_in_parents(self, store: Any, sent: int) -> None:
+        """A child with jobs sent again is pending again in its parent (and so on up), if it was dead there."""
+        child, parent = self.id, store.state(self.id).parent if sent else None
+        while parent:
+            if not store.reopen(parent, [CHILD_PREFIX + child]):
+                return  # not dead there (its parent's own retry_dead reopened it already)
+            child, parent = parent, store.state(parent).parent
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Batch) and other.id == self.id

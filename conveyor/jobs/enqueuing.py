@@ -230,8 +230,8 @@ class Enqueuing(Core):
 
     def _publish(self, app: Celery, defer: bool = True) -> None:
         batch = self._batch
-        if batch is None and self.batch_id is None:
-            batch = open_batch()  # in a Batch.jobs() block: the job goes into its batch
+        if batch is None and self.batch_id is None and defer:
+            batch = open_batch()  # in a Batch.jobs() block: the job goes into its batch (a held job was tagged)
             if batch is not None:
                 self._batch, self.batch_id = batch, batch.id
         if defer and _holds and _held(app, self):
@@ -252,7 +252,7 @@ class Enqueuing(Core):
                     batch.forget(app, [self.job_id])
         finally:
             self._batch = None
-            if not defer:  # it was held until its transaction committed
+            if not defer:  # it was held until its transaction committed, in that batch's block
                 batch.released(app)
 
     def _send(self, app: Celery) -> None:

@@ -219,7 +219,8 @@ class Execution(Continuable):
 
         Recorded before the worker acknowledges the message (one script keyed by job id: an execution
         delivered again finds its end recorded and changes nothing). A job resumed with its progress, a
-        Celery ``Ignore``/``Reject``, or a worker that dies records nothing: the job runs again.
+        ``Reject(requeue=True)``, or a worker that dies records nothing: the job runs again. Celery's
+        ``Ignore`` and a plain ``Reject`` end it as discarded.
         """
         assert self.batch_id is not None
         reset, outcome = batch_scope.running_in(self.batch_id), None
@@ -232,7 +233,11 @@ class Execution(Continuable):
         except Retry:
             outcome = RETRYING
             raise
-        except (Ignore, Reject):
+        except Reject as rejected:  # dropped unless sent back to its queue: then it runs again
+            outcome = None if getattr(rejected, "requeue", False) else DISCARDED
+            raise
+        except Ignore:  # acknowledged, never run again: given up on
+            outcome = DISCARDED
             raise
         except Exception:
             outcome = DEAD
@@ -244,9 +249,17 @@ class Execution(Continuable):
 
     def _success_at_ack(self, outcome: str) -> bool:
         """A success in a worker that acknowledges after the run is recorded with the acknowledgement
-        (``conveyor.jobs.worker_lost.JobRequest``): one script, no round trip here."""
+        (``conveyor.jobs.worker_lost.JobRequest``): one script, no round trip here. Not for a job that
+        stores its result: Celery could still fail it after the run (the store fails, its process dies)
+        and acknowledge it as a failure; such a job records its success here, before."""
         task = self._task
-        return outcome == SUCCEEDED and task is not None and bool(task.acks_late) and not task.request.is_eager
+        return (
+            outcome == SUCCEEDED
+            and task is not None
+            and bool(task.acks_late)
+            and bool(task.ignore_result)
+            and not task.request.is_eager
+        )
 
     def _record_batch_end(self, outcome: str) -> None:
         app = self._task.app if self._task is not None else current_app()

@@ -62,9 +62,15 @@ class MemoryBatchStore:
         return batch
 
     def _enqueue_due(self) -> None:
+        # As the Redis script pushes its message: in no batch, held by no transaction, no enqueue callbacks.
+        from conveyor.jobs.app_lookup import current_app
+        from conveyor.settings import settings_for
+
         due, self._due = self._due, []
+        app = current_app()
         for job in due:
-            job.enqueue()
+            job._resolve_options(job._options, settings_for(app))
+            job._publish(app, defer=False)
 
     def open(
         self,
@@ -97,12 +103,12 @@ class MemoryBatchStore:
                         **counters,
                     }
                 )
-                if parent:
-                    owner = self._get(parent)
-                    if owner.members.setdefault(CHILD_PREFIX + batch_id, PENDING) == PENDING:
-                        for name in ("total", "pending", "children"):
-                            owner.fields[name] += 1
-                        owner.fields["finished_at"] = None
+                owner = self._batches.get(parent) if parent else None
+                # a parent that is gone is ignored, as by the script
+                if owner is not None and owner.members.setdefault(CHILD_PREFIX + batch_id, PENDING) == PENDING:
+                    for name in ("total", "pending", "children"):
+                        owner.fields[name] += 1
+                    owner.fields["finished_at"] = None
                 created = True
             for event, target in callbacks.items():
                 batch.callbacks.setdefault(event, target)
@@ -267,6 +273,7 @@ class MemoryBatchStore:
             parent = f["parent"]
             if not parent or parent not in self._batches:
                 return
-            if not self._end_member(parent, CHILD_PREFIX + batch_id, DEAD if failed else SUCCEEDED):
+            outcome = DEAD if failed else ("x" if f["cancelled"] else SUCCEEDED)
+            if not self._end_member(parent, CHILD_PREFIX + batch_id, outcome):
                 return
             batch_id = parent

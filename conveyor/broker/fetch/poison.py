@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -24,6 +25,8 @@ from conveyor.keys import POISONED_KEY
 from conveyor.records import HEADER, dead_record
 
 __all__ = ["bury_poisoned", "poison_reason"]
+
+logger = logging.getLogger("conveyor.broker.fetch.poison")
 
 
 def poison_reason(deaths: int) -> str:
@@ -61,6 +64,8 @@ def _end_in_batch(client: Any, record: Any) -> None:
         RedisBatchStore(client).end(check_batch_id(batch_id), record["id"], DEAD)
     except ValueError:  # not a batch id: a forged header names no key
         return
+    except Exception as exc:  # the dead record is written: a batch that cannot be told must not repeat it
+        logger.error("conveyor: could not record poisoned job %s in batch %s: %s", record["id"], batch_id, exc)
 
 
 def _poison_record(item: bytes, queue: str, deaths: int, hostname: str | None) -> Any:

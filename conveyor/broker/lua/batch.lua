@@ -86,7 +86,9 @@ local function settle(prefix, id, now, ttl, wake_prefix, cap)
     if not failed and f[7] ~= '1' then fire(batch, 'success', now, wake_prefix, cap) end
     local parent = f[8]
     if not parent or parent == '' then return end
-    local ended, left = end_member(prefix .. parent, 'b:' .. id, failed and 'd' or 's', now, wake_prefix, cap)
+    -- In its parent a child is dead if a job of it was discarded or died, discarded if it was cancelled.
+    local outcome = failed and 'd' or (f[7] == '1' and 'x' or 's')
+    local ended, left = end_member(prefix .. parent, 'b:' .. id, outcome, now, wake_prefix, cap)
     if not ended or left > 0 then return end
     id = parent
   end

@@ -231,3 +231,61 @@ def test_a_job_enqueued_in_a_thread_the_block_started_is_not_in_the_batch_unless
         opened.join()
     assert [job.meta.get("batch") for job in enqueued_jobs.jobs] == [None, batch.id]
     assert batch.status.total == 1
+
+
+class AddsThenFailsJob(Job):
+    """Adds a row to its own batch, then fails for good (no retry_on): the block it opened counts nothing."""
+
+    def perform(self) -> None:
+        assert self.batch is not None
+        with self.batch.jobs():
+            RowJob.perform_later(7)
+            raise BadRow("after adding")
+
+
+def test_a_batch_job_that_fails_inside_its_own_block_leaves_nothing_open(enqueued_jobs: EnqueuedJobs) -> None:
+    batch = Batch().on("finish", SummaryJob)
+    with batch.jobs():
+        AddsThenFailsJob.perform_later()
+    with pytest.raises(BadRow):
+        enqueued_jobs.perform_all(only=AddsThenFailsJob)
+    enqueued_jobs.perform_all()
+    status = batch.status
+    assert (status.total, status.dead, status.succeeded, status.finished) == (2, 1, 1, True)
+    assert events("summary") == [(batch.id, 1, 0, 1, "")]
+
+
+def test_celery_s_ignore_ends_a_batch_job_as_discarded(enqueued_jobs: EnqueuedJobs) -> None:
+    from celery.exceptions import Ignore
+
+    class IgnoredJob(Job):
+        def perform(self) -> None:
+            raise Ignore()
+
+    batch = Batch()
+    with batch.jobs():
+        IgnoredJob.perform_later()
+    with pytest.raises(Ignore):
+        enqueued_jobs.perform_all()
+    assert (batch.status.discarded, batch.status.finished) == (1, True)
+
+
+def test_a_cancelled_child_is_discarded_in_its_parent_and_a_callback_declared_after_the_end_is_refused(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    class CancelsItsChildJob(Job):
+        def perform(self) -> None:
+            child = Batch(description="child")
+            with child.jobs():
+                RowJob.perform_later(1)
+            child.cancel()
+
+    parent = Batch().on("success", SucceededJob).on("discard", AlertJob)
+    with parent.jobs():
+        CancelsItsChildJob.perform_later()
+    enqueued_jobs.perform_all()
+    assert (parent.status.discarded, parent.status.finished) == (1, True)
+    assert events("success") == []
+    assert events("discard") == [parent.id]
+    with pytest.raises(ValueError, match="has finished, so the callback would never run"):
+        parent.on("finish", SummaryJob)

@@ -240,3 +240,36 @@ def test_an_argument_that_cannot_travel_fails_the_bulk_enqueue_and_leaves_the_ba
     running.wait_count("row", 1)
     wait_until(lambda: batch.status.finished, "the batch's end")
     assert (batch.status.total, batch.status.succeeded) == (1, 1)
+
+
+class ParkedJob(Job):
+    queue_as = "parked-batches"  # no worker consumes it: what is sent there stays
+
+    def perform(self) -> None:
+        pass
+
+
+def test_retry_dead_of_a_child_makes_it_pending_in_its_parent_again(celery_app: Any, redis_client: redis.Redis) -> None:
+    from conveyor.broker.dead.dead_set import DeadSet
+    from conveyor.jobs.batch import batch_store
+    from conveyor.jobs.batch_scope import running_in
+    from conveyor.records import dead_record
+
+    parent = Batch()
+    with parent.jobs():
+        reset = running_in(parent.id)  # as inside a job of the parent: a Batch made here is its child
+        child = Batch()
+        reset()
+        with child.jobs():
+            job = ParkedJob.perform_later()
+    # Given the child's job died (kept in the dead set): the child, then its parent, finished
+    DeadSet(redis_client).add(
+        dead_record(job.job_id, "failed", task=job.serialize().task, queue="parked-batches", meta=job._header())
+    )
+    batch_store(celery_app).end(child.id, job.job_id, DEAD)
+    assert parent.status.finished
+    assert parent.members(DEAD)[DEAD] == [f"b:{child.id}"]
+    # When the child's dead jobs are sent again: the child is pending in its parent, which is open again
+    assert child.retry_dead() == 1
+    assert (child.status.pending, child.status.finished) == (1, False)
+    assert (parent.status.pending, parent.status.dead, parent.status.finished) == (1, 0, False)

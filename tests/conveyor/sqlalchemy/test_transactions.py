@@ -155,3 +155,22 @@ def test_a_batch_whose_transaction_rolled_back_stays_open_and_runs_no_callback(e
     assert batch.status.state == "open"
     assert batch.status.total == 0
     enqueued_jobs.assert_no_enqueued_jobs()
+
+
+def test_a_job_held_outside_any_block_is_in_no_batch_even_if_its_commit_runs_inside_one(
+    enqueued_jobs: EnqueuedJobs,
+) -> None:
+    from conveyor import Batch
+
+    batch = Batch()
+    session = Session()
+    session.begin()
+    session.add(Report(title="held"))
+    job = CountJob.perform_later(1)  # held, in no batch
+    with batch.jobs():
+        session.commit()  # sent here, inside another batch's block: it stays in none
+        CountJob.perform_later(2)
+    session.close()
+    assert job.batch_id is None
+    assert [entry.meta.get("batch") for entry in enqueued_jobs.jobs] == [None, batch.id]
+    assert batch.status.total == 1

@@ -19,12 +19,16 @@ pytestmark = pytest.mark.redis
 
 
 class Fired:
-    """A memory store's callback target: counts its enqueues."""
+    """A memory store's callback target (a job, as far as the store sees one): counts its sends."""
 
     def __init__(self, log: list[str], event: str) -> None:
         self.log, self.event = log, event
+        self._options: dict[str, Any] = {}
 
-    def enqueue(self) -> None:
+    def _resolve_options(self, options: Any, settings: Any) -> None:
+        pass
+
+    def _publish(self, app: Any, defer: bool = True) -> None:
         self.log.append(self.event)
 
 
