@@ -73,10 +73,9 @@ class JobRequest(Request):  # type: ignore[misc]
         return super().on_success(failed__retval__runtime, **kwargs)
 
     def acknowledge(self) -> None:
+        batch_id = _batch_of(self.message) if self._conveyor_returned and not self.acknowledged else None
         # A job that stores its result recorded its success itself (conveyor.jobs.execution._success_at_ack).
-        returned = self._conveyor_returned and not self.acknowledged and self.task.ignore_result
-        batch_id = _batch_of(self.message) if returned else None
-        if batch_id is not None:
+        if batch_id is not None and self.task.ignore_result:
             tag = str(self.message.delivery_tag)
             qos = getattr(getattr(self.message, "channel", None), "qos", None)
             if isinstance(qos, QoS) and tag in qos.claimed:
